@@ -1,0 +1,28 @@
+# Two entry points: `make demo` and `make test`. Each creates (or reuses) .venv
+# and installs everything it needs. TORCH_SPEC pins the CPU wheel this machine
+# kind ships; override it elsewhere, e.g. `make test TORCH_SPEC=torch`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+JOBS ?= 2
+
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+.PHONY: venv demo test test-slow bench
+venv: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/logspike demo
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -n $(JOBS) -q
+
+test-slow: $(VENV)/.installed
+	$(PY) -m pytest -n $(JOBS) -q -m slow
+
+bench: $(VENV)/.installed
+	$(PY) -m model.bench_golden

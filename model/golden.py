@@ -1,0 +1,216 @@
+"""Bit-exact integer golden model of SPEC sections 3-5, batched on int64 tensors.
+
+No float enters the integer path. A product depends on the weight only
+through its magnitude code (at most 2^(W-1) - 1 values), so each layer is a
+handful of exact int64 matrix products: for every magnitude code k, the
+inputs' contributions through k (a table gather) times the {-1, 0, +1} matrix
+of the weights that have code k.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from . import arith
+from .package import WEIGHTED, Package, validate
+
+
+class InputError(ValueError):
+    """Inputs do not match the package (shape, dtype or range)."""
+
+
+class OverflowError_(ArithmeticError):
+    """A potential left the package's signed acc_bits range."""
+
+
+def check_inputs(pkg: Package, x) -> np.ndarray:
+    x = np.asarray(x)
+    want = tuple(pkg.input_shape)
+    if x.ndim != len(want) + 1 or tuple(x.shape[1:]) != want:
+        raise InputError(f"inputs shape {list(x.shape)}: must be [B] + input_shape = [B, {', '.join(map(str, want))}]")
+    if x.dtype.kind not in "iu":
+        raise InputError(f"inputs dtype {x.dtype}: must be integer ({'codes' if pkg.mode == 'ttfs' else 'uint8 bytes'})")
+    hi = pkg.time_steps if pkg.mode == "ttfs" else 255
+    if x.size and (x.min() < 0 or x.max() > hi):
+        what = "codes must be in [0, T]" if pkg.mode == "ttfs" else "bytes must be in [0, 255]"
+        raise InputError(f"inputs value {int(x.min() if x.min() < 0 else x.max())}: {what} = [0, {hi}]")
+    return x.astype(np.int64)
+
+
+def patches(x: torch.Tensor, k: int, s: int, p: int, pad_value: int):
+    """im2col: [B, C, H, W] -> ([B*H'*W', C*k*k], H', W'), columns in (C, kh, kw) order."""
+    if p:
+        x = torch.nn.functional.pad(x, (p, p, p, p), value=pad_value)
+    u = x.unfold(2, k, s).unfold(3, k, s)  # B, C, H', W', k, k
+    b, c, h, w = u.shape[:4]
+    return u.permute(0, 2, 3, 1, 4, 5).reshape(b * h * w, c * k * k), h, w
+
+
+class Layer:
+    """One package layer with its tables prepared once."""
+
+    def __init__(self, pkg: Package, i: int, graded: bool):
+        self.i, self.spec = i, pkg.layers[i]
+        self.type = self.spec["type"]
+        if self.type not in WEIGHTED:
+            return
+        sign, mag, bias = pkg.weights(i)
+        out = sign.shape[0]
+        self.bias = torch.from_numpy(bias.astype(np.int64))
+        sgn = torch.from_numpy(np.where(sign.reshape(out, -1) == 1, -1, 1).astype(np.int64))
+        mag = torch.from_numpy(mag.reshape(out, -1).astype(np.int64))
+        E = self.spec["exp_offset"]
+        if pkg.mode == "ttfs":
+            table = arith.ttfs_table(pkg.weight_bits, E, pkg.lut, pkg.tau, pkg.time_steps)
+        elif graded:
+            table = arith.graded_table(pkg.weight_bits, E, pkg.frac_bits)
+        else:
+            table = None
+        if table is None:  # binary spikes: one product per weight, a single matrix
+            st = torch.from_numpy(arith.spike_table(pkg.weight_bits, E, pkg.frac_bits))
+            self.terms = None
+            self.wmat = (sgn * st[mag]).T.contiguous()
+        else:  # per magnitude code: (column of the table, {-1,0,1} weights)
+            t = torch.from_numpy(table)
+            self.terms = [(t[:, k].contiguous(), (sgn * (mag == k)).T.contiguous().to(torch.int64))
+                          for k in range(1, table.shape[1]) if bool((mag == k).any())]
+
+    def weighted_sum(self, x: torch.Tensor, pad_value: int) -> torch.Tensor:
+        """bias + sum of contributions for inputs x (codes, bytes or 0/1 spikes)."""
+        l = self.spec
+        if self.type == "conv2d":
+            cols, h, w = patches(x, l["kernel"], l["stride"], l["padding"], pad_value)
+        else:
+            cols = x
+        if self.terms is None:
+            acc = cols @ self.wmat
+        else:
+            acc = torch.zeros(cols.shape[0], self.bias.shape[0], dtype=torch.int64)
+            for col, wk in self.terms:
+                acc += col[cols] @ wk
+        acc += self.bias
+        if self.type == "conv2d":
+            b = x.shape[0]
+            acc = acc.reshape(b, h, w, -1).permute(0, 3, 1, 2).contiguous()
+        return acc
+
+
+def _pool(x: torch.Tensor, k: int, reduce: str) -> torch.Tensor:
+    b, c, h, w = x.shape
+    x = x[:, :, : (h // k) * k, : (w // k) * k]
+    u = x.unfold(2, k, k).unfold(3, k, k).reshape(b, c, h // k, w // k, k * k)
+    return u.amin(-1) if reduce == "min" else u.amax(-1)
+
+
+class Golden:
+    """A validated package ready to run; `run` returns the SPEC section 5 results."""
+
+    def __init__(self, pkg: Package, check: bool = True):
+        if check:
+            validate(pkg)
+        self.pkg = pkg
+        first = pkg.weighted_indices()[0]
+        self.layers = [Layer(pkg, i, graded=(i == first and pkg.mode == "multistep")) for i in range(len(pkg.layers))]
+        self.out_index = pkg.output_index()
+        self.lo, self.hi = arith.signed_range(pkg.acc_bits)
+
+    def _check(self, v: torch.Tensor, i: int, what: str):
+        if v.numel() and (int(v.min()) < self.lo or int(v.max()) > self.hi):
+            bad = int(v.max()) if int(v.max()) > self.hi else int(v.min())
+            raise OverflowError_(f"layer {i} {what} = {bad}: outside acc_bits = {self.pkg.acc_bits} range [{self.lo}, {self.hi}]")
+
+    def run(self, x, batch: int = 256) -> dict:
+        x = check_inputs(self.pkg, x)
+        parts = [self._run_batch(torch.from_numpy(x[s:s + batch])) for s in range(0, max(len(x), 1), batch)]
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    def _run_batch(self, x):
+        return self._ttfs(x) if self.pkg.mode == "ttfs" else self._multistep(x)
+
+    def _ttfs(self, codes):
+        pkg, T = self.pkg, self.pkg.time_steps
+        out = {}
+        for L in self.layers:
+            if L.type == "flatten":
+                codes = codes.reshape(codes.shape[0], -1)
+            elif L.type == "maxpool2d":
+                codes = _pool(codes, L.spec["kernel"], "min")  # earliest spike wins
+                out[f"spikes_L{L.i}"] = codes
+            else:
+                v = L.weighted_sum(codes, pad_value=T)  # padding is silent
+                self._check(v, L.i, "potential")
+                if L.i == self.out_index:
+                    logits = v
+                    break
+                codes = arith.fire_code(v, pkg.thresholds)
+                out[f"spikes_L{L.i}"] = codes
+        res = {"logits": logits, "pred": arith.argmax_first(logits), "exit_step": torch.ones(len(logits), dtype=torch.int64)}
+        res.update(out)
+        return {k: v.numpy().astype(np.int64) for k, v in res.items()}
+
+    def _multistep(self, xb):
+        pkg = self.pkg
+        F, k_leak, T = pkg.frac_bits, pkg.leak_shift, pkg.time_steps
+        margin, min_steps = pkg.exit["margin"], pkg.exit["min_steps"]
+        B = xb.shape[0]
+        first = pkg.weighted_indices()[0]
+        # The graded input is the same every step: its current is computed once.
+        pre = xb
+        for L in self.layers[:first]:
+            pre = pre.reshape(B, -1)  # only flatten can precede the first weighted layer
+        current0 = self.layers[first].weighted_sum(pre, pad_value=0)
+        self._check(current0, first, "input current")
+        state = {L.i: torch.zeros_like(current0) if L.i == first else None for L in self.layers}
+        counts, out_o = {}, None
+        active = torch.ones(B, dtype=torch.bool)
+        exit_step = torch.full((B,), T, dtype=torch.int64)
+        logits = None
+        for s in range(1, T + 1):
+            spikes = None
+            for L in self.layers[first:]:
+                if L.type == "flatten":
+                    spikes = spikes.reshape(B, -1)
+                    continue
+                if L.type == "maxpool2d":
+                    spikes = _pool(spikes, L.spec["kernel"], "max")
+                else:
+                    drive = current0 if L.i == first else L.weighted_sum(spikes, pad_value=0)
+                    if L.i != first:
+                        self._check(drive, L.i, "input current")
+                    v = state[L.i]
+                    if v is None:
+                        v = torch.zeros_like(drive)
+                    if L.i == self.out_index:
+                        v = v + drive
+                        self._check(v, L.i, "output potential")
+                        state[L.i] = v
+                        out_o = v
+                        break
+                    v = arith.leak(v, k_leak) + drive
+                    self._check(v, L.i, "potential")
+                    spk, v = arith.soft_reset(v, F)
+                    state[L.i] = v
+                    spikes = spk.to(torch.int64)
+                c = counts.setdefault(L.i, torch.zeros_like(spikes))
+                mask = active.reshape((B,) + (1,) * (spikes.dim() - 1)).to(torch.int64)
+                counts[L.i] = c + spikes * mask
+            done = arith.exit_now(out_o, s, margin, min_steps, T) & active
+            if logits is None:
+                logits = torch.zeros_like(out_o)
+            logits[done] = out_o[done]
+            exit_step[done] = s
+            active &= ~done
+            if not bool(active.any()):
+                break
+        res = {"logits": logits, "pred": arith.argmax_first(logits), "exit_step": exit_step}
+        res.update({f"spikes_L{i}": c for i, c in counts.items()})
+        return {k: v.numpy().astype(np.int64) for k, v in res.items()}
+
+
+def run(pkg: Package, x, batch: int = 256, check: bool = True) -> dict:
+    """SPEC section 5 results for inputs x ([B] + input_shape codes or bytes)."""
+    return Golden(pkg, check=check).run(x, batch=batch)
+
+
+def save_results(res: dict, path):
+    np.savez(path, **{k: np.asarray(v, dtype=np.int64) for k, v in res.items()})

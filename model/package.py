@@ -1,0 +1,345 @@
+"""Network package on disk (SPEC section 1): write, read and validate.
+
+Every check raises PackageError naming the field, the value and the limit;
+nothing is clipped or guessed. `validate` also proves from the worst case that
+no potential can leave the signed `acc_bits` range (SPEC section 2).
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import arith
+
+FORMAT = "logspike-net"
+VERSION = 1
+MODES = ("ttfs", "multistep")
+WEIGHTED = ("dense", "conv2d")
+LAYER_KEYS = {
+    "dense": {"type", "in", "out", "exp_offset"},
+    "conv2d": {"type", "in_shape", "out_channels", "kernel", "stride", "padding", "exp_offset"},
+    "maxpool2d": {"type", "kernel"},
+    "flatten": {"type"},
+}
+COMMON_KEYS = {"format", "version", "mode", "input_shape", "weight_bits", "frac_bits", "acc_bits", "time_steps", "layers"}
+MODE_KEYS = {"ttfs": {"tau", "lut", "thresholds"}, "multistep": {"leak_shift", "exit"}}
+
+
+class PackageError(ValueError):
+    """A package field is malformed or out of range."""
+
+
+@dataclass
+class Package:
+    """Manifest fields plus the arrays, keyed `L{i}.sign` / `.mag` / `.bias`."""
+
+    manifest: dict
+    tensors: dict = field(default_factory=dict)
+
+    def __getattr__(self, name):
+        try:
+            return self.__dict__["manifest"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def weights(self, i: int):
+        """(sign, mag, bias) of weighted layer i."""
+        return self.tensors[f"L{i}.sign"], self.tensors[f"L{i}.mag"], self.tensors[f"L{i}.bias"]
+
+    def weighted_indices(self) -> list[int]:
+        return [i for i, l in enumerate(self.layers) if l["type"] in WEIGHTED]
+
+    def output_index(self) -> int:
+        return self.weighted_indices()[-1]
+
+    def shapes(self) -> list[tuple]:
+        """Output shape of every layer, in order (validated packages only)."""
+        return layer_shapes(self.input_shape, self.layers)
+
+    def copy(self) -> "Package":
+        return Package(copy.deepcopy(self.manifest), {k: v.copy() for k, v in self.tensors.items()})
+
+
+def _fail(field_name, value, limit):
+    raise PackageError(f"{field_name} = {value!r}: {limit}")
+
+
+def _int(name, v, lo=None, hi=None):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        _fail(name, v, "must be an integer")
+    if lo is not None and v < lo:
+        _fail(name, v, f"must be >= {lo}")
+    if hi is not None and v > hi:
+        _fail(name, v, f"must be <= {hi}")
+    return int(v)
+
+
+def _conv_out(size, k, s, p):
+    return (size + 2 * p - k) // s + 1
+
+
+def layer_shapes(input_shape, layers) -> list[tuple]:
+    """Chain the shapes through the layers, checking every layer's geometry."""
+    shape = tuple(input_shape)
+    out = []
+    for i, l in enumerate(layers):
+        name = f"layers[{i}]"
+        t = l["type"]
+        if t == "dense":
+            if len(shape) != 1:
+                _fail(f"{name}.type", t, f"dense needs a 1-D input, got shape {list(shape)} (add a flatten layer)")
+            if l["in"] != shape[0]:
+                _fail(f"{name}.in", l["in"], f"must equal the incoming size {shape[0]}")
+            shape = (l["out"],)
+        elif t == "conv2d":
+            if len(shape) != 3 or list(l["in_shape"]) != list(shape):
+                _fail(f"{name}.in_shape", l["in_shape"], f"must equal the incoming shape {list(shape)}")
+            k, s, p = l["kernel"], l["stride"], l["padding"]
+            h, w = _conv_out(shape[1], k, s, p), _conv_out(shape[2], k, s, p)
+            if h < 1 or w < 1:
+                _fail(f"{name}.kernel", k, f"larger than the padded input {list(shape)} with padding {p}")
+            shape = (l["out_channels"], h, w)
+        elif t == "maxpool2d":
+            if len(shape) != 3:
+                _fail(f"{name}.type", t, f"maxpool2d needs a [C, H, W] input, got {list(shape)}")
+            k = l["kernel"]
+            if k > shape[1] or k > shape[2]:
+                _fail(f"{name}.kernel", k, f"must be <= the input height and width {list(shape[1:])}")
+            shape = (shape[0], shape[1] // k, shape[2] // k)
+        elif t == "flatten":
+            if len(shape) != 3:
+                _fail(f"{name}.type", t, f"flatten needs a [C, H, W] input, got {list(shape)}")
+            shape = (shape[0] * shape[1] * shape[2],)
+        out.append(shape)
+    return out
+
+
+def weight_shape(layer) -> tuple:
+    if layer["type"] == "dense":
+        return (layer["out"], layer["in"])
+    c = layer["in_shape"][0]
+    return (layer["out_channels"], c, layer["kernel"], layer["kernel"])
+
+
+def _check_manifest(m: dict):
+    if not isinstance(m, dict):
+        _fail("manifest", type(m).__name__, "must be a JSON object")
+    if m.get("format") != FORMAT:
+        _fail("format", m.get("format"), f"must be {FORMAT!r}")
+    if m.get("version") != VERSION:
+        _fail("version", m.get("version"), f"must be {VERSION}")
+    mode = m.get("mode")
+    if mode not in MODES:
+        _fail("mode", mode, f"must be one of {list(MODES)}")
+    need = COMMON_KEYS | MODE_KEYS[mode]
+    missing = sorted(need - set(m))
+    if missing:
+        _fail(missing[0], None, "missing from the manifest")
+    extra = sorted(set(m) - need)
+    if extra:
+        _fail(extra[0], m[extra[0]], f"is not a field of a {mode} package")
+
+    shp = m["input_shape"]
+    if not isinstance(shp, list) or len(shp) not in (1, 3):
+        _fail("input_shape", shp, "must be a list [N] or [C, H, W]")
+    for j, d in enumerate(shp):
+        _int(f"input_shape[{j}]", d, 1, 1 << 20)
+    _int("weight_bits", m["weight_bits"], *arith.WEIGHT_BITS_RANGE)
+    _int("frac_bits", m["frac_bits"], *arith.FRAC_BITS_RANGE)
+    _int("acc_bits", m["acc_bits"], *arith.ACC_BITS_RANGE)
+    if m["acc_bits"] < m["frac_bits"] + 2:
+        _fail("acc_bits", m["acc_bits"], f"must be >= frac_bits + 2 = {m['frac_bits'] + 2} to hold 2^F")
+
+    if mode == "ttfs":
+        T = _int("time_steps", m["time_steps"], *arith.TTFS_T_RANGE)
+        tau = _int("tau", m["tau"], *arith.TAU_RANGE)
+        if tau & (tau - 1):
+            _fail("tau", tau, "must be a power of 2")
+        lut = m["lut"]
+        if not isinstance(lut, list) or len(lut) != tau:
+            _fail("lut", lut, f"must be a list of tau = {tau} integers")
+        want = arith.make_lut(m["frac_bits"], tau)
+        for r, v in enumerate(lut):
+            _int(f"lut[{r}]", v)
+            if v != want[r]:
+                _fail(f"lut[{r}]", v, f"must be round(2^F * 2^(-{r}/{tau})) = {want[r]}")
+        thr = m["thresholds"]
+        if not isinstance(thr, list) or len(thr) != T:
+            _fail("thresholds", thr if not isinstance(thr, list) else f"list of {len(thr)}", f"must be a list of time_steps = {T} integers")
+        hi = (1 << (m["acc_bits"] - 1)) - 1
+        for t, v in enumerate(thr):
+            _int(f"thresholds[{t}]", v, 1, hi)
+            if t and v > thr[t - 1]:
+                _fail(f"thresholds[{t}]", v, f"must be <= thresholds[{t - 1}] = {thr[t - 1]} (non-increasing)")
+    else:
+        _int("time_steps", m["time_steps"], *arith.MULTISTEP_T_RANGE)
+        _int("leak_shift", m["leak_shift"], *arith.LEAK_SHIFT_RANGE)
+        ex = m["exit"]
+        if not isinstance(ex, dict) or set(ex) != {"margin", "min_steps"}:
+            _fail("exit", ex, 'must be {"margin": int >= 0 or null, "min_steps": int >= 1}')
+        if ex["margin"] is not None:
+            _int("exit.margin", ex["margin"], 0, (1 << (m["acc_bits"] - 1)) - 1)
+        _int("exit.min_steps", ex["min_steps"], 1, m["time_steps"])
+
+    layers = m["layers"]
+    if not isinstance(layers, list) or not layers:
+        _fail("layers", layers, "must be a non-empty list")
+    for i, l in enumerate(layers):
+        name = f"layers[{i}]"
+        if not isinstance(l, dict) or l.get("type") not in LAYER_KEYS:
+            _fail(f"{name}.type", l.get("type") if isinstance(l, dict) else l, f"must be one of {list(LAYER_KEYS)}")
+        keys = LAYER_KEYS[l["type"]]
+        if set(l) != keys:
+            odd = sorted(set(l) ^ keys)[0]
+            _fail(f"{name}.{odd}", l.get(odd), "missing" if odd in keys else f"is not a field of {l['type']}")
+        if l["type"] == "dense":
+            _int(f"{name}.in", l["in"], 1, 1 << 20)
+            _int(f"{name}.out", l["out"], 1, 1 << 20)
+        elif l["type"] == "conv2d":
+            if not isinstance(l["in_shape"], list) or len(l["in_shape"]) != 3:
+                _fail(f"{name}.in_shape", l["in_shape"], "must be [C, H, W]")
+            for j, d in enumerate(l["in_shape"]):
+                _int(f"{name}.in_shape[{j}]", d, 1, 1 << 20)
+            _int(f"{name}.out_channels", l["out_channels"], 1, 1 << 20)
+            _int(f"{name}.kernel", l["kernel"], 1, 64)
+            _int(f"{name}.stride", l["stride"], 1, 64)
+            _int(f"{name}.padding", l["padding"], 0, l["kernel"] - 1)
+        elif l["type"] == "maxpool2d":
+            _int(f"{name}.kernel", l["kernel"], 1, 64)
+        if l["type"] in WEIGHTED:
+            _int(f"{name}.exp_offset", l["exp_offset"], *arith.EXP_OFFSET_RANGE)
+    if layers[-1]["type"] != "dense":
+        _fail(f"layers[{len(layers) - 1}].type", layers[-1]["type"], "the last layer (the output layer) must be dense")
+    shapes = layer_shapes(shp, layers)
+    first = next((i for i, l in enumerate(layers) if l["type"] in WEIGHTED), None)
+    if mode == "multistep" and any(l["type"] == "maxpool2d" for l in layers[:first]):
+        _fail("layers[0].type", "maxpool2d", "multistep cannot pool the graded byte input before the first weighted layer (SPEC defines pooling of binary spikes only)")
+    if mode == "multistep" and m["exit"]["margin"] is not None and shapes[-1][0] < 2:
+        _fail("exit.margin", m["exit"]["margin"], "needs an output layer of at least 2 neurons")
+
+
+def _check_tensors(m: dict, tensors: dict):
+    layers = m["layers"]
+    want = set()
+    mm = arith.max_mag(m["weight_bits"])
+    for i, l in enumerate(layers):
+        if l["type"] not in WEIGHTED:
+            continue
+        ws = weight_shape(l)
+        bs = (ws[0],)
+        for part, shape in (("sign", ws), ("mag", ws), ("bias", bs)):
+            key = f"L{i}.{part}"
+            want.add(key)
+            if key not in tensors:
+                _fail(key, None, "missing from tensors.npz")
+            a = tensors[key]
+            if not isinstance(a, np.ndarray) or a.dtype.kind not in "iu":
+                _fail(f"{key}.dtype", getattr(a, "dtype", type(a).__name__), "must be an integer array")
+            if part == "bias" and a.dtype != np.int64:
+                _fail(f"{key}.dtype", str(a.dtype), "must be int64")
+            if tuple(a.shape) != shape:
+                _fail(f"{key}.shape", list(a.shape), f"must be {list(shape)}")
+        s, g = tensors[f"L{i}.sign"], tensors[f"L{i}.mag"]
+        if s.size and (s.min() < 0 or s.max() > 1):
+            _fail(f"L{i}.sign", int(s.max() if s.max() > 1 else s.min()), "values must be 0 or 1")
+        if g.size and (g.min() < 0 or g.max() > mm):
+            _fail(f"L{i}.mag", int(g.max() if g.max() > mm else g.min()), f"values must be in [0, {mm}] for weight_bits = {m['weight_bits']}")
+        b = tensors[f"L{i}.bias"]
+        lo, hi = arith.signed_range(m["acc_bits"])
+        if b.size and (b.min() < lo or b.max() > hi):
+            _fail(f"L{i}.bias", int(b.max() if b.max() > hi else b.min()), f"must fit acc_bits = {m['acc_bits']}: [{lo}, {hi}]")
+    extra = sorted(set(tensors) - want)
+    if extra:
+        _fail(extra[0], None, "is not an array of any weighted layer")
+
+
+def layer_magnitudes(pkg: Package, i: int, first_weighted: bool) -> np.ndarray:
+    """Largest contribution magnitude of one input through each magnitude code of layer i."""
+    l = pkg.layers[i]
+    E = l["exp_offset"]
+    if pkg.mode == "ttfs":
+        return arith.ttfs_table(pkg.weight_bits, E, pkg.lut, pkg.tau, pkg.time_steps).max(axis=0)
+    if first_weighted:
+        return arith.graded_table(pkg.weight_bits, E, pkg.frac_bits).max(axis=0)
+    return arith.spike_table(pkg.weight_bits, E, pkg.frac_bits)
+
+
+def potential_bounds(pkg: Package) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per weighted layer, per neuron: (lowest, highest) potential any input can produce.
+
+    Every partial sum lies between the bias plus all negative terms and the bias
+    plus all positive terms at their largest, so this bounds every intermediate
+    value too. multistep potentials persist across steps: at most T_max steps of
+    that drive, plus the 2^F a spiking neuron may carry before its reset.
+    """
+    out = {}
+    first = pkg.weighted_indices()[0]
+    for i in pkg.weighted_indices():
+        sign, mag, bias = pkg.weights(i)
+        mtab = layer_magnitudes(pkg, i, i == first)
+        mags = mtab[mag.astype(np.int64)].reshape(mag.shape[0], -1)
+        neg = (sign.reshape(mag.shape[0], -1) == 1)
+        # int64 unless the sums could overflow it; then exact Python ints.
+        steps = pkg.time_steps if pkg.mode == "multistep" else 1
+        wide = (int(mtab.max()) * mags.shape[1] + int(np.abs(bias).max(initial=0)) + 1) * steps >= (1 << 61)
+        dt = object if wide else np.int64
+        pos_sum = np.where(neg, 0, mags).astype(dt).sum(axis=1)
+        neg_sum = np.where(neg, mags, 0).astype(dt).sum(axis=1)
+        b = bias.astype(dt)
+        lo, hi = b - neg_sum, b + pos_sum
+        if pkg.mode == "multistep":
+            T = pkg.time_steps
+            carry = 0 if i == pkg.output_index() else (1 << pkg.frac_bits)
+            lo = np.minimum(lo, 0) * T - carry
+            hi = np.maximum(hi, 0) * T + carry
+        out[i] = (lo, hi)
+    return out
+
+
+def required_acc_bits(pkg: Package) -> int:
+    """Smallest signed width that holds every potential of this package."""
+    need = 2
+    for lo, hi in potential_bounds(pkg).values():
+        need = max(need, arith.bits_for(int(min(lo.min(), 0)), int(max(hi.max(), 0))))
+    return need
+
+
+def validate(pkg: Package) -> Package:
+    _check_manifest(pkg.manifest)
+    _check_tensors(pkg.manifest, pkg.tensors)
+    need = required_acc_bits(pkg)
+    if need > pkg.acc_bits:
+        _fail("acc_bits", pkg.acc_bits, f"too narrow: the worst-case potential of this network needs {need} bits")
+    return pkg
+
+
+def write(pkg: Package, path) -> Path:
+    validate(pkg)
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "manifest.json").write_text(json.dumps(pkg.manifest, indent=1) + "\n")
+    np.savez_compressed(path / "tensors.npz", **pkg.tensors)
+    return path
+
+
+def read(path) -> Package:
+    path = Path(path)
+    if not path.is_dir():
+        raise PackageError(f"package {str(path)!r}: not a directory")
+    for name in ("manifest.json", "tensors.npz"):
+        if not (path / name).is_file():
+            raise PackageError(f"package {str(path)!r}: {name} is missing")
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise PackageError(f"manifest.json: not valid JSON ({e})") from None
+    try:
+        with np.load(path / "tensors.npz", allow_pickle=False) as z:
+            tensors = {k: z[k] for k in z.files}
+    except Exception as e:  # zip or npy corruption
+        raise PackageError(f"tensors.npz: unreadable ({e})") from None
+    return validate(Package(manifest, tensors))
