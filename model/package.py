@@ -190,7 +190,7 @@ def _check_manifest(m: dict):
         _fail("layers", layers, "must be a non-empty list")
     for i, l in enumerate(layers):
         name = f"layers[{i}]"
-        if not isinstance(l, dict) or l.get("type") not in LAYER_KEYS:
+        if not isinstance(l, dict) or not isinstance(l.get("type"), str) or l["type"] not in LAYER_KEYS:
             _fail(f"{name}.type", l.get("type") if isinstance(l, dict) else l, f"must be one of {list(LAYER_KEYS)}")
         keys = LAYER_KEYS[l["type"]]
         if set(l) != keys:
@@ -317,11 +317,18 @@ def validate(pkg: Package) -> Package:
     return pkg
 
 
+def _json_int(o):
+    if isinstance(o, np.integer):
+        return int(o)
+    raise TypeError(f"{type(o).__name__} is not JSON serializable")
+
+
 def write(pkg: Package, path) -> Path:
     validate(pkg)
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    (path / "manifest.json").write_text(json.dumps(pkg.manifest, indent=1) + "\n")
+    # validate accepts numpy integers in the manifest; JSON needs plain ints
+    (path / "manifest.json").write_text(json.dumps(pkg.manifest, indent=1, default=_json_int) + "\n")
     np.savez_compressed(path / "tensors.npz", **pkg.tensors)
     return path
 

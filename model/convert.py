@@ -1,0 +1,74 @@
+"""ANN -> TTFS package (SPEC section 1), and checkpoints that carry what conversion needs.
+
+The net must be folded and normalised (activations in [0, 1], see
+nets.normalise); CAT nets are so by construction. Weights become log codes
+with the same quantizer CAT trained with, biases become F-bit fixed point,
+and acc_bits is the proven worst case.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import arith
+from .nets import Net
+from .package import Package, required_acc_bits, validate
+from .quant import QuantConfig, weight_codes, weight_exponent
+
+
+def to_package(net: Net, q: QuantConfig, acc_bits: int | None = None) -> Package:
+    tensors, layers = {}, []
+    for i, l in enumerate(net.spec):
+        l = dict(l)
+        if i in net.weighted:
+            m = net.mods[str(i)]
+            E = weight_exponent(m.weight)
+            sign, mag = weight_codes(m.weight, q.weight_bits, E)
+            l["exp_offset"] = E
+            tensors[f"L{i}.sign"] = sign.numpy().astype(np.uint8)
+            tensors[f"L{i}.mag"] = mag.numpy().astype(np.uint8)
+            tensors[f"L{i}.bias"] = torch.round(m.bias.detach().double() * (1 << q.frac_bits)).numpy().astype(np.int64)
+        layers.append(l)
+    manifest = {
+        "format": "logspike-net", "version": 1, "mode": "ttfs", "input_shape": list(net.input_shape),
+        "weight_bits": q.weight_bits, "frac_bits": q.frac_bits, "acc_bits": arith.ACC_BITS_RANGE[1],
+        "time_steps": q.time_steps, "tau": q.tau, "lut": arith.make_lut(q.frac_bits, q.tau),
+        "thresholds": q.thresholds(), "layers": layers,
+    }
+    pkg = Package(manifest, tensors)
+    need = required_acc_bits(pkg)
+    if acc_bits is not None and acc_bits < need:
+        raise ValueError(f"acc_bits = {acc_bits}: this network's worst-case potential needs {need} bits")
+    pkg.manifest["acc_bits"] = max(acc_bits or need, q.frac_bits + 2)
+    return validate(pkg)
+
+
+def encode_inputs(x: np.ndarray, q: QuantConfig) -> np.ndarray:
+    """Images in [0, 1] -> TTFS input codes (SPEC section 3, host encoding)."""
+    return arith.encode_value(x, q.frac_bits, q.thresholds())
+
+
+def save_checkpoint(path, net: Net, meta: dict) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"input_shape": list(net.input_shape), "spec": net.spec, "form": net.form,
+                "quant": net.quant.as_dict() if net.quant else None, "state": net.state_dict(), "meta": meta}, path)
+    return path
+
+
+def load_checkpoint(path) -> tuple[Net, dict]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r}: no such file")
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+        spec = [{k: v for k, v in l.items() if k not in ("in", "in_shape")} for l in ck["spec"]]
+        net = Net(ck["input_shape"], spec, batch_norm=False)
+        net.form = ck["form"]
+        net.quant = QuantConfig(**ck["quant"]) if ck["quant"] else None
+        net.load_state_dict(ck["state"])
+    except (KeyError, RuntimeError, EOFError, ValueError, TypeError) as e:
+        raise ValueError(f"checkpoint {str(path)!r}: not a LogSpike checkpoint ({e})") from None
+    return net.eval(), ck["meta"]

@@ -1,0 +1,78 @@
+"""Training: the float ReLU ANN, then conversion-aware fine-tuning (CAT).
+
+Pipeline: train float (with batch norm) -> fold batch norm -> normalise to
+power-of-two per-layer scales -> CAT fine-tune with log activations and log
+weights. The folded, normalised float net is also what the no-CAT ablation
+converts directly.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .data import Dataset
+from .nets import Net, build_spec, fold_batch_norm, normalise, to_cat
+from .quant import QuantConfig
+
+
+@dataclass
+class TrainConfig:
+    net: str = "cnn"
+    epochs: int = 60
+    cat_epochs: int = 40
+    batch: int = 64
+    lr: float = 3e-3
+    cat_lr: float = 1e-3
+    seed: int = 0
+
+
+def accuracy(net: Net, x: np.ndarray, y: np.ndarray, batch: int = 512) -> float:
+    net.eval()
+    hits = 0
+    with torch.no_grad():
+        for s in range(0, len(x), batch):
+            hits += int((net(torch.from_numpy(x[s:s + batch])).argmax(1).numpy() == y[s:s + batch]).sum())
+    return hits / max(len(x), 1)
+
+
+def fit(net: Net, data: Dataset, epochs: int, lr: float, batch: int, seed: int, desc: str) -> Net:
+    """Adam + cross-entropy with cosine decay; shows a progress bar with loss and val accuracy."""
+    g = torch.Generator().manual_seed(seed)
+    x, y = torch.from_numpy(data.train.x), torch.from_numpy(data.train.y)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(epochs, 1))
+    bar = tqdm(range(epochs), desc=desc, unit="ep", file=sys.stderr, leave=False, disable=None)
+    for _ in bar:
+        net.train()
+        perm = torch.randperm(len(x), generator=g)
+        total = 0.0
+        for s in range(0, len(x), batch):
+            idx = perm[s:s + batch]
+            loss = torch.nn.functional.cross_entropy(net(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        sched.step()
+        if len(data.val):
+            bar.set_postfix(loss=f"{total / len(x):.3f}", val=f"{accuracy(net, data.val.x, data.val.y):.3f}")
+    return net.eval()
+
+
+def train_float(data: Dataset, cfg: TrainConfig) -> tuple[Net, Net, list[int]]:
+    """Returns (float net with batch norm, folded and normalised float net, log2 scales)."""
+    torch.manual_seed(cfg.seed)
+    spec = build_spec(cfg.net, data.shape, data.classes)
+    net = fit(Net(data.shape, spec), data, cfg.epochs, cfg.lr, cfg.batch, cfg.seed, f"float {cfg.net}")
+    calib = torch.from_numpy(data.train.x[:2048])
+    folded, log2s = normalise(fold_batch_norm(net), calib)
+    return net, folded, log2s
+
+
+def train_cat(folded: Net, data: Dataset, q: QuantConfig, cfg: TrainConfig) -> Net:
+    torch.manual_seed(cfg.seed)
+    return fit(to_cat(folded, q), data, cfg.cat_epochs, cfg.cat_lr, cfg.batch, cfg.seed, f"CAT {cfg.net}")
