@@ -64,6 +64,9 @@ def load_checkpoint(path) -> tuple[Net, dict]:
         raise FileNotFoundError(f"checkpoint {str(path)!r}: no such file")
     try:
         ck = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # pickle, zip or torch format errors all mean the same to the user
+        raise ValueError(f"checkpoint {str(path)!r}: unreadable ({e})") from None
+    try:
         spec = [{k: v for k, v in l.items() if k not in ("in", "in_shape")} for l in ck["spec"]]
         net = Net(ck["input_shape"], spec, batch_norm=False)
         net.form = ck["form"]
