@@ -113,6 +113,12 @@ def cmd_accuracy(a):
     report(Path(a.out), quick=a.quick)
 
 
+def cmd_demo(a):
+    from .demo import run
+
+    run(Path(a.out), quick=a.quick)
+
+
 def _add_quant(p):
     p.add_argument("--time-steps", type=int, default=16, help="TTFS codes T (default 16)")
     p.add_argument("--tau", type=int, default=2, help="codes per octave, a power of 2 (default 2)")
@@ -161,6 +167,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out/accuracy")
     p.add_argument("--quick", action="store_true", help="fewer epochs (for tests)")
     p.set_defaults(fn=cmd_accuracy)
+
+    p = sub.add_parser("demo", help="the main job on digits: train, convert, golden, RTL, report")
+    p.add_argument("--out", default="out/demo")
+    p.add_argument("--quick", action="store_true", help="few epochs (smoke runs)")
+    p.set_defaults(fn=cmd_demo)
 
     import importlib.util
 
