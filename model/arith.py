@@ -8,7 +8,7 @@ builders turn them into numpy arrays the vectorised code gathers from.
 """
 from __future__ import annotations
 
-from decimal import Decimal, getcontext
+from decimal import Decimal, localcontext
 
 import numpy as np
 
@@ -35,11 +35,12 @@ def make_lut(frac_bits: int, tau: int) -> list[int]:
     Computed in 60-digit decimal so the rounding is exact for every F and tau
     the format allows (no value lies near a .5 boundary for r > 0).
     """
-    getcontext().prec = 60
     out = []
-    for r in range(tau):
-        v = (Decimal(2) ** frac_bits) * (Decimal(2) ** (Decimal(-r) / Decimal(tau)))
-        out.append(int(v.to_integral_value(rounding="ROUND_HALF_EVEN")))
+    with localcontext() as ctx:
+        ctx.prec = 60
+        for r in range(tau):
+            v = (Decimal(2) ** frac_bits) * (Decimal(2) ** (Decimal(-r) / Decimal(tau)))
+            out.append(int(v.to_integral_value(rounding="ROUND_HALF_EVEN")))
     return out
 
 
@@ -52,11 +53,12 @@ def make_thresholds(frac_bits: int, time_steps: int, tau: int, rounding: str = "
     if rounding not in ("floor", "nearest"):
         raise ValueError(f"rounding: {rounding!r} is not 'floor' or 'nearest'")
     half = Decimal(1) / 2 if rounding == "nearest" else Decimal(0)
-    getcontext().prec = 60
     out = []
-    for t in range(time_steps):
-        v = (Decimal(2) ** frac_bits) * (Decimal(2) ** (-(Decimal(t) + half) / Decimal(tau)))
-        out.append(max(1, int(v.to_integral_value(rounding="ROUND_HALF_EVEN"))))
+    with localcontext() as ctx:
+        ctx.prec = 60
+        for t in range(time_steps):
+            v = (Decimal(2) ** frac_bits) * (Decimal(2) ** (-(Decimal(t) + half) / Decimal(tau)))
+            out.append(max(1, int(v.to_integral_value(rounding="ROUND_HALF_EVEN"))))
     return out
 
 

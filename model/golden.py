@@ -113,8 +113,12 @@ class Golden:
         self.layers = [Layer(pkg, i, graded=(i == first and pkg.mode == "multistep")) for i in range(len(pkg.layers))]
         self.out_index = pkg.output_index()
         self.lo, self.hi = arith.signed_range(pkg.acc_bits)
+        self.trace = None  # multistep: list of per-step outputs while output_trace runs
 
-    def _check(self, v: torch.Tensor, i: int, what: str):
+    def _check(self, v: torch.Tensor, i: int, what: str, active=None):
+        """Raise if a potential left acc_bits; multistep checks only samples that have not exited."""
+        if active is not None:
+            v = v[active]
         if v.numel() and (int(v.min()) < self.lo or int(v.max()) > self.hi):
             bad = int(v.max()) if int(v.max()) > self.hi else int(v.min())
             raise OverflowError_(f"layer {i} {what} = {bad}: outside acc_bits = {self.pkg.acc_bits} range [{self.lo}, {self.hi}]")
@@ -176,24 +180,26 @@ class Golden:
                 else:
                     drive = current0 if L.i == first else L.weighted_sum(spikes, pad_value=0)
                     if L.i != first:
-                        self._check(drive, L.i, "input current")
+                        self._check(drive, L.i, "input current", active)
                     v = state[L.i]
                     if v is None:
                         v = torch.zeros_like(drive)
                     if L.i == self.out_index:
                         v = v + drive
-                        self._check(v, L.i, "output potential")
+                        self._check(v, L.i, "output potential", active)
                         state[L.i] = v
                         out_o = v
                         break
                     v = arith.leak(v, k_leak) + drive
-                    self._check(v, L.i, "potential")
+                    self._check(v, L.i, "potential", active)
                     spk, v = arith.soft_reset(v, F)
                     state[L.i] = v
                     spikes = spk.to(torch.int64)
                 c = counts.setdefault(L.i, torch.zeros_like(spikes))
                 mask = active.reshape((B,) + (1,) * (spikes.dim() - 1)).to(torch.int64)
                 counts[L.i] = c + spikes * mask
+            if self.trace is not None:
+                self.trace.append(out_o.clone())
             done = arith.exit_now(out_o, s, margin, min_steps, T) & active
             if logits is None:
                 logits = torch.zeros_like(out_o)
@@ -205,6 +211,25 @@ class Golden:
         res = {"logits": logits, "pred": arith.argmax_first(logits), "exit_step": exit_step}
         res.update({f"spikes_L{i}": c for i, c in counts.items()})
         return {k: v.numpy().astype(np.int64) for k, v in res.items()}
+
+
+def output_trace(pkg: Package, x, batch: int = 256) -> np.ndarray:
+    """multistep: the output potentials O after every step 1..T_max, [B, T_max, K], exit disabled.
+
+    Exit calibration sweeps margins over this without re-running the network.
+    """
+    if pkg.mode != "multistep":
+        raise ValueError(f"mode = {pkg.mode!r}: output_trace needs a multistep package")
+    p = pkg.copy()
+    p.manifest["exit"] = {"margin": None, "min_steps": 1}
+    g = Golden(p)
+    x = check_inputs(p, x)
+    parts = []
+    for s in range(0, len(x), batch):
+        g.trace = []
+        g._run_batch(torch.from_numpy(x[s:s + batch]))
+        parts.append(torch.stack(g.trace, 1).numpy())
+    return np.concatenate(parts).astype(np.int64)
 
 
 def run(pkg: Package, x, batch: int = 256, check: bool = True) -> dict:

@@ -34,7 +34,7 @@ def random_layers(rng, input_shape, kind: str) -> list[dict]:
     if shape[1] >= 2 and shape[2] >= 2 and rng.random() < 0.7:
         layers.append({"type": "maxpool2d", "kernel": 2})
         shape = (shape[0], shape[1] // 2, shape[2] // 2)
-    if shape[1] >= 2 and rng.random() < 0.5:
+    if shape[1] >= 2 and shape[2] >= 2 and rng.random() < 0.5:
         layers.append({"type": "conv2d", "in_shape": list(shape), "out_channels": int(rng.integers(2, 5)), "kernel": 2, "stride": 1, "padding": int(rng.integers(0, 2))})
         shape = layer_shapes(shape, [dict(layers[-1], exp_offset=0)])[-1]
     n = int(np.prod(shape))
