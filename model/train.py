@@ -7,6 +7,7 @@ converts directly.
 """
 from __future__ import annotations
 
+import copy
 import sys
 from dataclasses import dataclass
 
@@ -40,11 +41,18 @@ def accuracy(net: Net, x: np.ndarray, y: np.ndarray, batch: int = 512) -> float:
 
 
 def fit(net: Net, data: Dataset, epochs: int, lr: float, batch: int, seed: int, desc: str) -> Net:
-    """Adam + cross-entropy with cosine decay; shows a progress bar with loss and val accuracy."""
+    """Adam + cross-entropy with cosine decay; keeps the weights of the best validation epoch.
+
+    The starting weights count as epoch 0, so fine-tuning (CAT) never returns
+    a net worse on validation than the one it started from. Shows a progress
+    bar with loss and validation accuracy.
+    """
     g = torch.Generator().manual_seed(seed)
     x, y = torch.from_numpy(data.train.x), torch.from_numpy(data.train.y)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(epochs, 1))
+    has_val = len(data.val) > 0
+    best = (accuracy(net, data.val.x, data.val.y), copy.deepcopy(net.state_dict())) if has_val else None
     bar = tqdm(range(epochs), desc=desc, unit="ep", file=sys.stderr, leave=False, disable=None)
     for _ in bar:
         net.train()
@@ -58,8 +66,13 @@ def fit(net: Net, data: Dataset, epochs: int, lr: float, batch: int, seed: int, 
             opt.step()
             total += float(loss.detach()) * len(idx)
         sched.step()
-        if len(data.val):
-            bar.set_postfix(loss=f"{total / len(x):.3f}", val=f"{accuracy(net, data.val.x, data.val.y):.3f}")
+        if has_val:
+            val = accuracy(net, data.val.x, data.val.y)
+            if val > best[0]:
+                best = (val, copy.deepcopy(net.state_dict()))
+            bar.set_postfix(loss=f"{total / len(x):.3f}", val=f"{val:.3f}", best=f"{best[0]:.3f}")
+    if has_val:
+        net.load_state_dict(best[1])
     return net.eval()
 
 

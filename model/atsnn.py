@@ -1,0 +1,246 @@
+"""Directly trained multistep SNN with adaptive-timestep early exit (ATSNN-style).
+
+IF or LIF neurons (power-of-two leak V -= V >> k), soft reset at 1.0 (2^F in
+the package), surrogate gradient through time, W-bit log weights with a
+straight-through gradient, the graded byte input (value x/256, as SPEC's
+shift gives it) presented at every step, and a non-spiking integrating
+output layer whose cumulative potential O_t is the output. The
+time-dependent loss sum_t lambda_t * CE(O_t / t, y) teaches the net to be
+right early, so the margin exit of SPEC 4.4 can stop sooner.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from . import arith, golden
+from .data import Dataset
+from .nets import build_spec, complete_layers
+from .package import Package, required_acc_bits, validate
+from .quant import fixed_bias, log_weight, weight_codes, weight_exponent
+
+
+@dataclass(frozen=True)
+class SNNConfig:
+    time_steps: int = 16  # T_max
+    leak_shift: int = 0  # 0 = IF; k > 0 = LIF with V -= V >> k
+    frac_bits: int = 16
+    weight_bits: int = 5
+    loss: str = "early"  # 'early' (time-dependent, default), 'uniform', or 'final' (ablation)
+
+    def as_dict(self):
+        return asdict(self)
+
+
+def loss_weights(kind: str, T: int) -> torch.Tensor:
+    """lambda_t for t = 1..T, summing to 1.
+
+    early:   lambda_t proportional to T - t + 1, so step 1 weighs T times the last
+             step: the net is pushed to be confident as early as it can (default);
+    uniform: all steps alike;
+    final:   only t = T, the plain final-step loss (ablation).
+    """
+    if kind == "early":
+        w = torch.arange(T, 0, -1, dtype=torch.float32)
+    elif kind == "uniform":
+        w = torch.ones(T)
+    elif kind == "final":
+        w = torch.zeros(T)
+        w[-1] = 1
+    else:
+        raise ValueError(f"loss = {kind!r}: must be 'early', 'uniform' or 'final'")
+    return w / w.sum()
+
+
+class _Spike(torch.autograd.Function):
+    """Heaviside at 1.0 with a triangular surrogate gradient of width 1 each side."""
+
+    @staticmethod
+    def forward(ctx, v):
+        ctx.save_for_backward(v)
+        return (v >= 1.0).to(v.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        (v,) = ctx.saved_tensors
+        return g * torch.clamp(1.0 - (v - 1.0).abs(), min=0.0)
+
+
+class MultistepNet(nn.Module):
+    def __init__(self, input_shape, spec, cfg: SNNConfig):
+        super().__init__()
+        self.input_shape = tuple(input_shape)
+        self.spec = complete_layers(input_shape, spec)
+        self.cfg = cfg
+        self.weighted = [i for i, l in enumerate(self.spec) if l["type"] in ("dense", "conv2d")]
+        mods = nn.ModuleDict()
+        for i in self.weighted:
+            l = self.spec[i]
+            if l["type"] == "dense":
+                mods[str(i)] = nn.Linear(l["in"], l["out"])
+            else:
+                mods[str(i)] = nn.Conv2d(l["in_shape"][0], l["out_channels"], l["kernel"], l["stride"], l["padding"])
+            nn.init.kaiming_uniform_(mods[str(i)].weight, a=1.0)
+            nn.init.zeros_(mods[str(i)].bias)
+        self.mods = mods
+
+    def _apply(self, i, x):
+        l, m = self.spec[i], self.mods[str(i)]
+        w, b = log_weight(m.weight, self.cfg.weight_bits), fixed_bias(m.bias, self.cfg.frac_bits)
+        return nn.functional.linear(x, w, b) if l["type"] == "dense" else nn.functional.conv2d(x, w, b, l["stride"], l["padding"])
+
+    def forward(self, x_bytes: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+        """Cumulative outputs O_1..O_steps, [steps, B, K]. x_bytes: uint8 or float in [0, 255]."""
+        T = steps or self.cfg.time_steps
+        x = x_bytes.to(torch.float32) / 256.0
+        first, out_i = self.weighted[0], self.weighted[-1]
+        for l in self.spec[:first]:  # only flatten may come first
+            x = x.flatten(1)
+        current0 = self._apply(first, x)
+        k = self.cfg.leak_shift
+        v: dict = {}
+        o, outs = 0.0, []
+        for _ in range(T):
+            s = None
+            for i in range(first, len(self.spec)):
+                l = self.spec[i]
+                if l["type"] == "flatten":
+                    s = s.flatten(1)
+                    continue
+                if l["type"] == "maxpool2d":
+                    s = nn.functional.max_pool2d(s, l["kernel"])
+                    continue
+                drive = current0 if i == first else self._apply(i, s)
+                if i == out_i:
+                    o = o + drive
+                    break
+                vi = v.get(i, torch.zeros_like(drive))
+                if k:
+                    vi = vi - vi * (2.0 ** -k)
+                vi = vi + drive
+                s = _Spike.apply(vi)
+                v[i] = vi - s.detach()  # soft reset
+            outs.append(o)
+        return torch.stack(outs)
+
+
+def td_loss(outs: torch.Tensor, y: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+    """sum_t lambda_t * CE(O_t / t, y)."""
+    t = torch.arange(1, outs.shape[0] + 1, dtype=outs.dtype).reshape(-1, 1, 1)
+    ce = torch.stack([nn.functional.cross_entropy(o, y) for o in outs / t])
+    return (lam * ce).sum()
+
+
+def train_snn(data: Dataset, net_name: str, cfg: SNNConfig, epochs: int = 40, lr: float = 2e-3, batch: int = 64, seed: int = 0) -> MultistepNet:
+    torch.manual_seed(seed)
+    net = MultistepNet(data.shape, build_spec(net_name, data.shape, data.classes), cfg)
+    x, y = torch.from_numpy(data.train.bytes), torch.from_numpy(data.train.y)
+    lam = loss_weights(cfg.loss, cfg.time_steps)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(epochs, 1))
+    g = torch.Generator().manual_seed(seed)
+    bar = tqdm(range(epochs), desc=f"SNN {net_name} ({cfg.loss} loss)", unit="ep", file=sys.stderr, leave=False, disable=None)
+    for _ in bar:
+        net.train()
+        perm = torch.randperm(len(x), generator=g)
+        total = 0.0
+        for s in range(0, len(x), batch):
+            idx = perm[s:s + batch]
+            loss = td_loss(net(x[idx]), y[idx], lam)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        sched.step()
+        bar.set_postfix(loss=f"{total / len(x):.3f}")
+    return net.eval()
+
+
+def to_package(net: MultistepNet, margin: int | None = None, min_steps: int = 1) -> Package:
+    """The multistep package of a trained net (SPEC section 1)."""
+    cfg = net.cfg
+    tensors, layers = {}, []
+    for i, l in enumerate(net.spec):
+        l = dict(l)
+        if i in net.weighted:
+            m = net.mods[str(i)]
+            E = weight_exponent(m.weight)
+            sign, mag = weight_codes(m.weight, cfg.weight_bits, E)
+            l["exp_offset"] = E
+            tensors[f"L{i}.sign"] = sign.numpy().astype(np.uint8)
+            tensors[f"L{i}.mag"] = mag.numpy().astype(np.uint8)
+            tensors[f"L{i}.bias"] = torch.round(m.bias.detach().double() * (1 << cfg.frac_bits)).numpy().astype(np.int64)
+        layers.append(l)
+    manifest = {"format": "logspike-net", "version": 1, "mode": "multistep", "input_shape": list(net.input_shape),
+                "weight_bits": cfg.weight_bits, "frac_bits": cfg.frac_bits, "acc_bits": arith.ACC_BITS_RANGE[1],
+                "time_steps": cfg.time_steps, "leak_shift": cfg.leak_shift,
+                "exit": {"margin": margin, "min_steps": min_steps}, "layers": layers}
+    pkg = Package(manifest, tensors)
+    pkg.manifest["acc_bits"] = max(required_acc_bits(pkg), cfg.frac_bits + 2)
+    return validate(pkg)
+
+
+# ---- early exit: the SPEC margin rule and a float entropy rule, both from per-step outputs ----
+
+def margin_exit(trace: np.ndarray, margin: int | None, min_steps: int = 1):
+    """SPEC 4.4 on a [B, T, K] integer trace: (exit_step, pred) per sample."""
+    B, T, K = trace.shape
+    top2 = np.sort(trace, axis=2)[:, :, -2:]
+    gap = top2[:, :, 1] - top2[:, :, 0]
+    steps = np.arange(1, T + 1)
+    ok = np.zeros((B, T), dtype=bool) if margin is None else (gap >= margin * steps) & (steps >= min_steps)
+    ok[:, -1] = True
+    ex = ok.argmax(1)
+    pred = trace[np.arange(B), ex].argmax(1)  # numpy argmax: lowest index on ties
+    return ex + 1, pred
+
+
+def entropy_exit(trace: np.ndarray, threshold: float, min_steps: int = 1):
+    """DT-SNN-style float rule: exit when the softmax entropy of O_t / t drops below the threshold."""
+    B, T, K = trace.shape
+    z = torch.from_numpy(trace.astype(np.float64)) / torch.arange(1, T + 1, dtype=torch.float64).reshape(1, T, 1)
+    z = z / (1 << 16)  # back to the trained units (F = 16 by default; the scale only shifts the threshold)
+    p = torch.softmax(z, dim=2)
+    ent = -(p * torch.log(p.clamp_min(1e-30))).sum(2).numpy()
+    ok = (ent < threshold) & (np.arange(1, T + 1) >= min_steps)
+    ok[:, -1] = True
+    ex = ok.argmax(1)
+    return ex + 1, trace[np.arange(B), ex].argmax(1)
+
+
+def sweep(trace: np.ndarray, y: np.ndarray, rule: str, values) -> list[tuple]:
+    """(value, accuracy, mean steps) for each threshold value of a rule."""
+    out = []
+    for v in values:
+        ex, pred = margin_exit(trace, v) if rule == "margin" else entropy_exit(trace, v)
+        out.append((v, float((pred == y).mean()), float(ex.mean())))
+    return out
+
+
+def margin_candidates(trace: np.ndarray, n: int = 200) -> list[int]:
+    """Margins worth trying: quantiles of the observed per-step gap / t, plus 0."""
+    top2 = np.sort(trace, axis=2)[:, :, -2:]
+    per_step = (top2[:, :, 1] - top2[:, :, 0]) / np.arange(1, trace.shape[1] + 1)
+    qs = np.unique(np.ceil(np.quantile(per_step, np.linspace(0, 1, n))).astype(np.int64))
+    return [0] + [int(q) for q in qs if q > 0]
+
+
+def calibrate(trace: np.ndarray, y: np.ndarray, rule: str, budget: float, values) -> tuple:
+    """Cheapest threshold whose accuracy stays within `budget` of running all T_max steps.
+
+    Run on a validation split held apart from the test split.
+    """
+    full = float((margin_exit(trace, None)[1] == y).mean())
+    ok = [r for r in sweep(trace, y, rule, values) if r[1] >= full - budget]
+    if not ok:
+        return None, full, float(trace.shape[1])
+    return min(ok, key=lambda r: (r[2], -r[1]))
+
+
+def golden_trace(pkg: Package, x_bytes: np.ndarray) -> np.ndarray:
+    return golden.output_trace(pkg, x_bytes)
