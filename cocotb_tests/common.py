@@ -1,0 +1,35 @@
+"""Shared build configuration and helpers of the processor tests."""
+import numpy as np
+
+from hw import image, sim
+from hw.config import Config
+from model import golden, randnet
+
+# One build serves every test package (they are loaded over the config stream).
+CFG = Config(lanes=4, weight_bits=5, frac_bits=10, acc_bits=32, max_t=16, max_tau=4, max_layers=8,
+             max_neurons=1024, max_weight_words=4096, max_bias_words=64, max_inputs=256)
+
+
+def make_pkg(seed, kind, tau=None, **kw):
+    rng = np.random.default_rng(seed)
+    return randnet.random_package(rng, "ttfs", kind, weight_bits=CFG.weight_bits, frac_bits=CFG.frac_bits, tau=tau, **kw), rng
+
+
+def check(pkg, x, raw, counters_out=None):
+    """Compare parsed result beats against model.golden on every key."""
+    res, counters = sim.collate(CFG, pkg, raw)
+    want = golden.run(pkg, x)
+    assert set(res) == set(want), (sorted(res), sorted(want))
+    for k in want:
+        assert np.array_equal(res[k], want[k]), f"{k}: rtl {res[k].tolist()} golden {want[k].tolist()}"
+    if counters_out is not None:
+        counters_out.extend(counters)
+    return counters
+
+
+def infer_step(pkg, x, **kw):
+    return dict({"infer": [image.input_beats(CFG, pkg, xi) for xi in x]}, **kw)
+
+
+def cfg_step(pkg, **kw):
+    return dict({"cfg": image.config_beats(CFG, pkg)}, **kw)

@@ -1,0 +1,84 @@
+"""The processor on random ttfs packages, bit-exact against model.golden on every key."""
+import numpy as np
+import pytest
+
+from common import CFG, cfg_step, check, infer_step, make_pkg
+from hw import image, sim
+from hw.config import Config, FitError, fits
+from model import randnet
+from model.package import PackageError
+
+
+def _run_many(tmp_path, specs, batch=3, seed=0, **kw):
+    """Load several packages one after another into ONE build, infer each (back to back)."""
+    steps, cases = [], []
+    for s, kind, tau in specs:
+        try:
+            pkg, rng = make_pkg(s, kind, tau)
+        except PackageError:  # randnet can draw a kernel wider than a 1-wide map (reported upstream)
+            continue
+        x = randnet.random_inputs(rng, pkg, batch, silent=float(rng.uniform(0.1, 0.6)))
+        steps += [cfg_step(pkg, gap=kw.get("gap", 0.0)), infer_step(pkg, x, **kw)]
+        cases.append((pkg, x))
+    raw = sim.run_steps(CFG, steps, tmp_path, seed=seed)
+    pos = 0
+    for pkg, x in cases:
+        for c in check(pkg, x, raw[pos:pos + len(x)]):
+            assert c["cycles"] > c["sops"] > 0 or c["sops"] == 0
+        pos += len(x)
+
+
+def test_dense_packages(tmp_path):
+    _run_many(tmp_path, [(10 + i, "dense", tau) for i, tau in enumerate([1, 2, 4, 1, 2, 4])])
+
+
+def test_conv_packages(tmp_path):
+    _run_many(tmp_path, [(20 + i, "conv", tau) for i, tau in enumerate([1, 2, 4, 1, 2, 4, 2, 1])])
+
+
+def test_backpressure(tmp_path):
+    """Random valid gaps on config and input streams, random ready on the result stream."""
+    _run_many(tmp_path, [(30, "conv", 2), (31, "dense", 4), (32, "conv", 1)], gap=0.4, ready_p=0.5, seed=7)
+
+
+def test_reset_mid_inference(tmp_path):
+    pkg, rng = make_pkg(40, "conv", 2)
+    x = randnet.random_inputs(rng, pkg, 2)
+    steps = [cfg_step(pkg),
+             {"abort_after": 60, "inp": image.input_beats(CFG, pkg, x[0])},   # reset during compute
+             {"abort_after": 3, "inp": image.input_beats(CFG, pkg, x[1])},    # reset during input load
+             infer_step(pkg, x)]
+    check(pkg, x, sim.run_steps(CFG, steps, tmp_path))
+
+
+def test_baked_image(tmp_path):
+    """A package baked into memory init runs with no config stream."""
+    pkg, rng = make_pkg(50, "conv", 4)
+    x = randnet.random_inputs(rng, pkg, 2)
+    check(pkg, x, sim.run_steps(CFG, [infer_step(pkg, x)], tmp_path, baked=pkg))
+
+
+def test_refuses_misfit():
+    pkg, _ = make_pkg(60, "dense", 2)
+    small = Config(**dict(CFG.as_dict(), max_neurons=8, max_inputs=8))
+    for cfg, field in [(Config(**dict(CFG.as_dict(), weight_bits=4)), "weight_bits"),
+                       (Config(**dict(CFG.as_dict(), frac_bits=12, acc_bits=32)), "frac_bits"),
+                       (Config(**dict(CFG.as_dict(), acc_bits=pkg.acc_bits - 1)), "acc_bits"),
+                       (Config(**dict(CFG.as_dict(), max_t=pkg.time_steps - 1)), "time_steps"),
+                       (Config(**dict(CFG.as_dict(), max_tau=1)), "tau"),
+                       (Config(**dict(CFG.as_dict(), max_weight_words=4)), "weights"),
+                       (Config(**dict(CFG.as_dict(), max_layers=1)), "layers")]:
+        with pytest.raises(FitError, match=field):
+            fits(cfg, pkg)
+    big, _ = make_pkg(61, "dense", 2, input_shape=[40])
+    with pytest.raises(FitError, match="input_shape|layers"):
+        fits(small, big)
+    with pytest.raises(FitError):
+        sim.simulate(Config(**dict(CFG.as_dict(), weight_bits=4)), pkg, np.zeros((1, *pkg.input_shape), np.int64))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("block", range(6))
+def test_sweep(tmp_path, block):
+    specs = [(1000 + block * 16 + i, ("dense", "conv")[i % 2], (1, 2, 4)[i % 3]) for i in range(16)]
+    _run_many(tmp_path, specs, batch=4, gap=0.2 * (block % 2), ready_p=1.0 - 0.3 * (block % 2), seed=block)

@@ -1,0 +1,169 @@
+"""Build parameters of one LogSpike processor and the check that a package fits it.
+
+A build fixes the datapath widths (lanes P, weight bits W, fraction bits F,
+accumulator bits A) and the capacities of its memories; any package that
+`fits` runs on it after a config-stream load, without rebuilding.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from model import arith
+from model.package import WEIGHTED, Package, layer_shapes
+
+
+class FitError(ValueError):
+    """The package needs more than this build provides (names the field and the limit)."""
+
+
+def clog2(n: int) -> int:
+    return max(0, (int(n) - 1).bit_length())
+
+
+def ubits(n: int) -> int:
+    """Unsigned width holding 0..n."""
+    return max(1, int(n).bit_length())
+
+
+@dataclass(frozen=True)
+class Config:
+    lanes: int = 4            # P: output neurons (channels) updated per cycle; a power of two
+    weight_bits: int = 5      # W: 1 sign + W-1 magnitude bits (package must match)
+    frac_bits: int = 12       # F (package must match)
+    acc_bits: int = 24        # A: package acc_bits must be <= A
+    max_t: int = 16           # largest T; codes are ubits(max_t) bits
+    max_tau: int = 4          # largest tau (power of two)
+    max_layers: int = 8       # layer-table entries (flatten layers take none)
+    max_neurons: int = 1024   # largest layer (in words of P lanes: ceil over channel groups)
+    max_weight_words: int = 4096  # weight memory depth, words of P x W bits
+    max_bias_words: int = 64  # bias memory depth, words of P x A bits
+    max_inputs: int = 1024    # input layer size (same word rule as max_neurons)
+    max_dim: int = 64         # largest H or W of any tensor
+    max_kernel: int = 7
+    max_stride: int = 4
+
+    def __post_init__(self):
+        P = self.lanes
+        if P < 1 or P & (P - 1):
+            raise ValueError(f"lanes = {P}: must be a power of two")
+        if self.max_tau & (self.max_tau - 1):
+            raise ValueError(f"max_tau = {self.max_tau}: must be a power of two")
+        if self.acc_bits < self.frac_bits + 2:
+            raise ValueError("acc_bits must be >= frac_bits + 2")
+
+    # derived widths -------------------------------------------------------
+    @property
+    def code_bits(self) -> int:
+        return ubits(self.max_t)
+
+    @property
+    def lane_bits(self) -> int:
+        return clog2(self.lanes)
+
+    @property
+    def tau_log_bits(self) -> int:
+        return ubits(clog2(self.max_tau))
+
+    @property
+    def words(self) -> int:
+        """Depth of each potential / code / event buffer."""
+        return max(-(-self.max_neurons // self.lanes), -(-self.max_inputs // self.lanes), 1)
+
+    @property
+    def word_addr_bits(self) -> int:
+        return max(1, clog2(self.words) + 1)  # +1: room for the signed walk of conv addresses
+
+    @property
+    def waddr_bits(self) -> int:
+        return max(1, clog2(self.max_weight_words) + 1)
+
+    @property
+    def dim_bits(self) -> int:
+        return ubits(self.max_dim + self.max_kernel)
+
+    @property
+    def k_bits(self) -> int:
+        return ubits(self.max_kernel)
+
+    @property
+    def s_bits(self) -> int:
+        return ubits(self.max_stride)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def words_of(shape, P: int) -> int:
+    """Words of P lanes that hold a [C, H, W] (or [N] = [N, 1, 1]) tensor: H*W*ceil(C/P)."""
+    c, h, w = (tuple(shape) + (1, 1))[:3] if len(shape) == 1 else tuple(shape)
+    return h * w * -(-c // P)
+
+
+def chw(shape):
+    return (shape[0], 1, 1) if len(shape) == 1 else tuple(shape)
+
+
+def fits(cfg: Config, pkg: Package) -> None:
+    """Raise FitError naming the package field and the build limit it exceeds."""
+
+    def fail(field, value, limit):
+        raise FitError(f"package {field} = {value}: does not fit this build ({limit})")
+
+    if pkg.mode != "ttfs":
+        fail("mode", pkg.mode, "this build runs ttfs packages only")
+    if pkg.weight_bits != cfg.weight_bits:
+        fail("weight_bits", pkg.weight_bits, f"build weight_bits = {cfg.weight_bits}; must be equal")
+    if pkg.frac_bits != cfg.frac_bits:
+        fail("frac_bits", pkg.frac_bits, f"build frac_bits = {cfg.frac_bits}; must be equal")
+    if pkg.acc_bits > cfg.acc_bits:
+        fail("acc_bits", pkg.acc_bits, f"build acc_bits = {cfg.acc_bits}")
+    if pkg.time_steps > cfg.max_t:
+        fail("time_steps", pkg.time_steps, f"build max_t = {cfg.max_t}")
+    if pkg.tau > cfg.max_tau:
+        fail("tau", pkg.tau, f"build max_tau = {cfg.max_tau}")
+    P = cfg.lanes
+    shapes = layer_shapes(pkg.input_shape, pkg.layers)
+    if words_of(pkg.input_shape, P) * P > max(cfg.max_inputs, P):
+        fail("input_shape", pkg.input_shape, f"needs {words_of(pkg.input_shape, P)} words of {P} lanes; build max_inputs = {cfg.max_inputs}")
+    for d in chw(pkg.input_shape)[1:]:
+        if d > cfg.max_dim:
+            fail("input_shape", pkg.input_shape, f"build max_dim = {cfg.max_dim}")
+    n_entries = sum(1 for l in pkg.layers if l["type"] != "flatten")
+    if n_entries > cfg.max_layers:
+        fail("layers", f"{n_entries} non-flatten layers", f"build max_layers = {cfg.max_layers}")
+    wwords = bwords = 0
+    prev = tuple(pkg.input_shape)
+    out_i = pkg.output_index()
+    for i, (l, shp) in enumerate(zip(pkg.layers, shapes)):
+        name = f"layers[{i}]"
+        if words_of(shp, P) > cfg.words:
+            fail(f"{name} output shape", list(shp), f"needs {words_of(shp, P)} words of {P} lanes; build holds {cfg.words} (max_neurons = {cfg.max_neurons})")
+        for d in chw(shp)[1:]:
+            if d > cfg.max_dim:
+                fail(f"{name} output shape", list(shp), f"build max_dim = {cfg.max_dim}")
+        if l["type"] in WEIGHTED:
+            g = -(-chw(shp)[0] // P)
+            nin = words_of(prev, P) * P if l["type"] == "dense" else chw(prev)[0]
+            if l["type"] == "conv2d":
+                if l["kernel"] > cfg.max_kernel:
+                    fail(f"{name}.kernel", l["kernel"], f"build max_kernel = {cfg.max_kernel}")
+                if l["stride"] > cfg.max_stride:
+                    fail(f"{name}.stride", l["stride"], f"build max_stride = {cfg.max_stride}")
+                if l["padding"] >= l["kernel"] + cfg.max_stride:
+                    fail(f"{name}.padding", l["padding"], "must be < kernel + max_stride")
+                if i == out_i and shp[1] * shp[2] != 1:
+                    fail(f"{name}.type", "conv2d", "the output layer must be dense (or a conv with a 1x1 output)")
+                nin *= l["kernel"] * l["kernel"]
+            wwords += nin * g
+            bwords += g
+        if l["type"] == "maxpool2d" and l["kernel"] > cfg.max_kernel:
+            fail(f"{name}.kernel", l["kernel"], f"build max_kernel = {cfg.max_kernel}")
+        if i == out_i:
+            break
+        prev = shp
+    if wwords > cfg.max_weight_words:
+        fail("weights", f"{wwords} words of {P} lanes", f"build max_weight_words = {cfg.max_weight_words}")
+    if bwords > cfg.max_bias_words:
+        fail("biases", f"{bwords} words of {P} lanes", f"build max_bias_words = {cfg.max_bias_words}")

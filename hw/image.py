@@ -1,0 +1,202 @@
+"""Host side of the processor: a Package to config-stream beats / a baked image,
+input codes to input beats, and result-stream beats back to a SPEC section 5 dict.
+
+All tables come from the package (validated against model.arith by the
+package reader); nothing here re-derives the arithmetic.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from model.package import WEIGHTED, Package, layer_shapes
+
+from .config import Config, chw, clog2, fits, words_of
+from .sequencer import entry_layout
+from .top import (SEL_BIAS, SEL_GLOBAL, SEL_LUT, SEL_TABLE, SEL_THR, SEL_WEIGHT, TAG_END, TAG_LOGIT, TAG_SPIKE,
+                  cfg_data_bits, res_data_bits, res_layout)
+
+
+def pack(layout, values: dict) -> int:
+    """Pack a dict of field ints into one integer of a StructLayout (two's complement for signed)."""
+    out = 0
+    for name, fld in layout:
+        v = int(values.get(name, 0))
+        w = fld.width
+        from amaranth.hdl import Shape
+        if not Shape.cast(fld.shape).signed and not 0 <= v < (1 << w):
+            raise ValueError(f"field {name} = {v} does not fit {w} bits")
+        out |= (v & ((1 << w) - 1)) << fld.offset
+    return out
+
+
+def threshold_table(cfg: Config, thresholds) -> list[int]:
+    """The package thresholds padded to max_t with the most negative value (never fires)."""
+    return list(thresholds) + [-(1 << (cfg.acc_bits - 1))] * (cfg.max_t - len(thresholds))
+
+
+def nat_index(shape, P: int) -> np.ndarray:
+    """For every element of a [C,H,W] or [N] tensor (row-major), its natural index word*P + lane."""
+    c, h, w = chw(shape)
+    G = -(-c // P)
+    cc, yy, xx = np.meshgrid(np.arange(c), np.arange(h), np.arange(w), indexing="ij")
+    return (((yy * w + xx) * G + cc // P) * P + cc % P).reshape(-1)
+
+
+def _entries(cfg: Config, pkg: Package):
+    """Layer-table entries, weight words and bias words (as lane lists) of a package."""
+    P, W = cfg.lanes, cfg.weight_bits
+    shapes = layer_shapes(pkg.input_shape, pkg.layers)
+    ins = [tuple(pkg.input_shape)] + shapes[:-1]
+    out_i = pkg.output_index()
+    ents, wwords, bwords = [], [], []
+    for i, l in enumerate(pkg.layers):
+        if l["type"] == "flatten":
+            continue
+        cin, hin, win = chw(ins[i] if l["type"] != "dense" else ins[i])
+        # the tensor consumed, in the geometry its producer walked (flatten is transparent)
+        src = ins[i]
+        j = i
+        while j > 0 and pkg.layers[j - 1]["type"] == "flatten":
+            j -= 1
+            src = ins[j]
+        cin, hin, win = chw(src)
+        gin = -(-cin // P)
+        e = {"index": i, "in_g": gin - 1, "in_x": win - 1, "in_y": hin - 1, "last": int(i == out_i)}
+        oc, oh, ow = chw(shapes[i])
+        gout = -(-oc // P)
+        if l["type"] == "maxpool2d":
+            k = l["kernel"]
+            e.update(kind=1, dense=1, s=1, pk=k, p_ox=ow - 1, p_oy=oh - 1, rstep=k * win * gin, cstep=k * gin,
+                     dystep=win * gin)
+        else:
+            E = l["exp_offset"]
+            sign, mag, bias = pkg.weights(i)
+            wbase, bbase = len(wwords), len(bwords)
+            if l["type"] == "dense":
+                ls = gout
+                e.update(kind=0, dense=1, s=1, k=1, hout=1, wout=1, kg=gout)
+                nat = nat_index(src, P)
+                rows = words_of(src, P) * P
+                words = [[(0, 0)] * P for _ in range(rows * gout)]
+                for f in range(mag.shape[1]):
+                    for o in range(mag.shape[0]):
+                        words[nat[f] * gout + o // P][o % P] = (int(sign[o, f]), int(mag[o, f]))
+            else:
+                k, s, p = l["kernel"], l["stride"], l["padding"]
+                ls = k * k * gout
+                q0, r0 = divmod(p, s)
+                e.update(kind=0, dense=0, s=s, k=k, hout=oh, wout=ow, rx0=r0, ry0=r0, qx0=q0, qy0=q0,
+                         px0=q0 * gout, py0=q0 * ow * gout, wx0=r0 * gout, wy0=r0 * k * gout, kg=k * gout)
+                words = [[(0, 0)] * P for _ in range(cin * k * k * gout)]
+                for o in range(oc):
+                    for c in range(cin):
+                        for ky in range(k):
+                            for kx in range(k):
+                                words[((c * k + ky) * k + kx) * gout + o // P][o % P] = (int(sign[o, c, ky, kx]), int(mag[o, c, ky, kx]))
+            e.update(gout=gout, wg=ow * gout, ls=ls, wstep=P * ls, sg=e["s"] * gout, skg=e["s"] * e["k"] * gout,
+                     wbase=wbase, E=E, out_words=oh * ow * gout, bbase=bbase)
+            if i == out_i:
+                e["last_mask"] = (1 << (oc - (gout - 1) * P)) - 1
+            wwords += words
+            b = [int(v) for v in bias] + [0] * (gout * P - oc)
+            bwords += [b[g * P:(g + 1) * P] for g in range(gout)]
+        ents.append(e)
+        if i == out_i:
+            break
+    # the Writer reads its consumer's walk fields from the *next* entry: nothing to add
+    return ents, wwords, bwords
+
+
+def _word(lanes, width):
+    out = 0
+    for l, v in enumerate(lanes):
+        out |= (int(v) & ((1 << width) - 1)) << (l * width)
+    return out
+
+
+def _wword(lanes, W):
+    return _word([(s << (W - 1)) | m for s, m in lanes], W)
+
+
+def bake(cfg: Config, pkg: Package) -> dict:
+    """Memory and register contents of a package: the config stream's payload, or a baked image."""
+    fits(cfg, pkg)
+    ents, wwords, bwords = _entries(cfg, pkg)
+    el = entry_layout(cfg)
+    return {
+        "globals": {"T": pkg.time_steps, "taulog": pkg.tau.bit_length() - 1,
+                    "in_words": words_of(pkg.input_shape, cfg.lanes)},
+        "lut": list(pkg.lut) + [0] * (cfg.max_tau - pkg.tau),
+        "thr": threshold_table(cfg, pkg.thresholds),
+        "table": [pack(el, e) for e in ents],
+        "weights": [_wword(w, cfg.weight_bits) for w in wwords],
+        "bias": [_word(b, cfg.acc_bits) for b in bwords],
+    }
+
+
+def config_beats(cfg: Config, pkg: Package) -> list[int]:
+    """The config-stream beats (payload ints) that load this package."""
+    img = bake(cfg, pkg)
+    D = cfg_data_bits(cfg)
+
+    def beat(sel, addr, d):
+        return (sel << (D + 16)) | (addr << D) | (d & ((1 << D) - 1))
+
+    g = img["globals"]
+    out = [beat(SEL_GLOBAL, 0, g["T"]), beat(SEL_GLOBAL, 1, g["taulog"]), beat(SEL_GLOBAL, 2, g["in_words"])]
+    out += [beat(SEL_LUT, i, v) for i, v in enumerate(img["lut"])]
+    out += [beat(SEL_THR, i, v) for i, v in enumerate(img["thr"])]
+    out += [beat(SEL_TABLE, i, v) for i, v in enumerate(img["table"])]
+    out += [beat(SEL_WEIGHT, i, v) for i, v in enumerate(img["weights"])]
+    out += [beat(SEL_BIAS, i, v) for i, v in enumerate(img["bias"])]
+    return out
+
+
+def input_beats(cfg: Config, pkg: Package, x) -> list[int]:
+    """One input sample ([C,H,W] or [N] codes) as natural-layout words of P codes; padded lanes silent."""
+    P, CB = cfg.lanes, cfg.code_bits
+    x = np.asarray(x).reshape(-1)
+    nat = nat_index(pkg.input_shape, P)
+    flat = np.full(words_of(pkg.input_shape, P) * P, pkg.time_steps, dtype=np.int64)
+    flat[nat] = x
+    return [_word(flat[a * P:(a + 1) * P], CB) for a in range(len(flat) // P)]
+
+
+def parse_results(cfg: Config, pkg: Package, beats: list[int]) -> dict:
+    """Result beats of one inference -> (SPEC section 5 dict without the batch axis, counters)."""
+    P, CB, A = cfg.lanes, cfg.code_bits, cfg.acc_bits
+    rl = res_layout(cfg)
+    shapes = layer_shapes(pkg.input_shape, pkg.layers)
+    out_i = pkg.output_index()
+    nat = {}
+    res = {}
+    flat = {}
+    logits = np.zeros(words_of(shapes[out_i], P) * P, dtype=np.int64)
+    counters = None
+
+    def field(v, name):
+        f = rl[name]
+        return (v >> f.offset) & ((1 << f.width) - 1)
+
+    for b in beats:
+        tag, layer, addr, d = field(b, "tag"), field(b, "layer"), field(b, "addr"), field(b, "data")
+        if tag == TAG_SPIKE:
+            buf = flat.setdefault(layer, np.full(words_of(shapes[layer], P) * P, -1, dtype=np.int64))
+            for l in range(P):
+                buf[addr * P + l] = (d >> (l * CB)) & ((1 << CB) - 1)
+        elif tag == TAG_LOGIT:
+            for l in range(P):
+                v = (d >> (l * A)) & ((1 << A) - 1)
+                logits[addr * P + l] = v - (1 << A) if v >> (A - 1) else v
+        elif tag == TAG_END:
+            counters = {"pred": d & 0xFFFF, "cycles": (d >> 16) & 0xFFFFFFFF, "sops": (d >> 48) & 0xFFFFFFFF,
+                        "events": (d >> 80) & 0xFFFFFFFF}
+    if counters is None:
+        raise RuntimeError("no END beat in the result stream")
+    for layer, buf in flat.items():
+        shp = shapes[layer]
+        res[f"spikes_L{layer}"] = buf[nat_index(shp, P)].reshape(shp)
+    res["logits"] = logits[nat_index(shapes[out_i], P)].reshape(-1)
+    res["pred"] = np.int64(counters["pred"])
+    res["exit_step"] = np.int64(1)
+    return res, counters

@@ -1,0 +1,36 @@
+"""Emit the processor's Verilog and a JSON of its parameters and capacity."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from amaranth.back import verilog
+
+from .config import Config
+from .sequencer import entry_layout, record_layout
+from .top import Processor, cfg_layout, res_layout
+
+
+def generate(cfg: Config, out_dir, name: str = "logspike", baked=None) -> dict:
+    """Write <name>.v and <name>.json to out_dir; baked: optional Package baked into memory init."""
+    from . import image
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    img = image.bake(cfg, baked) if baked is not None else None
+    v = out / f"{name}.v"
+    v.write_text(verilog.convert(Processor(cfg, image=img), name=name, emit_src=False))
+    meta = {
+        "config": cfg.as_dict(),
+        "derived": {"code_bits": cfg.code_bits, "buffer_words": cfg.words, "lanes": cfg.lanes},
+        "ports": {"cfg_payload_bits": cfg_layout(cfg).size, "inp_payload_bits": cfg.lanes * cfg.code_bits,
+                  "res_payload_bits": res_layout(cfg).size},
+        "layouts": {"config_beat": {n: [f.offset, f.width] for n, f in cfg_layout(cfg)},
+                    "result_beat": {n: [f.offset, f.width] for n, f in res_layout(cfg)},
+                    "layer_entry": {n: [f.offset, f.width] for n, f in entry_layout(cfg)},
+                    "event_record_bits": record_layout(cfg).size},
+        "baked": baked is not None,
+    }
+    j = out / f"{name}.json"
+    j.write_text(json.dumps(meta, indent=1) + "\n")
+    return {"verilog": v, "json": j}
