@@ -1,60 +1,69 @@
-"""`logspike sim` (hook: model.cli can dispatch here): run a package on the RTL.
-
-    python -m hw.cli sim PACKAGE_DIR INPUTS.npy OUT.npz [--lanes P --acc-bits A ...]
-"""
+"""Hardware commands of `logspike`: `verilog` and `sim` (registered into model.cli)."""
 from __future__ import annotations
 
-import argparse
-import sys
+from pathlib import Path
 
 import numpy as np
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(prog="logspike")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    s = sub.add_parser("sim", help="simulate a package on the generated RTL, write SPEC section 5 results")
-    s.add_argument("package")
-    s.add_argument("inputs")
-    s.add_argument("out")
-    s.add_argument("--lanes", type=int, default=4)
-    s.add_argument("--acc-bits", type=int, default=None, help="default: the package's acc_bits")
-    s.add_argument("--max-neurons", type=int, default=4096)
-    s.add_argument("--max-weight-words", type=int, default=65536)
-    g = sub.add_parser("verilog", help="emit Verilog + parameter JSON for a build")
-    g.add_argument("out_dir")
-    g.add_argument("--package", default=None, help="size the build for (and optionally bake) this package")
-    g.add_argument("--bake", action="store_true")
-    g.add_argument("--lanes", type=int, default=4)
-    a = ap.parse_args(argv)
+def build_for(pkg, lanes: int, **over):
+    """The smallest build of `lanes` lanes that fits this package (capacities from the package)."""
+    from .config import Config, needs
 
+    n = needs(pkg, lanes)
+    kw = dict(lanes=lanes, weight_bits=pkg.weight_bits, frac_bits=pkg.frac_bits, acc_bits=pkg.acc_bits,
+              max_t=pkg.time_steps, max_tau=pkg.tau, max_layers=n["layers"], max_neurons=n["neurons"],
+              max_inputs=n["inputs"], max_weight_words=n["weight_words"], max_bias_words=n["bias_words"],
+              max_dim=n["dim"], max_kernel=n["kernel"], max_stride=n["stride"])
+    kw.update({k: v for k, v in over.items() if v is not None})
+    return Config(**kw)
+
+
+def cmd_verilog(a):
     from model.package import read
-    from .config import Config
 
-    if a.cmd == "sim":
-        from .sim import simulate
-        from model.golden import save_results
+    from .config import Config, fits
+    from .verilog import generate
 
+    if a.package:
         pkg = read(a.package)
-        cfg = Config(lanes=a.lanes, weight_bits=pkg.weight_bits, frac_bits=pkg.frac_bits,
-                     acc_bits=a.acc_bits or pkg.acc_bits, max_t=max(pkg.time_steps, 1), max_tau=pkg.tau,
-                     max_neurons=a.max_neurons, max_inputs=a.max_neurons, max_weight_words=a.max_weight_words,
-                     max_layers=len(pkg.layers), max_bias_words=max(64, a.max_neurons // a.lanes))
-        res, cycles = simulate(cfg, pkg, np.load(a.inputs))
-        save_results(res, a.out)
-        print(f"{len(cycles)} inferences, cycles per inference: mean {np.mean(cycles):.0f}, max {max(cycles)}")
+        cfg = build_for(pkg, a.lanes)
+        fits(cfg, pkg)
     else:
-        from .verilog import generate
-
-        if a.package:
-            pkg = read(a.package)
-            cfg = Config(lanes=a.lanes, weight_bits=pkg.weight_bits, frac_bits=pkg.frac_bits, acc_bits=pkg.acc_bits,
-                         max_t=pkg.time_steps, max_tau=pkg.tau, max_layers=len(pkg.layers))
-        else:
-            pkg, cfg = None, Config(lanes=a.lanes)
-        print(generate(cfg, a.out_dir, baked=pkg if a.bake else None))
-    return 0
+        pkg, cfg = None, Config(lanes=a.lanes)
+    paths = generate(cfg, a.out, baked=pkg if a.bake else None)
+    print(f"Verilog -> {paths['verilog']}\nparameters and capacity -> {paths['json']}")
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def cmd_sim(a):
+    from model.cli import _load_npy
+    from model.golden import check_inputs, save_results
+    from model.package import read
+
+    from .config import fits
+    from .sim import simulate
+
+    pkg = read(a.package)
+    x = check_inputs(pkg, _load_npy(a.inputs))
+    cfg = build_for(pkg, a.lanes)
+    fits(cfg, pkg)  # refused here, before any build or simulation
+    res, cycles = simulate(cfg, pkg, x)
+    save_results(res, a.out)
+    np.save(Path(a.out).with_suffix(".cycles.npy"), np.asarray(cycles, dtype=np.int64))
+    print(f"{len(x)} inferences on the RTL -> {a.out}; cycles per inference: mean {np.mean(cycles):.0f}, max {max(cycles)}")
+
+
+def register(sub):
+    p = sub.add_parser("verilog", help="emit the processor's Verilog and a JSON of its parameters and capacity")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--package", default=None, help="size the build for this package")
+    p.add_argument("--bake", action="store_true", help="bake the package into memory init (deployable image)")
+    p.add_argument("--lanes", type=int, default=4, help="P, output neurons per cycle (power of 2)")
+    p.set_defaults(fn=cmd_verilog)
+
+    p = sub.add_parser("sim", help="run a package on the RTL (cocotb + Verilator); writes the SPEC results file")
+    p.add_argument("--package", required=True)
+    p.add_argument("--inputs", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--lanes", type=int, default=4)
+    p.set_defaults(fn=cmd_sim)

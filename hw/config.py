@@ -105,6 +105,34 @@ def chw(shape):
     return (shape[0], 1, 1) if len(shape) == 1 else tuple(shape)
 
 
+def needs(pkg: Package, lanes: int) -> dict:
+    """What a package needs of a build with `lanes` lanes (capacities in the Config's units)."""
+    P = lanes
+    shapes = layer_shapes(pkg.input_shape, pkg.layers)
+    n = {"inputs": words_of(pkg.input_shape, P) * P, "neurons": P, "dim": max(chw(pkg.input_shape)[1:]),
+         "layers": sum(1 for l in pkg.layers if l["type"] != "flatten"), "weight_words": 0, "bias_words": 0,
+         "kernel": 1, "stride": 1}
+    prev = tuple(pkg.input_shape)
+    out_i = pkg.output_index()
+    for i, (l, shp) in enumerate(zip(pkg.layers, shapes)):
+        n["neurons"] = max(n["neurons"], words_of(shp, P) * P)
+        n["dim"] = max(n["dim"], *chw(shp)[1:])
+        if l["type"] in ("conv2d", "maxpool2d"):
+            n["kernel"] = max(n["kernel"], l["kernel"])
+        if l["type"] in WEIGHTED:
+            g = -(-chw(shp)[0] // P)
+            nin = words_of(prev, P) * P if l["type"] == "dense" else chw(prev)[0]
+            if l["type"] == "conv2d":
+                n["stride"] = max(n["stride"], l["stride"])
+                nin *= l["kernel"] * l["kernel"]
+            n["weight_words"] += nin * g
+            n["bias_words"] += g
+        if i == out_i:
+            break
+        prev = shp
+    return n
+
+
 def fits(cfg: Config, pkg: Package) -> None:
     """Raise FitError naming the package field and the build limit it exceeds."""
 
@@ -124,17 +152,12 @@ def fits(cfg: Config, pkg: Package) -> None:
     if pkg.tau > cfg.max_tau:
         fail("tau", pkg.tau, f"build max_tau = {cfg.max_tau}")
     P = cfg.lanes
+    n = needs(pkg, P)
+    if n["inputs"] > max(cfg.max_inputs, P):
+        fail("input_shape", pkg.input_shape, f"needs {n['inputs'] // P} words of {P} lanes; build max_inputs = {cfg.max_inputs}")
+    if n["layers"] > cfg.max_layers:
+        fail("layers", f"{n['layers']} non-flatten layers", f"build max_layers = {cfg.max_layers}")
     shapes = layer_shapes(pkg.input_shape, pkg.layers)
-    if words_of(pkg.input_shape, P) * P > max(cfg.max_inputs, P):
-        fail("input_shape", pkg.input_shape, f"needs {words_of(pkg.input_shape, P)} words of {P} lanes; build max_inputs = {cfg.max_inputs}")
-    for d in chw(pkg.input_shape)[1:]:
-        if d > cfg.max_dim:
-            fail("input_shape", pkg.input_shape, f"build max_dim = {cfg.max_dim}")
-    n_entries = sum(1 for l in pkg.layers if l["type"] != "flatten")
-    if n_entries > cfg.max_layers:
-        fail("layers", f"{n_entries} non-flatten layers", f"build max_layers = {cfg.max_layers}")
-    wwords = bwords = 0
-    prev = tuple(pkg.input_shape)
     out_i = pkg.output_index()
     for i, (l, shp) in enumerate(zip(pkg.layers, shapes)):
         name = f"layers[{i}]"
@@ -143,27 +166,23 @@ def fits(cfg: Config, pkg: Package) -> None:
         for d in chw(shp)[1:]:
             if d > cfg.max_dim:
                 fail(f"{name} output shape", list(shp), f"build max_dim = {cfg.max_dim}")
-        if l["type"] in WEIGHTED:
-            g = -(-chw(shp)[0] // P)
-            nin = words_of(prev, P) * P if l["type"] == "dense" else chw(prev)[0]
-            if l["type"] == "conv2d":
-                if l["kernel"] > cfg.max_kernel:
-                    fail(f"{name}.kernel", l["kernel"], f"build max_kernel = {cfg.max_kernel}")
-                if l["stride"] > cfg.max_stride:
-                    fail(f"{name}.stride", l["stride"], f"build max_stride = {cfg.max_stride}")
-                if l["padding"] >= l["kernel"] + cfg.max_stride:
-                    fail(f"{name}.padding", l["padding"], "must be < kernel + max_stride")
-                if i == out_i and shp[1] * shp[2] != 1:
-                    fail(f"{name}.type", "conv2d", "the output layer must be dense (or a conv with a 1x1 output)")
-                nin *= l["kernel"] * l["kernel"]
-            wwords += nin * g
-            bwords += g
+        if l["type"] == "conv2d":
+            if l["kernel"] > cfg.max_kernel:
+                fail(f"{name}.kernel", l["kernel"], f"build max_kernel = {cfg.max_kernel}")
+            if l["stride"] > cfg.max_stride:
+                fail(f"{name}.stride", l["stride"], f"build max_stride = {cfg.max_stride}")
+            if l["padding"] >= l["kernel"] + cfg.max_stride:
+                fail(f"{name}.padding", l["padding"], "must be < kernel + max_stride")
+            if i == out_i and shp[1] * shp[2] != 1:
+                fail(f"{name}.type", "conv2d", "the output layer must be dense (or a conv with a 1x1 output)")
         if l["type"] == "maxpool2d" and l["kernel"] > cfg.max_kernel:
             fail(f"{name}.kernel", l["kernel"], f"build max_kernel = {cfg.max_kernel}")
         if i == out_i:
             break
-        prev = shp
-    if wwords > cfg.max_weight_words:
-        fail("weights", f"{wwords} words of {P} lanes", f"build max_weight_words = {cfg.max_weight_words}")
-    if bwords > cfg.max_bias_words:
-        fail("biases", f"{bwords} words of {P} lanes", f"build max_bias_words = {cfg.max_bias_words}")
+    for d in chw(pkg.input_shape)[1:]:
+        if d > cfg.max_dim:
+            fail("input_shape", pkg.input_shape, f"build max_dim = {cfg.max_dim}")
+    if n["weight_words"] > cfg.max_weight_words:
+        fail("weights", f"{n['weight_words']} words of {P} lanes", f"build max_weight_words = {cfg.max_weight_words}")
+    if n["bias_words"] > cfg.max_bias_words:
+        fail("biases", f"{n['bias_words']} words of {P} lanes", f"build max_bias_words = {cfg.max_bias_words}")
