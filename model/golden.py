@@ -238,4 +238,4 @@ def run(pkg: Package, x, batch: int = 256, check: bool = True) -> dict:
 
 
 def save_results(res: dict, path):
-    np.savez(path, **{k: np.asarray(v, dtype=np.int64) for k, v in res.items()})
+    np.savez_compressed(path, **{k: np.asarray(v, dtype=np.int64) for k, v in res.items()})
