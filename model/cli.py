@@ -175,10 +175,9 @@ def parser() -> argparse.ArgumentParser:
 
     import importlib.util
 
-    if importlib.util.find_spec("hw.cli") is not None:  # the hardware commands register themselves
-        from hw import cli as hw_cli
-
-        hw_cli.register(sub)
+    for mod in ("hw.cli", "synth.cli"):  # the hardware and synthesis commands register themselves
+        if importlib.util.find_spec(mod) is not None:
+            importlib.import_module(mod).register(sub)
     return ap
 
 

@@ -1,0 +1,130 @@
+"""Lanes sweep on ECP5-25k (post place-and-route) and generic gates: Markdown table + PNG.
+
+    python -m synth.sweep [--lanes 1 4 16] [--out synth/reports] [--freq 150] [--no-generic]
+
+Writes sweep.md, sweep.png and one JSON per run (small files, committed).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def table(rows: list, gen: dict) -> str:
+    L = ["| lanes | ECP5 logic cells (TRELLIS_COMB) | LUT4 | CCU2C | FF | DP16KD BRAM | LUT-RAM (DPR16X4) | DSP | Fmax (MHz) | "
+         "critical path (ns, levels) | multipliers (netlist) | RTL $mul (const / var) | generic gates | generic FF | generic memory bits |",
+         "| --- " * 15 + "|"]
+    for r in rows:
+        g = gen.get(r["config"]["lanes"], {})
+        cp = r.get("critical_path") or {}
+        L.append(f"| {r['config']['lanes']} | {r['luts']} | {r['lut4']} | {r['carry_ccu2c']} | {r['ffs']} | {r['brams']} | "
+                 f"{r['lutram_dpr16x4']} | {r['dsps']} | {r['fmax_mhz']} | {cp.get('delay_ns')}, {cp.get('logic_levels')} | "
+                 f"{r['multipliers']} | {r['rtl_mul_const']} / {r['rtl_mul_variable']} | {g.get('gates', '-')} | {g.get('ffs', '-')} | "
+                 f"{g.get('memory_bits', '-')} |")
+    return "\n".join(L) + "\n"
+
+
+def plot(rows: list, path: Path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    P = [r["config"]["lanes"] for r in rows]
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3.4))
+    ax[0].plot(P, [r["luts"] for r in rows], "o-", label="logic cells (LUT4 + carry)")
+    ax[0].plot(P, [r["ffs"] for r in rows], "s-", label="flip-flops")
+    ax[0].set_xscale("log", base=2)
+    ax[0].set_xticks(P, [str(p) for p in P])
+    ax[0].set_xlabel("lanes P")
+    ax[0].set_ylabel("ECP5 cells")
+    ax[0].legend(fontsize=8)
+    ax[0].grid(alpha=0.3)
+    ax[1].plot(P, [r["fmax_mhz"] for r in rows], "o-", color="C3")
+    ax[1].axhline(150, ls="--", color="gray", lw=1)
+    ax[1].text(P[0], 152, "150 MHz target", fontsize=8, color="gray")
+    ax[1].set_xscale("log", base=2)
+    ax[1].set_xticks(P, [str(p) for p in P])
+    ax[1].set_xlabel("lanes P")
+    ax[1].set_ylabel("Fmax post P&R (MHz)")
+    ax[1].set_ylim(0, max(160, max(r["fmax_mhz"] or 0 for r in rows) * 1.1))
+    ax[1].grid(alpha=0.3)
+    fig.suptitle("LogSpike core, digits-CNN build, ECP5-25k out of context (nextpnr)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _slim(r: dict) -> dict:
+    """What is committed of one run: drop the bulky per-type dumps, keep counts and the path summary."""
+    drop = {"rtl_cells_by_type", "workdir", "verilog"}
+    out = {k: v for k, v in r.items() if k not in drop}
+    if out.get("critical_path"):
+        out["critical_path"] = {k: v for k, v in out["critical_path"].items() if k not in ("cells", "nets")}
+    return out
+
+
+def main(argv=None):
+    from . import builds
+    from .flow import synthesize
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lanes", type=int, nargs="+", default=[1, 4, 16])
+    ap.add_argument("--out", default=str(HERE / "reports"))
+    ap.add_argument("--work", default="out/synth/sweep")
+    ap.add_argument("--freq", type=float, default=150.0)
+    ap.add_argument("--no-generic", action="store_true")
+    ap.add_argument("--merge", action="store_true", help="only rebuild sweep.md / sweep.png from the JSONs in --out")
+    a = ap.parse_args(argv)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if a.merge:
+        return merge(out)
+    pkg, desc = builds.digits_cnn_package()
+    print(f"package: {desc}", flush=True)
+    rows, gen = [], {}
+    for P in a.lanes:
+        cfg = builds.config_for(pkg, P)
+        wd = Path(a.work) / f"p{P}"
+        v = builds.write_verilog(cfg, wd / "rtl")
+        r = synthesize(v, "logspike", "ecp5", freq_mhz=a.freq, workdir=wd / "ecp5", log=lambda s: print(s, flush=True))
+        r["config"], r["package"] = asdict(cfg), desc
+        (out / f"ecp5_p{P}.json").write_text(json.dumps(_slim(r), indent=1, default=str) + "\n")
+        rows.append(r)
+        if not a.no_generic:
+            g = synthesize(v, "logspike", "generic", workdir=wd / "generic", log=lambda s: print(s, flush=True))
+            g["config"], g["package"] = asdict(cfg), desc
+            (out / f"generic_p{P}.json").write_text(json.dumps(_slim(g), indent=1, default=str) + "\n")
+            gen[P] = g
+        write(rows, gen, desc, out)
+    return rows, gen
+
+
+def merge(out: Path):
+    rows = sorted((json.loads(p.read_text()) for p in out.glob("ecp5_p*.json")), key=lambda r: r["config"]["lanes"])
+    gen = {json.loads(p.read_text())["config"]["lanes"]: json.loads(p.read_text()) for p in out.glob("generic_p*.json")}
+    write(rows, gen, rows[0]["package"] if rows else "", out)
+    return rows, gen
+
+
+def write(rows, gen, desc, out: Path):
+    md = ["# LogSpike lanes sweep: ECP5-25k post place-and-route and generic gates", "",
+          f"Build: sized for the digits CNN ({desc}); one build per lane count (`hw.cli.build_for`).",
+          "ECP5: yowasp Yosys `synth_ecp5`, nextpnr-ecp5 `--25k --package CABGA256 --out-of-context --freq 150 "
+          "--timing-allow-fail --seed 1`. Generic: Yosys `synth` (memories kept as memories) + `abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX`.",
+          "", table(rows, gen), "", "Critical paths (nextpnr, worst clock-to-clock path):", ""]
+    for r in rows:
+        cp = r.get("critical_path") or {}
+        md.append(f"- P = {r['config']['lanes']}: {cp.get('delay_ns')} ns (logic {cp.get('logic_ns')}, routing {cp.get('routing_ns')}), "
+                  f"{cp.get('logic_levels')} logic levels, from `{cp.get('start_cell')}` to `{cp.get('end_cell')}`; "
+                  f"RTL lines: {', '.join('`' + s + '`' for s in (cp.get('rtl_sources') or [])[:14])}")
+    (out / "sweep.md").write_text("\n".join(md) + "\n")
+    if rows:
+        plot(rows, out / "sweep.png")
+
+
+if __name__ == "__main__":
+    main()

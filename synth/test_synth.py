@@ -1,0 +1,73 @@
+"""Synthesis tests: the processor has no multipliers; a small build places and routes on ECP5.
+
+Default (fast) tests: the RTL multiplier check on the full default build (the
+digits-CNN build, 4 lanes) and a small ECP5 place-and-route. The full ECP5
+synthesis of the default build and the lanes sweep are marked slow.
+"""
+from __future__ import annotations
+
+import pytest
+
+from hw.config import Config
+from synth import builds
+from synth.flow import rtl_arith, synthesize, _local
+
+# a small build: 1 lane, small memories (the control logic is the same as any build's)
+SMALL = Config(lanes=1, weight_bits=5, frac_bits=16, acc_bits=20, max_t=16, max_tau=2, max_layers=2, max_neurons=32,
+               max_weight_words=64, max_bias_words=4, max_inputs=32, max_dim=4, max_kernel=1, max_stride=1)
+
+FIELDS = ("luts", "ffs", "brams", "dsps", "fmax_mhz", "multipliers", "gates", "critical_path",
+          "rtl_mul_cells", "rtl_mul_variable", "times_s")
+
+
+@pytest.fixture(scope="module")
+def default_build(tmp_path_factory):
+    pkg, _ = builds.digits_cnn_package(prefer_golden=False)  # deterministic: same shape as golden/digits_cnn
+    cfg = builds.config_for(pkg, 4)
+    return builds.write_verilog(cfg, tmp_path_factory.mktemp("default"))
+
+
+def test_no_multipliers_in_rtl(default_build, tmp_path):
+    """The design's claim: no multiplier in the datapath. Yosys sees the RTL before techmapping;
+    any `$mul` must have a constant operand (Amaranth's variable part-select index scaling,
+    a power of two here), never two variable operands; no divide or modulo either."""
+    r = rtl_arith(_local(default_build, tmp_path), "logspike", tmp_path)
+    multipliers = r["rtl_mul_variable"]
+    assert multipliers == 0, r["rtl_arith"]
+    assert r["rtl_divmod_cells"] == 0, r["rtl_arith"]
+    for a in r["rtl_arith"]:
+        c = a["const"]
+        assert c is not None and c & (c - 1) == 0, f"$mul by a non-power-of-two constant: {a}"
+
+
+def test_ecp5_small_build_places(tmp_path):
+    v = builds.write_verilog(SMALL, tmp_path / "rtl")
+    r = synthesize(v, "logspike", "ecp5", freq_mhz=100, workdir=tmp_path / "ecp5")
+    for k in FIELDS:
+        assert k in r, k
+    assert r["luts"] > 0 and r["ffs"] > 0
+    assert r["fmax_mhz"] > 0
+    assert r["multipliers"] == 0 and r["dsps"] == 0
+    assert r["critical_path"]["delay_ns"] > 0
+
+
+@pytest.mark.slow
+def test_no_multipliers_after_ecp5_synthesis(default_build, tmp_path):
+    """The mapped ECP5 netlist of the full default build has no MULT18X18D / $mul / $macc."""
+    r = synthesize(default_build, "logspike", "ecp5", workdir=tmp_path)
+    assert r["multipliers"] == 0 and r["dsps"] == 0
+
+
+@pytest.mark.slow
+def test_generic_small_build(tmp_path):
+    v = builds.write_verilog(SMALL, tmp_path / "rtl")
+    r = synthesize(v, "logspike", "generic", workdir=tmp_path / "g")
+    assert r["gates"] > 0 and r["ffs"] > 0 and r["multipliers"] == 0
+
+
+@pytest.mark.slow
+def test_ice40_reports_fit(tmp_path):
+    v = builds.write_verilog(SMALL, tmp_path / "rtl")
+    r = synthesize(v, "logspike", "ice40", workdir=tmp_path / "i")
+    assert r["luts"] > 0 and set(r["ice40_fit"]) == {"up5k", "hx8k"}
+    assert r.get("status")
