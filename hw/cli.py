@@ -7,14 +7,22 @@ import numpy as np
 
 
 def build_for(pkg, lanes: int, **over):
-    """The smallest build of `lanes` lanes that fits this package (capacities from the package)."""
+    """The smallest build of `lanes` lanes that fits this package (capacities from the package).
+
+    Both modes are always in the datapath; the capacities of the mode the
+    package does not use are left at their minimum (override them, e.g.
+    max_steps / max_state_words / max_count_words, for a build that must also
+    hold other packages)."""
     from .config import Config, needs
 
     n = needs(pkg, lanes)
+    ttfs = pkg.mode == "ttfs"
     kw = dict(lanes=lanes, weight_bits=pkg.weight_bits, frac_bits=pkg.frac_bits, acc_bits=pkg.acc_bits,
-              max_t=pkg.time_steps, max_tau=pkg.tau, max_layers=n["layers"], max_neurons=n["neurons"],
-              max_inputs=n["inputs"], max_weight_words=n["weight_words"], max_bias_words=n["bias_words"],
-              max_dim=n["dim"], max_kernel=n["kernel"], max_stride=n["stride"])
+              max_t=pkg.time_steps if ttfs else 1, max_tau=pkg.tau if ttfs else 1, max_layers=n["layers"],
+              max_neurons=n["neurons"], max_inputs=n["inputs"], max_weight_words=n["weight_words"],
+              max_bias_words=n["bias_words"], max_dim=n["dim"], max_kernel=n["kernel"], max_stride=n["stride"],
+              max_steps=max(1, n["steps"]), max_state_words=max(1, n["state_words"]),
+              max_count_words=max(1, n["count_words"]))
     kw.update({k: v for k, v in over.items() if v is not None})
     return Config(**kw)
 
@@ -50,7 +58,8 @@ def cmd_sim(a):
     res, cycles = simulate(cfg, pkg, x)
     save_results(res, a.out)
     np.save(Path(a.out).with_suffix(".cycles.npy"), np.asarray(cycles, dtype=np.int64))
-    print(f"{len(x)} inferences on the RTL -> {a.out}; cycles per inference: mean {np.mean(cycles):.0f}, max {max(cycles)}")
+    steps = f"; exit step mean {res['exit_step'].mean():.2f} of T_max {pkg.time_steps}" if pkg.mode == "multistep" else ""
+    print(f"{len(x)} inferences on the RTL -> {a.out}; cycles per inference: mean {np.mean(cycles):.0f}, max {max(cycles)}{steps}")
 
 
 def register(sub):

@@ -43,6 +43,10 @@ class Config:
     max_dim: int = 64         # largest H or W of any tensor
     max_kernel: int = 7
     max_stride: int = 4
+    # multistep capacity (one build runs both modes)
+    max_steps: int = 16       # largest T_max; step and spike-count registers are ubits(max_steps) bits
+    max_state_words: int = 256  # potentials of ALL weighted layers at once (they persist across steps)
+    max_count_words: int = 256  # spike counters of all spiking and pooling layers
 
     def __post_init__(self):
         P = self.lanes
@@ -52,11 +56,27 @@ class Config:
             raise ValueError(f"max_tau = {self.max_tau}: must be a power of two")
         if self.acc_bits < self.frac_bits + 2:
             raise ValueError("acc_bits must be >= frac_bits + 2")
+        for f in ("max_steps", "max_state_words", "max_count_words"):
+            if getattr(self, f) < 1:
+                raise ValueError(f"{f} = {getattr(self, f)}: must be >= 1")
 
     # derived widths -------------------------------------------------------
     @property
     def code_bits(self) -> int:
         return ubits(self.max_t)
+
+    @property
+    def sym_bits(self) -> int:
+        """Lane width of input words, code buffers and event records: a ttfs code or a multistep byte."""
+        return max(self.code_bits, 8)
+
+    @property
+    def step_bits(self) -> int:
+        return ubits(self.max_steps)
+
+    @property
+    def count_bits(self) -> int:
+        return ubits(self.max_steps)
 
     @property
     def lane_bits(self) -> int:
@@ -111,7 +131,10 @@ def needs(pkg: Package, lanes: int) -> dict:
     shapes = layer_shapes(pkg.input_shape, pkg.layers)
     n = {"inputs": words_of(pkg.input_shape, P) * P, "neurons": P, "dim": max(chw(pkg.input_shape)[1:]),
          "layers": sum(1 for l in pkg.layers if l["type"] != "flatten"), "weight_words": 0, "bias_words": 0,
-         "kernel": 1, "stride": 1}
+         "kernel": 1, "stride": 1, "steps": 0, "state_words": 0, "count_words": 0}
+    ms = pkg.mode == "multistep"
+    if ms:
+        n["steps"] = pkg.time_steps
     prev = tuple(pkg.input_shape)
     out_i = pkg.output_index()
     for i, (l, shp) in enumerate(zip(pkg.layers, shapes)):
@@ -127,9 +150,14 @@ def needs(pkg: Package, lanes: int) -> dict:
                 nin *= l["kernel"] * l["kernel"]
             n["weight_words"] += nin * g
             n["bias_words"] += g
+            if ms:  # every weighted layer's potentials persist across steps
+                n["state_words"] += words_of(shp, P)
+        if ms and (l["type"] == "maxpool2d" or (l["type"] in WEIGHTED and i != out_i)):
+            n["count_words"] += words_of(shp, P)
         if i == out_i:
             break
-        prev = shp
+        if l["type"] != "flatten":  # a dense layer after flatten reads the tensor in its producer's word layout
+            prev = shp
     return n
 
 
@@ -139,20 +167,30 @@ def fits(cfg: Config, pkg: Package) -> None:
     def fail(field, value, limit):
         raise FitError(f"package {field} = {value}: does not fit this build ({limit})")
 
-    if pkg.mode != "ttfs":
-        fail("mode", pkg.mode, "this build runs ttfs packages only")
+    if pkg.mode not in ("ttfs", "multistep"):
+        fail("mode", pkg.mode, "this build runs ttfs and multistep packages")
     if pkg.weight_bits != cfg.weight_bits:
         fail("weight_bits", pkg.weight_bits, f"build weight_bits = {cfg.weight_bits}; must be equal")
     if pkg.frac_bits != cfg.frac_bits:
         fail("frac_bits", pkg.frac_bits, f"build frac_bits = {cfg.frac_bits}; must be equal")
     if pkg.acc_bits > cfg.acc_bits:
         fail("acc_bits", pkg.acc_bits, f"build acc_bits = {cfg.acc_bits}")
-    if pkg.time_steps > cfg.max_t:
-        fail("time_steps", pkg.time_steps, f"build max_t = {cfg.max_t}")
-    if pkg.tau > cfg.max_tau:
-        fail("tau", pkg.tau, f"build max_tau = {cfg.max_tau}")
     P = cfg.lanes
     n = needs(pkg, P)
+    if pkg.mode == "ttfs":
+        if pkg.time_steps > cfg.max_t:
+            fail("time_steps", pkg.time_steps, f"build max_t = {cfg.max_t}")
+        if pkg.tau > cfg.max_tau:
+            fail("tau", pkg.tau, f"build max_tau = {cfg.max_tau}")
+    else:
+        if pkg.time_steps > cfg.max_steps:
+            fail("time_steps", pkg.time_steps, f"multistep T_max; build max_steps = {cfg.max_steps}")
+        if n["state_words"] > cfg.max_state_words:
+            fail("potentials", f"{n['state_words']} words of {P} lanes (all weighted layers persist across steps)",
+                 f"build max_state_words = {cfg.max_state_words}")
+        if n["count_words"] > cfg.max_count_words:
+            fail("spike counters", f"{n['count_words']} words of {P} lanes (all spiking and pooling layers)",
+                 f"build max_count_words = {cfg.max_count_words}")
     if n["inputs"] > max(cfg.max_inputs, P):
         fail("input_shape", pkg.input_shape, f"needs {n['inputs'] // P} words of {P} lanes; build max_inputs = {cfg.max_inputs}")
     if n["layers"] > cfg.max_layers:
