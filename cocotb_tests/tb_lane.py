@@ -13,6 +13,7 @@ async def lane(dut):
     dut.T.value = j["T"]
     dut.taulog.value = j["taulog"]
     out = []
+    dut.graded.value = j.get("graded", 0)
     for t, sign, mag, E in j["ops"]:
         dut.t.value, dut.sign.value, dut.mag.value, dut.E.value = t, sign, mag, E
         await Timer(1, unit="ns")

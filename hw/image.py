@@ -1,5 +1,6 @@
 """Host side of the processor: a Package to config-stream beats / a baked image,
-input codes to input beats, and result-stream beats back to a SPEC section 5 dict.
+inputs (ttfs codes or multistep bytes) to input beats, and result-stream beats
+back to a SPEC section 5 dict (both modes; see hw/top.py for the formats).
 
 All tables come from the package (validated against model.arith by the
 package reader); nothing here re-derives the arithmetic.
@@ -12,8 +13,9 @@ from model.package import WEIGHTED, Package, layer_shapes
 
 from .config import Config, chw, clog2, fits, words_of
 from .sequencer import entry_layout
-from .top import (SEL_BIAS, SEL_GLOBAL, SEL_LUT, SEL_TABLE, SEL_THR, SEL_WEIGHT, TAG_END, TAG_LOGIT, TAG_SPIKE,
-                  cfg_data_bits, res_data_bits, res_layout)
+from .top import (G_IN_WORDS, G_LEAK, G_MARGIN, G_MARGIN_NULL, G_MIN_STEPS, G_MODE, G_T, G_T_MAX, G_TAULOG,
+                  SEL_BIAS, SEL_GLOBAL, SEL_LUT, SEL_TABLE, SEL_THR, SEL_WEIGHT, TAG_COUNT, TAG_END, TAG_LOGIT,
+                  TAG_SPIKE, cfg_data_bits, res_data_bits, res_layout)
 
 
 def pack(layout, values: dict) -> int:
@@ -48,7 +50,9 @@ def _entries(cfg: Config, pkg: Package):
     shapes = layer_shapes(pkg.input_shape, pkg.layers)
     ins = [tuple(pkg.input_shape)] + shapes[:-1]
     out_i = pkg.output_index()
+    ms = pkg.mode == "multistep"
     ents, wwords, bwords = [], [], []
+    vwords = cwords = 0  # multistep: persistent potential / spike-counter regions
     for i, l in enumerate(pkg.layers):
         if l["type"] == "flatten":
             continue
@@ -67,7 +71,7 @@ def _entries(cfg: Config, pkg: Package):
         if l["type"] == "maxpool2d":
             k = l["kernel"]
             e.update(kind=1, dense=1, s=1, pk=k, p_ox=ow - 1, p_oy=oh - 1, rstep=k * win * gin, cstep=k * gin,
-                     dystep=win * gin)
+                     dystep=win * gin, gout=gout, out_words=oh * ow * gout)
         else:
             E = l["exp_offset"]
             sign, mag, bias = pkg.weights(i)
@@ -100,6 +104,13 @@ def _entries(cfg: Config, pkg: Package):
             wwords += words
             b = [int(v) for v in bias] + [0] * (gout * P - oc)
             bwords += [b[g * P:(g + 1) * P] for g in range(gout)]
+        if ms:
+            if l["type"] != "maxpool2d":
+                e["vbase"] = vwords
+                vwords += e["out_words"]
+            if i != out_i:
+                e["cbase"] = cwords
+                cwords += e["out_words"]
         ents.append(e)
         if i == out_i:
             break
@@ -123,11 +134,23 @@ def bake(cfg: Config, pkg: Package) -> dict:
     fits(cfg, pkg)
     ents, wwords, bwords = _entries(cfg, pkg)
     el = entry_layout(cfg)
+    iw = words_of(pkg.input_shape, cfg.lanes)
+    if pkg.mode == "ttfs":
+        glob = {"T": pkg.time_steps, "taulog": pkg.tau.bit_length() - 1, "in_words": iw, "mode": 0,
+                "t_max": 1, "min_steps": 1, "margin_null": 1}
+        lut, thr = list(pkg.lut) + [0] * (cfg.max_tau - pkg.tau), threshold_table(cfg, pkg.thresholds)
+    else:
+        # binary spikes are the ttfs datapath with T = 1 (code 0 = spike), tau = 1, lut[0] = 2^F
+        T = pkg.time_steps
+        mg = pkg.exit["margin"]
+        glob = {"T": 1, "taulog": 0, "in_words": iw, "mode": 1, "leak_shift": pkg.leak_shift,
+                "margin": 0 if mg is None else min(int(mg), 1 << cfg.acc_bits), "margin_null": int(mg is None),
+                "min_steps": min(int(pkg.exit["min_steps"]), T), "t_max": T}
+        lut, thr = [1 << cfg.frac_bits] + [0] * (cfg.max_tau - 1), threshold_table(cfg, [])
     return {
-        "globals": {"T": pkg.time_steps, "taulog": pkg.tau.bit_length() - 1,
-                    "in_words": words_of(pkg.input_shape, cfg.lanes)},
-        "lut": list(pkg.lut) + [0] * (cfg.max_tau - pkg.tau),
-        "thr": threshold_table(cfg, pkg.thresholds),
+        "globals": glob,
+        "lut": lut,
+        "thr": thr,
         "table": [pack(el, e) for e in ents],
         "weights": [_wword(w, cfg.weight_bits) for w in wwords],
         "bias": [_word(b, cfg.acc_bits) for b in bwords],
@@ -143,7 +166,9 @@ def config_beats(cfg: Config, pkg: Package) -> list[int]:
         return (sel << (D + 16)) | (addr << D) | (d & ((1 << D) - 1))
 
     g = img["globals"]
-    out = [beat(SEL_GLOBAL, 0, g["T"]), beat(SEL_GLOBAL, 1, g["taulog"]), beat(SEL_GLOBAL, 2, g["in_words"])]
+    out = [beat(SEL_GLOBAL, a, g.get(k, 0)) for a, k in ((G_T, "T"), (G_TAULOG, "taulog"), (G_IN_WORDS, "in_words"),
+           (G_MODE, "mode"), (G_LEAK, "leak_shift"), (G_MARGIN, "margin"), (G_MARGIN_NULL, "margin_null"),
+           (G_MIN_STEPS, "min_steps"), (G_T_MAX, "t_max"))]
     out += [beat(SEL_LUT, i, v) for i, v in enumerate(img["lut"])]
     out += [beat(SEL_THR, i, v) for i, v in enumerate(img["thr"])]
     out += [beat(SEL_TABLE, i, v) for i, v in enumerate(img["table"])]
@@ -153,18 +178,20 @@ def config_beats(cfg: Config, pkg: Package) -> list[int]:
 
 
 def input_beats(cfg: Config, pkg: Package, x) -> list[int]:
-    """One input sample ([C,H,W] or [N] codes) as natural-layout words of P codes; padded lanes silent."""
-    P, CB = cfg.lanes, cfg.code_bits
+    """One input sample ([C,H,W] or [N] ttfs codes or multistep bytes) as natural-layout words of P
+    lanes; padded lanes silent (code T, or byte 0)."""
+    P, CB = cfg.lanes, cfg.sym_bits
     x = np.asarray(x).reshape(-1)
     nat = nat_index(pkg.input_shape, P)
-    flat = np.full(words_of(pkg.input_shape, P) * P, pkg.time_steps, dtype=np.int64)
+    flat = np.full(words_of(pkg.input_shape, P) * P, pkg.time_steps if pkg.mode == "ttfs" else 0, dtype=np.int64)
     flat[nat] = x
     return [_word(flat[a * P:(a + 1) * P], CB) for a in range(len(flat) // P)]
 
 
 def parse_results(cfg: Config, pkg: Package, beats: list[int]) -> dict:
-    """Result beats of one inference -> (SPEC section 5 dict without the batch axis, counters)."""
-    P, CB, A = cfg.lanes, cfg.code_bits, cfg.acc_bits
+    """Result beats of one inference -> (SPEC section 5 dict without the batch axis, counters).
+    spikes_L{i}: ttfs SPIKE beats (codes) or multistep COUNT beats (spike counts)."""
+    P, CB, A, KB = cfg.lanes, cfg.sym_bits, cfg.acc_bits, cfg.count_bits
     rl = res_layout(cfg)
     shapes = layer_shapes(pkg.input_shape, pkg.layers)
     out_i = pkg.output_index()
@@ -180,17 +207,18 @@ def parse_results(cfg: Config, pkg: Package, beats: list[int]) -> dict:
 
     for b in beats:
         tag, layer, addr, d = field(b, "tag"), field(b, "layer"), field(b, "addr"), field(b, "data")
-        if tag == TAG_SPIKE:
+        if tag in (TAG_SPIKE, TAG_COUNT):
             buf = flat.setdefault(layer, np.full(words_of(shapes[layer], P) * P, -1, dtype=np.int64))
+            lw = CB if tag == TAG_SPIKE else KB
             for l in range(P):
-                buf[addr * P + l] = (d >> (l * CB)) & ((1 << CB) - 1)
+                buf[addr * P + l] = (d >> (l * lw)) & ((1 << lw) - 1)
         elif tag == TAG_LOGIT:
             for l in range(P):
                 v = (d >> (l * A)) & ((1 << A) - 1)
                 logits[addr * P + l] = v - (1 << A) if v >> (A - 1) else v
         elif tag == TAG_END:
             counters = {"pred": d & 0xFFFF, "cycles": (d >> 16) & 0xFFFFFFFF, "sops": (d >> 48) & 0xFFFFFFFF,
-                        "events": (d >> 80) & 0xFFFFFFFF}
+                        "events": (d >> 80) & 0xFFFFFFFF, "exit_step": (d >> 112) & 0xFFFF}
     if counters is None:
         raise RuntimeError("no END beat in the result stream")
     for layer, buf in flat.items():
@@ -198,5 +226,5 @@ def parse_results(cfg: Config, pkg: Package, beats: list[int]) -> dict:
         res[f"spikes_L{layer}"] = buf[nat_index(shp, P)].reshape(shp)
     res["logits"] = logits[nat_index(shapes[out_i], P)].reshape(-1)
     res["pred"] = np.int64(counters["pred"])
-    res["exit_step"] = np.int64(1)
+    res["exit_step"] = np.int64(counters["exit_step"])
     return res, counters

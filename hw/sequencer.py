@@ -53,13 +53,15 @@ def entry_layout(cfg: Config) -> data.StructLayout:
         "out_words": XA, "bbase": ubits(cfg.max_bias_words), "last_mask": P,
         # maxpool
         "pk": K, "p_ox": D, "p_oy": D, "rstep": XA, "cstep": XA, "dystep": XA,
+        # multistep: this layer's persistent potentials and spike counters
+        "vbase": ubits(cfg.max_state_words), "cbase": ubits(cfg.max_count_words),
     })
 
 
 def record_layout(cfg: Config) -> data.StructLayout:
     XA, WA = widths(cfg)
     return data.StructLayout({
-        "codes": data.ArrayLayout(cfg.code_bits, cfg.lanes),
+        "codes": data.ArrayLayout(cfg.sym_bits, cfg.lanes),
         "wbase": WA, "pbase": XA,
         "qx": cfg.dim_bits, "qy": cfg.dim_bits, "rx": cfg.s_bits, "ry": cfg.s_bits,
     })
@@ -86,13 +88,15 @@ def first_set(m: Module, mask, nbits: int, name: str):
 
 class Writer:
     """Event-list builder; see the module docstring. Drive `valid`/`codes`; the
-    record and the buffer writes come out combinationally in the same cycle."""
+    record and the buffer writes come out combinationally in the same cycle.
+    `silent` is the lane value that is no event: T (ttfs codes, multistep
+    binary spikes with T = 1) or 0 (multistep graded bytes)."""
 
-    def __init__(self, m: Module, cfg: Config, T, ent):
+    def __init__(self, m: Module, cfg: Config, silent, ent):
         XA, WA = widths(cfg)
         P, D, S = cfg.lanes, cfg.dim_bits, cfg.s_bits
         self.valid = Signal()
-        self.codes = Signal(data.ArrayLayout(cfg.code_bits, P))
+        self.codes = Signal(data.ArrayLayout(cfg.sym_bits, P))
         self.restart = Signal()  # load the counters for consumer entry `ent`
         self.addr = Signal(XA)   # word address of the current word
         self.count = Signal(XA)  # records written so far
@@ -104,7 +108,7 @@ class Writer:
         qx, qy = Signal(D), Signal(D)
         px, py = Signal(XA), Signal(XA)
         wx, wy = Signal(WA), Signal(WA)
-        ns = [self.codes[l] != T for l in range(P)]
+        ns = [self.codes[l] != silent for l in range(P)]
         m.d.comb += [
             self.nonsilent.eq(Cat(*ns).any()),
             self.rec.codes.eq(self.codes),
@@ -149,11 +153,11 @@ class Writer:
 class Scatter:
     """Address generator of the scatter phase; see the module docstring.
 
-    Inputs: `start` (one cycle), `n_rec`, `rdata` (record read one cycle after
+    `silent` as for the Writer. Inputs: `start` (one cycle), `n_rec`, `rdata` (record read one cycle after
     `raddr`). Outputs per cycle: `op` (valid), `waddr`, `paddr`, `t`; `busy`
     until every op is issued; `events` pulses once per event started."""
 
-    def __init__(self, m: Module, cfg: Config, T, ent):
+    def __init__(self, m: Module, cfg: Config, silent, ent):
         XA, WA = widths(cfg)
         P, D, S = cfg.lanes, cfg.dim_bits, cfg.s_bits
         RB = cfg.word_addr_bits + 1
@@ -164,7 +168,7 @@ class Scatter:
         self.op = Signal()
         self.waddr = Signal(WA)
         self.paddr = Signal(XA)
-        self.t = Signal(cfg.code_bits)
+        self.t = Signal(cfg.sym_bits)
         self.busy = Signal()
         self.event = Signal()
 
@@ -179,7 +183,7 @@ class Scatter:
         wrow_y, wpos = Signal(WA), Signal(WA)
         prow_y, ppos = Signal(XA), Signal(XA)
         go = Signal(XA)
-        t = Signal(cfg.code_bits)
+        t = Signal(cfg.sym_bits)
         m.d.comb += [self.raddr.eq(ri + 1), self.busy.eq(active | loading), self.t.eq(t)]
         m.d.sync += changed.eq(0)
 
@@ -195,7 +199,7 @@ class Scatter:
                     active.eq(1)]
 
         rmask = Signal(P)
-        m.d.comb += rmask.eq(Cat(*[self.rdata.codes[l] != T for l in range(P)]))
+        m.d.comb += rmask.eq(Cat(*[self.rdata.codes[l] != silent for l in range(P)]))
         from_rec = init(rec, mask)
         from_rd = init(self.rdata, rmask)
 

@@ -1,4 +1,9 @@
-"""The PE lane: one ttfs spike through one (sign, mag) weight, SPEC section 2, shifts only.
+"""The PE lane: one operand through one (sign, mag) weight, SPEC section 2, shifts only.
+
+The operand picks the shifted base value with a mux before the one barrel
+shifter: lut[r] for a ttfs code (a multistep binary spike is the ttfs case
+t = 0, tau = 1, lut[0] = 2^F), or x << F for a graded byte, whose shift is
+8 + e - E (the ttfs formula with t = 8, tau = 1).
 
 n = t + tau*(e - E); q, r = n >> log2(tau), n & (tau-1); m = lut[r] >> q or
 lut[r] << -q; the result is taken modulo 2^A. Modular arithmetic is exact
@@ -16,28 +21,32 @@ from .config import Config, ubits
 EXP_BITS = 7  # exp_offset in [-32, 32]
 
 
-def lane_contrib(m: Module, cfg: Config, t, silent, sign, mag, E, taulog, lut: Array, name="pe"):
-    """Build one lane's combinational contribution; returns a signed A-bit Signal."""
+def lane_contrib(m: Module, cfg: Config, t, silent, sign, mag, E, taulog, lut: Array, name="pe", graded=None):
+    """Build one lane's combinational contribution; returns a signed A-bit Signal.
+    graded (1 bit, optional): t is a byte x, base x << F (taulog must then be 0)."""
     A, F = cfg.acc_bits, cfg.frac_bits
-    nbits = cfg.code_bits + 8 + cfg.tau_log_bits + 8
+    if graded is None:
+        graded = Const(0, 1)
+    nbits = cfg.sym_bits + 8 + cfg.tau_log_bits + 8
     d = Signal(signed(10), name=f"{name}_d")
     n = Signal(signed(nbits), name=f"{name}_n")
     q = Signal(signed(nbits), name=f"{name}_q")
     r = Signal(unsigned(max(1, ubits(cfg.max_tau - 1))), name=f"{name}_r")
     m.d.comb += [
         d.eq(mag - 1 - E),
-        n.eq(t + (d << taulog)),
+        n.eq(Mux(graded, 8, t) + (d << taulog)),
         q.eq(n >> taulog),
         r.eq(n & ((Const(1, 8) << taulog) - 1)),
     ]
-    lr = Signal(F + 1, name=f"{name}_lut")
-    m.d.comb += lr.eq(lut[r])
-    sh_bits = ubits(max(A, F + 1))
+    BW = F + 8  # widest base: a byte << F
+    lr = Signal(BW, name=f"{name}_lut")
+    m.d.comb += lr.eq(Mux(graded, t[:8] << F, lut[r]))
+    sh_bits = ubits(max(A, BW))
     rsh = Signal(sh_bits, name=f"{name}_rsh")
     lsh = Signal(sh_bits, name=f"{name}_lsh")
     mm = Signal(A, name=f"{name}_m")
     with m.If(q >= 0):
-        m.d.comb += rsh.eq(Mux(q > F + 1, F + 1, q))
+        m.d.comb += rsh.eq(Mux(q > BW, BW, q))
         m.d.comb += mm.eq(lr >> rsh)
     with m.Else():
         m.d.comb += lsh.eq(Mux(-q >= A, A, -q))
@@ -55,7 +64,8 @@ class ShiftAddLane(wiring.Component):
     def __init__(self, cfg: Config):
         self.conf = cfg
         sig = {
-            "t": In(cfg.code_bits), "T": In(cfg.code_bits), "sign": In(1), "mag": In(cfg.weight_bits - 1),
+            "t": In(cfg.sym_bits), "T": In(cfg.code_bits), "graded": In(1),
+            "sign": In(1), "mag": In(cfg.weight_bits - 1),
             "E": In(signed(EXP_BITS)), "taulog": In(cfg.tau_log_bits),
             "contrib": Out(signed(cfg.acc_bits)),
         }
@@ -66,6 +76,7 @@ class ShiftAddLane(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         lut = Array([getattr(self, f"lut{i}") for i in range(self.conf.max_tau)])
-        c = lane_contrib(m, self.conf, self.t, self.t >= self.T, self.sign, self.mag, self.E, self.taulog, lut)
+        silent = Mux(self.graded, self.t == 0, self.t >= self.T)
+        c = lane_contrib(m, self.conf, self.t, silent, self.sign, self.mag, self.E, self.taulog, lut, graded=self.graded)
         m.d.comb += self.contrib.eq(c)
         return m

@@ -1,6 +1,9 @@
 """`simulate(cfg, pkg, inputs)`: run a package on the generated RTL (cocotb + Verilator).
 
-The result dict has the SPEC section 5 keys, batched like model.golden.run.
+Both modes: ttfs codes or multistep bytes in; the result dict has the SPEC
+section 5 keys (multistep: exit_step and per-neuron spike counts up to the
+exit step), batched like model.golden.run; cycles are the RTL's own count of
+each whole inference, so early exit shows up as fewer cycles.
 """
 from __future__ import annotations
 

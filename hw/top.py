@@ -1,35 +1,53 @@
-"""The LogSpike processor: a programmable, event-driven, multiplier-free ttfs SNN core.
+"""The LogSpike processor: a programmable, event-driven, multiplier-free SNN core
+running ttfs and multistep packages on one build (the mode is a config global).
 
 Phases of one inference (one layer-table entry per non-flatten layer):
 
-  INPUT   input words (P codes each, natural layout) -> Writer -> code buffer +
-          event list (non-silent words only)
+  INPUT   input words (P lanes each, natural layout: ttfs codes or multistep
+          bytes) -> Writer -> code buffer + event list (non-silent words only)
   SCATTER (weighted layers) Scatter emits one (event, output group) op per
           cycle; 2-stage PE pipeline: cycle 1 reads the weight word and the
           potential word (read port transparent to the write port, so
           back-to-back hits on one word need no extra forwarding), cycle 2
           computes P shift-add contributions and writes the sums back.
-  FIRE    one potential word per cycle: V + bias -> parallel comparator bank
-          -> P codes -> Writer (next event list) and a SPIKE result beat; the
-          potential word is cleared in the same pass (bias is folded in here,
-          so no bias-init pass is needed).
-  EMIT    output layer: V + bias -> LOGIT beats and a running argmax, then an
-          END beat.
-  POOL    k*k reads per pooled word, lane-wise min -> Writer + SPIKE beat.
+  FIRE    one potential word per cycle, the word cleared in the same pass
+          (bias is folded in here, so no bias-init pass is needed).
+          ttfs: V + bias -> comparator bank -> P codes -> Writer + SPIKE beat.
+          multistep: I = sum + bias; V = leak(V) + I, spike and soft reset;
+          V and the spike counter go back to their persistent memories.
+          Output layer: ttfs LOGIT beats; both modes feed the exit controller
+          (top-1 / top-2 / argmax).
+  POOL    k*k reads per pooled word, lane-wise min (ttfs: earliest code;
+          multistep: spike code 0 < silent 1, so min is OR) -> Writer.
 
-Memories: potential (words of P x A, one layer at a time), code and event
-buffers (two banks, ping-pong by layer parity), weights (P x W per word),
-biases (P x A), layer table. Config registers and memories are not reset:
-a reset aborts the inference (and clears the potentials) but keeps the
-loaded network.
+multistep repeats LAYER..FIRE for s = 1..T_max. The first layer's input
+current (bias + graded contributions) is scattered once, at step 1, and kept
+in `imem`; later steps skip its scatter. Every weighted layer's potentials
+live at once in `vmem` (region vbase of its table entry), the spike counters
+of every spiking and pooling layer in `kmem` (region cbase). Nothing is
+cleared between inferences: at step 1 the old V and counts read as 0.
+After the output pass, DECIDE asks the exit controller (hw/exit.py); on exit
+OUTE re-reads O from vmem as LOGIT beats, CNT walks the table and sends
+every counter word as COUNT beats, then END.
 
-Config stream beat: {sel, addr, data}. sel 0 globals (addr 0 T, 1 log2 tau,
-2 input words), 1 lut[addr], 2 thresholds[addr], 3 layer table[addr],
-4 weight word[addr], 5 bias word[addr]. Accepted only while idle.
+Memories: potential accumulator (words of P x A, one layer at a time), code
+and event buffers (two banks, ping-pong by layer parity), weights (P x W per
+word), biases (P x A), layer table, multistep state (vmem, kmem, imem).
+Config registers and memories are not reset: a reset aborts the inference
+(and clears the accumulator) but keeps the loaded network.
 
-Result stream beat {tag, layer, addr, data}: tag 0 SPIKE (layer index, word
-address, data = P codes), tag 1 LOGIT (word address, data = P potentials),
-tag 2 END (data = pred[16] | cycles[32] | sops[32] | events[32]).
+Config stream beat: {sel, addr, data}. sel 0 globals (addr 0 T (multistep:
+1, the silent spike code), 1 log2 tau (multistep: 0), 2 input words, 3 mode
+(0 ttfs, 1 multistep), 4 leak_shift, 5 margin (clamped to 2^A), 6 margin is
+null, 7 min_steps (clamped to T_max), 8 T_max), 1 lut[addr] (multistep:
+lut[0] = 2^F), 2 thresholds[addr], 3 layer table[addr], 4 weight word[addr],
+5 bias word[addr]. Accepted only while idle.
+
+Result stream beat {tag, layer, addr, data}: tag 0 SPIKE (ttfs: layer index,
+word address, data = P codes), tag 1 LOGIT (word address, data = P
+potentials), tag 3 COUNT (multistep: layer index, word address, data = P
+spike counts up to the exit step), tag 2 END (data = pred[16] | cycles[32] |
+sops[32] | events[32] | exit_step[16]; ttfs exit_step = 1).
 `hw/image.py` writes and parses both formats.
 """
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
@@ -39,13 +57,16 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .config import Config, ubits
+from .exit import ExitController
 from .firing import FiringUnit
 from .sequencer import PoolWalk, Scatter, Writer, entry_layout, record_layout, widths
 from .shiftadd import lane_contrib
 
-TAG_SPIKE, TAG_LOGIT, TAG_END = 0, 1, 2
+TAG_SPIKE, TAG_LOGIT, TAG_END, TAG_COUNT = 0, 1, 2, 3
 SEL_GLOBAL, SEL_LUT, SEL_THR, SEL_TABLE, SEL_WEIGHT, SEL_BIAS = range(6)
+G_T, G_TAULOG, G_IN_WORDS, G_MODE, G_LEAK, G_MARGIN, G_MARGIN_NULL, G_MIN_STEPS, G_T_MAX = range(9)
 RES_FIFO_DEPTH = 8
+END_BITS = 128
 
 
 def weight_lane_layout(cfg):
@@ -54,7 +75,7 @@ def weight_lane_layout(cfg):
 
 def cfg_data_bits(cfg: Config) -> int:
     P = cfg.lanes
-    return max(entry_layout(cfg).size, P * cfg.weight_bits, P * cfg.acc_bits, cfg.acc_bits, cfg.frac_bits + 1, 32)
+    return max(entry_layout(cfg).size, P * cfg.weight_bits, P * cfg.acc_bits, cfg.acc_bits + 1, cfg.frac_bits + 1, 32)
 
 
 def cfg_layout(cfg: Config):
@@ -62,7 +83,7 @@ def cfg_layout(cfg: Config):
 
 
 def res_data_bits(cfg: Config) -> int:
-    return max(cfg.lanes * cfg.code_bits, cfg.lanes * cfg.acc_bits, 112)
+    return max(cfg.lanes * cfg.sym_bits, cfg.lanes * cfg.acc_bits, cfg.lanes * cfg.count_bits, END_BITS)
 
 
 def res_layout(cfg: Config):
@@ -75,23 +96,33 @@ class Processor(wiring.Component):
         self.conf, self.image = cfg, image
         super().__init__({
             "cfg": In(stream.Signature(cfg_layout(cfg))),
-            "inp": In(stream.Signature(data.ArrayLayout(cfg.code_bits, cfg.lanes))),
+            "inp": In(stream.Signature(data.ArrayLayout(cfg.sym_bits, cfg.lanes))),
             "res": Out(stream.Signature(res_layout(cfg))),
             "cycles": Out(32), "sops": Out(32), "events": Out(32), "busy": Out(1),
         })
 
     def elaborate(self, platform):
         cfg, img = self.conf, self.image or {}
-        P, A, F, CB = cfg.lanes, cfg.acc_bits, cfg.frac_bits, cfg.code_bits
+        P, A, F, CB, SY = cfg.lanes, cfg.acc_bits, cfg.frac_bits, cfg.code_bits, cfg.sym_bits
+        SB, KB = cfg.step_bits, cfg.count_bits
         XA, WA = widths(cfg)
         NW = cfg.words
         m = Module()
         glob = img.get("globals", {})
 
         # ---- config registers (reset_less: a reset keeps the loaded network)
-        T = Signal(CB, init=glob.get("T", 0), reset_less=True)
-        taulog = Signal(cfg.tau_log_bits, init=glob.get("taulog", 0), reset_less=True)
-        in_words = Signal(XA, init=glob.get("in_words", 0), reset_less=True)
+        def greg(name, shape, key):
+            return Signal(shape, init=glob.get(key, 0), reset_less=True, name=name)
+
+        T = greg("T", CB, "T")
+        taulog = greg("taulog", cfg.tau_log_bits, "taulog")
+        in_words = greg("in_words", XA, "in_words")
+        ms = greg("mode_ms", 1, "mode")
+        leak = greg("leak_shift", 5, "leak_shift")
+        margin = greg("margin", A + 1, "margin")
+        mnull = greg("margin_null", 1, "margin_null")
+        min_steps = greg("min_steps", SB, "min_steps")
+        t_max = greg("t_max", SB, "t_max")
         lut_init = img.get("lut", [0] * cfg.max_tau)
         thr_init = img.get("thr", [-(1 << (A - 1))] * cfg.max_t)
         luts = Array([Signal(F + 1, init=lut_init[i], reset_less=True, name=f"lut{i}") for i in range(cfg.max_tau)])
@@ -101,13 +132,18 @@ class Processor(wiring.Component):
         ent_l, rec_l = entry_layout(cfg), record_layout(cfg)
         wl = data.ArrayLayout(weight_lane_layout(cfg), P)
         vl = data.ArrayLayout(signed(A), P)
-        cl = data.ArrayLayout(CB, P)
+        cl = data.ArrayLayout(SY, P)
+        kl = data.ArrayLayout(KB, P)
         m.submodules.table = table = Memory(shape=ent_l.size, depth=cfg.max_layers, init=img.get("table", []))
         m.submodules.wmem = wmem = Memory(shape=wl.size, depth=cfg.max_weight_words, init=img.get("weights", []))
         m.submodules.bmem = bmem = Memory(shape=vl.size, depth=cfg.max_bias_words, init=img.get("bias", []))
         m.submodules.pmem = pmem = Memory(shape=vl.size, depth=NW, init=[])
         m.submodules.cmem = cmem = Memory(shape=cl.size, depth=2 * NW, init=[])
         m.submodules.emem = emem = Memory(shape=rec_l.size, depth=2 * NW, init=[])
+        # multistep state: persistent potentials, spike counters, first layer's input current
+        m.submodules.vmem = vmem = Memory(shape=vl.size, depth=cfg.max_state_words, init=[])
+        m.submodules.kmem = kmem = Memory(shape=kl.size, depth=cfg.max_count_words, init=[])
+        m.submodules.imem = imem = Memory(shape=vl.size, depth=NW, init=[])
         t_rd, t_wr = table.read_port(), table.write_port()
         w_rd, w_wr = wmem.read_port(), wmem.write_port()
         b_rd, b_wr = bmem.read_port(), bmem.write_port()
@@ -115,24 +151,37 @@ class Processor(wiring.Component):
         p_rd = pmem.read_port(transparent_for=(p_wr,))
         c_rd, c_wr = cmem.read_port(), cmem.write_port()
         e_rd, e_wr = emem.read_port(), emem.write_port()
+        v_rd, v_wr = vmem.read_port(), vmem.write_port()
+        k_rd, k_wr = kmem.read_port(), kmem.write_port()
+        i_rd, i_wr = imem.read_port(), imem.write_port()
         t_data = data.View(ent_l, t_rd.data)
         w_data = data.View(wl, w_rd.data)
         b_data = data.View(vl, b_rd.data)
         p_data = data.View(vl, p_rd.data)
         c_data = data.View(cl, c_rd.data)
+        v_data = data.View(vl, v_rd.data)
+        k_data = data.View(kl, k_rd.data)
+        i_data = data.View(vl, i_rd.data)
 
         cur = Signal(ent_l)   # the layer being computed
         nxt = Signal(ent_l)   # the layer that consumes what the Writer produces
         li = Signal(range(cfg.max_layers + 2))
         rbank = li[0]
+        first = li == 0       # table entry 0 is the first weighted layer (only flatten precedes it)
+
+        m.submodules.exit = ex = ExitController(cfg)
+        m.d.comb += [ex.margin.eq(margin), ex.margin_null.eq(mnull), ex.min_steps.eq(min_steps), ex.t_max.eq(t_max)]
+        step1 = ex.step == 1
+        graded = ms & first   # the first layer of a multistep network reads graded bytes
 
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=res_layout(cfg).size, depth=RES_FIFO_DEPTH)
         fw = data.View(res_layout(cfg), fifo.w_data)
         m.d.comb += [self.res.payload.eq(fifo.r_data), self.res.valid.eq(fifo.r_rdy), fifo.r_en.eq(self.res.ready)]
         credit = fifo.level <= RES_FIFO_DEPTH - 3
 
-        writer = Writer(m, cfg, T, nxt)
-        scatter = Scatter(m, cfg, T, cur)
+        in_input = Signal()
+        writer = Writer(m, cfg, Mux(in_input & ms, 0, T), nxt)
+        scatter = Scatter(m, cfg, Mux(graded, 0, T), cur)
         pool = PoolWalk(m, cfg, cur)
         m.submodules.fire = fire = FiringUnit(cfg)
         for t in range(cfg.max_t):
@@ -144,7 +193,6 @@ class Processor(wiring.Component):
         m.d.comb += scatter.n_rec.eq(n_rec)
 
         # ---- writer buffer writes
-        in_input = Signal()
         wbank = Mux(in_input, 0, ~rbank)
         m.d.comb += [
             c_wr.addr.eq(Cat(writer.addr[:len(c_wr.addr) - 1], wbank)), c_wr.data.eq(writer.codes), c_wr.en.eq(writer.valid),
@@ -153,16 +201,18 @@ class Processor(wiring.Component):
             e_rd.addr.eq(Cat(scatter.raddr[:len(e_rd.addr) - 1], rbank)), scatter.rdata.eq(e_rd.data),
         ]
         spike_beat = Signal()
-        with m.If(spike_beat):
+        with m.If(spike_beat & ~ms):
             m.d.comb += [fw.tag.eq(TAG_SPIKE), fw.layer.eq(cur.index), fw.addr.eq(writer.addr),
                          fw.data.eq(writer.codes), fifo.w_en.eq(1)]
 
         # ---- scatter -> PE pipeline (stage 1 = data arrives, compute, write back)
-        s1_valid, s1_paddr, s1_t = Signal(), Signal(XA), Signal(CB)
+        s1_valid, s1_paddr, s1_t = Signal(), Signal(XA), Signal(SY)
         m.d.sync += [s1_valid.eq(scatter.op), s1_paddr.eq(scatter.paddr), s1_t.eq(scatter.t)]
+        s1_silent = Mux(graded, s1_t == 0, s1_t >= T)
         sums = Signal(vl)
         for l in range(P):
-            c = lane_contrib(m, cfg, s1_t, s1_t >= T, w_data[l].sign, w_data[l].mag, cur.E, taulog, luts, name=f"pe{l}")
+            c = lane_contrib(m, cfg, s1_t, s1_silent, w_data[l].sign, w_data[l].mag, cur.E, taulog, luts,
+                             name=f"pe{l}", graded=graded)
             m.d.comb += sums[l].eq(p_data[l] + c)
         m.d.sync += [sops.eq(sops + scatter.op), events.eq(events + scatter.event)]
 
@@ -175,148 +225,227 @@ class Processor(wiring.Component):
         for l in range(P):
             m.d.comb += [vsum[l].eq(p_data[l] + b_data[l]), fire.v[l].eq(vsum[l])]
         m.d.comb += b_rd.addr.eq(cur.bbase + fgo)
-        best_v, best_i, have = Signal(signed(A)), Signal(16), Signal()
-        # argmax chain over the lanes of one word, lowest index wins ties
-        bv, bi, bh = best_v, best_i, have
+        # multistep neuron update, one word of P lanes
+        is_out = cur.last
+        drive, vold, vleak, vnew, vst = (Signal(vl, name=n) for n in ("ms_drive", "ms_vold", "ms_vleak", "ms_vnew", "ms_vst"))
+        spk = Signal(P)
+        cnt_new = Signal(kl)
+        ms_codes = Signal(cl)
+        fire_codes = Signal(cl)  # ttfs codes or multistep spikes, lane by lane (the lane widths differ)
         for l in range(P):
-            ok = (f1_addr + 1 != cur.out_words) | cur.last_mask[l]
-            take = ok & (~bh | (vsum[l] > bv))
-            nv, ni, nh = Signal(signed(A), name=f"am_v{l}"), Signal(16, name=f"am_i{l}"), Signal(name=f"am_h{l}")
-            m.d.comb += [nv.eq(Mux(take, vsum[l], bv)), nh.eq(bh | ok),
-                         ni.eq(Mux(take, Cat(Const(l, cfg.lane_bits), f1_addr)[:16] if cfg.lane_bits else f1_addr[:16], bi))]
-            bv, bi, bh = nv, ni, nh
+            m.d.comb += fire_codes[l].eq(Mux(ms, ms_codes[l], fire.codes[l]))
+        for l in range(P):
+            m.d.comb += [
+                drive[l].eq(Mux(first & ~step1, i_data[l], vsum[l])),
+                vold[l].eq(Mux(step1, 0, v_data[l])),
+                vleak[l].eq(Mux((leak != 0) & ~is_out, vold[l] - (vold[l] >> leak), vold[l])),
+                vnew[l].eq(vleak[l] + drive[l]),
+                spk[l].eq(~is_out & (vnew[l] >= (1 << F))),
+                vst[l].eq(Mux(spk[l], vnew[l] - (1 << F), vnew[l])),
+                ms_codes[l].eq(~spk[l]),
+            ]
+        # exit controller / argmax input: the output layer's words
+        for l in range(P):
+            m.d.comb += [ex.v[l].eq(Mux(ms, vnew[l], vsum[l])),
+                         ex.mask[l].eq((f1_addr + 1 != cur.out_words) | cur.last_mask[l])]
+        m.d.comb += ex.addr.eq(f1_addr)
 
         # ---- pool pass
         p1_valid, p1_first, p1_last = Signal(), Signal(), Signal()
         pacc = Signal(cl)
         pmin = Signal(cl)
+        po = Signal(XA)  # pooled words written (multistep counter address)
         for l in range(P):
             m.d.comb += pmin[l].eq(Mux(p1_first | (c_data[l] < pacc[l]), c_data[l], pacc[l]))
         m.d.comb += c_rd.addr.eq(Cat(pool.rd[:len(c_rd.addr) - 1], rbank))
         m.d.sync += [p1_valid.eq(pool.step & pool.busy), p1_first.eq(pool.first), p1_last.eq(pool.last)]
         with m.If(p1_valid):
             m.d.sync += pacc.eq(pmin)
+        pool_out = Signal()
+        m.d.comb += pool_out.eq(p1_valid & p1_last)
+
+        # counters: old count (0 at step 1) + this step's spikes
+        in_pool = Signal()
+        kspk = Signal(P)
+        for l in range(P):
+            m.d.comb += [kspk[l].eq(Mux(in_pool, pmin[l] == 0, spk[l])),
+                         cnt_new[l].eq(Mux(step1, 0, k_data[l]) + kspk[l])]
 
         # ---- config stream
         cp = self.cfg.payload
         m.d.comb += [t_wr.addr.eq(cp.addr), t_wr.data.eq(cp.data), w_wr.addr.eq(cp.addr), w_wr.data.eq(cp.data),
                      b_wr.addr.eq(cp.addr), b_wr.data.eq(cp.data)]
-        with m.If(self.cfg.valid & self.cfg.ready):
-            with m.Switch(cp.sel):
-                with m.Case(SEL_GLOBAL):
-                    with m.Switch(cp.addr):
-                        with m.Case(0):
-                            m.d.sync += T.eq(cp.data)
-                        with m.Case(1):
-                            m.d.sync += taulog.eq(cp.data)
-                        with m.Case(2):
-                            m.d.sync += in_words.eq(cp.data)
-                with m.Case(SEL_LUT):
-                    m.d.sync += luts[cp.addr].eq(cp.data)
-                with m.Case(SEL_THR):
-                    m.d.sync += thrs[cp.addr].eq(cp.data)
-                with m.Case(SEL_TABLE):
-                    m.d.comb += t_wr.en.eq(1)
-                with m.Case(SEL_WEIGHT):
-                    m.d.comb += w_wr.en.eq(1)
-                with m.Case(SEL_BIAS):
-                    m.d.comb += b_wr.en.eq(1)
+        # one plain If per register (no case statements: Verilator lint sees no incomplete cases)
+        take = Signal()
+        m.d.comb += take.eq(self.cfg.valid & self.cfg.ready)
+        for k, reg in ((G_T, T), (G_TAULOG, taulog), (G_IN_WORDS, in_words), (G_MODE, ms), (G_LEAK, leak),
+                       (G_MARGIN, margin), (G_MARGIN_NULL, mnull), (G_MIN_STEPS, min_steps), (G_T_MAX, t_max)):
+            with m.If(take & (cp.sel == SEL_GLOBAL) & (cp.addr == k)):
+                m.d.sync += reg.eq(cp.data)
+        for i in range(cfg.max_tau):
+            with m.If(take & (cp.sel == SEL_LUT) & (cp.addr == i)):
+                m.d.sync += luts[i].eq(cp.data)
+        for i in range(cfg.max_t):
+            with m.If(take & (cp.sel == SEL_THR) & (cp.addr == i)):
+                m.d.sync += thrs[i].eq(cp.data)
+        m.d.comb += [t_wr.en.eq(take & (cp.sel == SEL_TABLE)), w_wr.en.eq(take & (cp.sel == SEL_WEIGHT)),
+                     b_wr.en.eq(take & (cp.sel == SEL_BIAS))]
 
-        # ---- address muxes of the shared potential / weight ports
-        m.d.comb += [w_rd.addr.eq(scatter.waddr), p_rd.addr.eq(scatter.paddr)]
+        # ---- address muxes of the shared ports
+        m.d.comb += [w_rd.addr.eq(scatter.waddr), p_rd.addr.eq(scatter.paddr),
+                     v_rd.addr.eq(cur.vbase + fa), i_rd.addr.eq(fa),
+                     k_rd.addr.eq(cur.cbase + Mux(in_pool, po + pool_out, fa))]
         with m.If(s1_valid):
             m.d.comb += [p_wr.addr.eq(s1_paddr), p_wr.data.eq(sums), p_wr.en.eq(1)]
         with m.If(f1_valid):  # read-and-clear
             m.d.comb += [p_wr.addr.eq(f1_addr), p_wr.data.eq(0), p_wr.en.eq(1)]
+        m.d.comb += [v_wr.addr.eq(cur.vbase + f1_addr), v_wr.data.eq(vst),
+                     i_wr.addr.eq(f1_addr), i_wr.data.eq(vsum),
+                     k_wr.addr.eq(cur.cbase + Mux(in_pool, po, f1_addr)), k_wr.data.eq(cnt_new)]
 
+        # FSM: one plain If per state (exclusive), so the Verilog has no incomplete case statements for lint
+        (S_CLEAR, S_IDLE, S_PREP, S_PREP2, S_PREP3, S_INPUT, S_LAYER, S_LAYER2, S_LAYER3, S_LAYER4, S_SCATTER,
+         S_DRAIN, S_FIRE, S_POOL, S_DECIDE, S_OUTE, S_CNTL, S_CNTL2, S_CNTL3, S_CNTE, S_END) = range(21)
+        state = Signal(range(21), init=S_CLEAR)
         running = Signal()
         with m.If(running):
             m.d.sync += cycles.eq(cycles + 1)
         m.d.comb += self.busy.eq(running)
         clr = Signal(XA)
 
-        with m.FSM(init="CLEAR"):
-            with m.State("CLEAR"):  # after reset: potentials back to zero
-                m.d.comb += [p_wr.addr.eq(clr), p_wr.data.eq(0), p_wr.en.eq(1)]
+        def emit_pass(tag, payload, done):
+            """One word per cycle from fa = 0 to cur.out_words, read one cycle ahead, as result beats."""
+            with m.If(f1_valid):
+                m.d.comb += [fw.tag.eq(tag), fw.layer.eq(cur.index), fw.addr.eq(f1_addr), fw.data.eq(payload),
+                             fifo.w_en.eq(1)]
+            with m.If(fa != cur.out_words):
+                with m.If(credit):
+                    m.d.comb += f_issue.eq(1)
+                    m.d.sync += fa.eq(fa + 1)
+            with m.Elif(~f1_valid):
+                done()
+
+        with m.If(state == S_CLEAR):  # after reset: potentials back to zero
+            m.d.comb += [p_wr.addr.eq(clr), p_wr.data.eq(0), p_wr.en.eq(1)]
+            m.d.sync += clr.eq(clr + 1)
+            with m.If(clr == NW - 1):
+                m.d.sync += state.eq(S_IDLE)
+        with m.If(state == S_IDLE):
+            m.d.comb += self.cfg.ready.eq(1)
+            with m.If(self.inp.valid):
+                m.d.sync += [cycles.eq(0), sops.eq(0), events.eq(0), running.eq(1), li.eq(0)]
+                m.d.comb += ex.start.eq(1)
+                m.d.sync += state.eq(S_PREP)
+        with m.If(state == S_PREP):
+            m.d.comb += t_rd.addr.eq(0)
+            m.d.sync += state.eq(S_PREP2)
+        with m.If(state == S_PREP2):
+            m.d.sync += nxt.eq(t_data)
+            m.d.sync += state.eq(S_PREP3)
+        with m.If(state == S_PREP3):
+            m.d.comb += writer.restart.eq(1)
+            m.d.sync += clr.eq(0)
+            m.d.sync += state.eq(S_INPUT)
+        with m.If(state == S_INPUT):
+            m.d.comb += [in_input.eq(1), self.inp.ready.eq(1), writer.codes.eq(self.inp.payload),
+                         writer.valid.eq(self.inp.valid)]
+            with m.If(self.inp.valid):
                 m.d.sync += clr.eq(clr + 1)
-                with m.If(clr == NW - 1):
-                    m.next = "IDLE"
-            with m.State("IDLE"):
-                m.d.comb += self.cfg.ready.eq(1)
-                with m.If(self.inp.valid):
-                    m.d.sync += [cycles.eq(0), sops.eq(0), events.eq(0), running.eq(1), li.eq(0)]
-                    m.next = "PREP"
-            with m.State("PREP"):
-                m.d.comb += t_rd.addr.eq(0)
-                m.next = "PREP2"
-            with m.State("PREP2"):
-                m.d.sync += nxt.eq(t_data)
-                m.next = "PREP3"
-            with m.State("PREP3"):
-                m.d.comb += writer.restart.eq(1)
-                m.d.sync += clr.eq(0)
-                m.next = "INPUT"
-            with m.State("INPUT"):
-                m.d.comb += [in_input.eq(1), self.inp.ready.eq(1), writer.codes.eq(self.inp.payload),
-                             writer.valid.eq(self.inp.valid)]
-                with m.If(self.inp.valid):
-                    m.d.sync += clr.eq(clr + 1)
-                    with m.If(clr + 1 == in_words):
-                        m.next = "LAYER"
-            with m.State("LAYER"):
-                m.d.comb += t_rd.addr.eq(li)
-                m.d.sync += n_rec.eq(writer.count)
-                m.next = "LAYER2"
-            with m.State("LAYER2"):
-                m.d.comb += t_rd.addr.eq(li + 1)
-                m.d.sync += cur.eq(t_data)
-                m.next = "LAYER3"
-            with m.State("LAYER3"):
-                m.d.sync += nxt.eq(t_data)
-                m.next = "LAYER4"
-            with m.State("LAYER4"):
-                m.d.comb += writer.restart.eq(1)
-                m.d.sync += [fa.eq(0), fgo.eq(0), best_v.eq(0), best_i.eq(0), have.eq(0)]
-                with m.If(cur.kind == 1):
-                    m.d.comb += pool.start.eq(1)
-                    m.next = "POOL"
-                with m.Else():
-                    m.d.comb += scatter.start.eq(1)
-                    m.next = "SCATTER"
-            with m.State("SCATTER"):
-                with m.If(~scatter.busy):
-                    m.next = "DRAIN"
-            with m.State("DRAIN"):
-                m.next = "FIRE"
-            with m.State("FIRE"):
-                m.d.comb += p_rd.addr.eq(fa)
-                with m.If(f1_valid):
-                    with m.If(cur.last):
+                with m.If(clr + 1 == in_words):
+                    m.d.sync += state.eq(S_LAYER)
+        with m.If(state == S_LAYER):
+            m.d.comb += t_rd.addr.eq(li)
+            m.d.sync += n_rec.eq(writer.count)
+            m.d.sync += state.eq(S_LAYER2)
+        with m.If(state == S_LAYER2):
+            m.d.comb += t_rd.addr.eq(li + 1)
+            m.d.sync += cur.eq(t_data)
+            m.d.sync += state.eq(S_LAYER3)
+        with m.If(state == S_LAYER3):
+            m.d.sync += nxt.eq(t_data)
+            m.d.sync += state.eq(S_LAYER4)
+        with m.If(state == S_LAYER4):
+            m.d.comb += [writer.restart.eq(1), ex.clear.eq(cur.last)]
+            m.d.sync += [fa.eq(0), fgo.eq(0), po.eq(0)]
+            with m.If(cur.kind == 1):
+                m.d.comb += pool.start.eq(1)
+                m.d.sync += state.eq(S_POOL)
+            with m.Elif(graded & ~step1):  # input current kept in imem since step 1
+                m.d.sync += state.eq(S_FIRE)
+            with m.Else():
+                m.d.comb += scatter.start.eq(1)
+                m.d.sync += state.eq(S_SCATTER)
+        with m.If(state == S_SCATTER):
+            with m.If(~scatter.busy):
+                m.d.sync += state.eq(S_DRAIN)
+        with m.If(state == S_DRAIN):
+            m.d.sync += state.eq(S_FIRE)
+        with m.If(state == S_FIRE):
+            m.d.comb += p_rd.addr.eq(fa)
+            with m.If(f1_valid):
+                with m.If(cur.last):
+                    m.d.comb += ex.valid.eq(1)
+                    with m.If(~ms):
                         m.d.comb += [fw.tag.eq(TAG_LOGIT), fw.layer.eq(cur.index), fw.addr.eq(f1_addr),
                                      fw.data.eq(vsum), fifo.w_en.eq(1)]
-                        m.d.sync += [best_v.eq(bv), best_i.eq(bi), have.eq(bh)]
-                    with m.Else():
-                        m.d.comb += [writer.valid.eq(1), writer.codes.eq(fire.codes), spike_beat.eq(1)]
-                with m.If(fa != cur.out_words):
-                    with m.If(credit):
-                        m.d.comb += f_issue.eq(1)
-                        m.d.sync += [fa.eq(fa + 1), fgo.eq(Mux(fgo + 1 == cur.gout, 0, fgo + 1))]
-                with m.Elif(~f1_valid):
-                    with m.If(cur.last):
-                        m.next = "END"
-                    with m.Else():
-                        m.d.sync += li.eq(li + 1)
-                        m.next = "LAYER"
-            with m.State("POOL"):
-                m.d.comb += pool.step.eq(credit)
-                with m.If(p1_valid & p1_last):
-                    m.d.comb += [writer.valid.eq(1), writer.codes.eq(pmin), spike_beat.eq(1)]
-                with m.If(~pool.busy & ~p1_valid):
+                with m.Else():
+                    m.d.comb += [writer.valid.eq(1), writer.codes.eq(fire_codes),
+                                 spike_beat.eq(1)]
+                with m.If(ms):
+                    m.d.comb += [v_wr.en.eq(1), k_wr.en.eq(~cur.last), i_wr.en.eq(first & step1)]
+            with m.If(fa != cur.out_words):
+                with m.If(credit):
+                    m.d.comb += f_issue.eq(1)
+                    m.d.sync += [fa.eq(fa + 1), fgo.eq(Mux(fgo + 1 == cur.gout, 0, fgo + 1))]
+            with m.Elif(~f1_valid):
+                with m.If(cur.last):
+                    m.d.sync += state.eq(S_DECIDE)
+                with m.Else():
                     m.d.sync += li.eq(li + 1)
-                    m.next = "LAYER"
-            with m.State("END"):
-                with m.If(fifo.w_rdy):
-                    m.d.comb += [fw.tag.eq(TAG_END), fw.data.eq(Cat(best_i, (cycles + 1)[:32], sops, events)), fifo.w_en.eq(1)]
-                    m.d.sync += running.eq(0)
-                    m.next = "IDLE"
+                    m.d.sync += state.eq(S_LAYER)
+        with m.If(state == S_POOL):
+            m.d.comb += [pool.step.eq(credit), in_pool.eq(1)]
+            with m.If(pool_out):
+                m.d.comb += [writer.valid.eq(1), writer.codes.eq(pmin), spike_beat.eq(1), k_wr.en.eq(ms)]
+                m.d.sync += po.eq(po + 1)
+            with m.If(~pool.busy & ~p1_valid):
+                m.d.sync += li.eq(li + 1)
+                m.d.sync += state.eq(S_LAYER)
+        with m.If(state == S_DECIDE):
+            with m.If(~ms):
+                m.d.sync += state.eq(S_END)
+            with m.Elif(ex.exit):
+                m.d.sync += fa.eq(0)
+                m.d.sync += state.eq(S_OUTE)
+            with m.Else():
+                m.d.comb += ex.advance.eq(1)
+                m.d.sync += li.eq(0)
+                m.d.sync += state.eq(S_LAYER)
+        with m.If(state == S_OUTE):  # O at the exit step, from vmem
+            def to_counts():
+                m.d.sync += li.eq(0)
+                m.d.sync += state.eq(S_CNTL)
+            emit_pass(TAG_LOGIT, v_data, to_counts)
+        with m.If(state == S_CNTL):
+            m.d.comb += t_rd.addr.eq(li)
+            m.d.sync += state.eq(S_CNTL2)
+        with m.If(state == S_CNTL2):
+            m.d.sync += [cur.eq(t_data), fa.eq(0)]
+            m.d.sync += state.eq(S_CNTL3)
+        with m.If(state == S_CNTL3):
+            with m.If(cur.last):
+                m.d.sync += state.eq(S_END)
+            with m.Else():
+                m.d.sync += state.eq(S_CNTE)
+        with m.If(state == S_CNTE):  # spike counters of one spiking or pooling layer
+            def next_layer():
+                m.d.sync += li.eq(li + 1)
+                m.d.sync += state.eq(S_CNTL)
+            emit_pass(TAG_COUNT, k_data, next_layer)
+        with m.If(state == S_END):
+            with m.If(fifo.w_rdy):
+                m.d.comb += [fw.tag.eq(TAG_END), fifo.w_en.eq(1),
+                             fw.data.eq(Cat(ex.pred, (cycles + 1)[:32], sops, events, ex.step[:16]))]
+                m.d.sync += running.eq(0)
+                m.d.sync += state.eq(S_IDLE)
         return m

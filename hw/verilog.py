@@ -22,8 +22,9 @@ def generate(cfg: Config, out_dir, name: str = "logspike", baked=None) -> dict:
     v.write_text(verilog.convert(Processor(cfg, image=img), name=name, emit_src=False))
     meta = {
         "config": cfg.as_dict(),
-        "derived": {"code_bits": cfg.code_bits, "buffer_words": cfg.words, "lanes": cfg.lanes},
-        "ports": {"cfg_payload_bits": cfg_layout(cfg).size, "inp_payload_bits": cfg.lanes * cfg.code_bits,
+        "derived": {"code_bits": cfg.code_bits, "sym_bits": cfg.sym_bits, "step_bits": cfg.step_bits,
+                    "count_bits": cfg.count_bits, "buffer_words": cfg.words, "lanes": cfg.lanes},
+        "ports": {"cfg_payload_bits": cfg_layout(cfg).size, "inp_payload_bits": cfg.lanes * cfg.sym_bits,
                   "res_payload_bits": res_layout(cfg).size},
         "layouts": {"config_beat": {n: [f.offset, f.width] for n, f in cfg_layout(cfg)},
                     "result_beat": {n: [f.offset, f.width] for n, f in res_layout(cfg)},
