@@ -133,6 +133,9 @@ def bake(cfg: Config, pkg: Package) -> dict:
     """Memory and register contents of a package: the config stream's payload, or a baked image."""
     fits(cfg, pkg)
     ents, wwords, bwords = _entries(cfg, pkg)
+    # fits() sized these with needs(); a mismatch would wrap the memory addresses silently
+    if len(wwords) > cfg.max_weight_words or len(bwords) > cfg.max_bias_words:
+        raise AssertionError(f"needs() undercounts the image: {len(wwords)} weight / {len(bwords)} bias words")
     el = entry_layout(cfg)
     iw = words_of(pkg.input_shape, cfg.lanes)
     if pkg.mode == "ttfs":

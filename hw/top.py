@@ -56,7 +56,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .config import Config, ubits
+from .config import Config, clog2, ubits
 from .exit import ExitController
 from .firing import FiringUnit
 from .sequencer import PoolWalk, Scatter, Writer, entry_layout, record_layout, widths
@@ -138,8 +138,10 @@ class Processor(wiring.Component):
         m.submodules.wmem = wmem = Memory(shape=wl.size, depth=cfg.max_weight_words, init=img.get("weights", []))
         m.submodules.bmem = bmem = Memory(shape=vl.size, depth=cfg.max_bias_words, init=img.get("bias", []))
         m.submodules.pmem = pmem = Memory(shape=vl.size, depth=NW, init=[])
-        m.submodules.cmem = cmem = Memory(shape=cl.size, depth=2 * NW, init=[])
-        m.submodules.emem = emem = Memory(shape=rec_l.size, depth=2 * NW, init=[])
+        # two banks addressed as Cat(addr, bank): each bank a power of two deep, so bank 1 lies inside
+        NB = 1 << clog2(NW)
+        m.submodules.cmem = cmem = Memory(shape=cl.size, depth=2 * NB, init=[])
+        m.submodules.emem = emem = Memory(shape=rec_l.size, depth=2 * NB, init=[])
         # multistep state: persistent potentials, spike counters, first layer's input current
         m.submodules.vmem = vmem = Memory(shape=vl.size, depth=cfg.max_state_words, init=[])
         m.submodules.kmem = kmem = Memory(shape=kl.size, depth=cfg.max_count_words, init=[])
