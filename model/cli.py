@@ -116,7 +116,7 @@ def cmd_accuracy(a):
 def cmd_demo(a):
     from .demo import run
 
-    run(Path(a.out), quick=a.quick)
+    run(Path(a.out), quick=a.quick, synth=a.synth)
 
 
 def _add_quant(p):
@@ -171,6 +171,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the main job on digits: train, convert, golden, RTL, report")
     p.add_argument("--out", default="out/demo")
     p.add_argument("--quick", action="store_true", help="few epochs (smoke runs)")
+    p.add_argument("--synth", action="store_true", help="also synthesise for ECP5 (minutes)")
     p.set_defaults(fn=cmd_demo)
 
     import importlib.util
