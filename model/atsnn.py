@@ -19,10 +19,11 @@ from torch import nn
 from tqdm import tqdm
 
 from . import arith, golden
+from .convert import layer_tensors
 from .data import Dataset
 from .nets import build_spec, complete_layers
 from .package import Package, required_acc_bits, validate
-from .quant import fixed_bias, log_weight, weight_codes, weight_exponent
+from .quant import fixed_bias, log_weight
 
 
 @dataclass(frozen=True)
@@ -164,18 +165,7 @@ def train_snn(data: Dataset, net_name: str, cfg: SNNConfig, epochs: int = 40, lr
 def to_package(net: MultistepNet, margin: int | None = None, min_steps: int = 1) -> Package:
     """The multistep package of a trained net (SPEC section 1)."""
     cfg = net.cfg
-    tensors, layers = {}, []
-    for i, l in enumerate(net.spec):
-        l = dict(l)
-        if i in net.weighted:
-            m = net.mods[str(i)]
-            E = weight_exponent(m.weight)
-            sign, mag = weight_codes(m.weight, cfg.weight_bits, E)
-            l["exp_offset"] = E
-            tensors[f"L{i}.sign"] = sign.numpy().astype(np.uint8)
-            tensors[f"L{i}.mag"] = mag.numpy().astype(np.uint8)
-            tensors[f"L{i}.bias"] = torch.round(m.bias.detach().double() * (1 << cfg.frac_bits)).numpy().astype(np.int64)
-        layers.append(l)
+    layers, tensors = layer_tensors(net, cfg.weight_bits, cfg.frac_bits)
     manifest = {"format": "logspike-net", "version": 1, "mode": "multistep", "input_shape": list(net.input_shape),
                 "weight_bits": cfg.weight_bits, "frac_bits": cfg.frac_bits, "acc_bits": arith.ACC_BITS_RANGE[1],
                 "time_steps": cfg.time_steps, "leak_shift": cfg.leak_shift,

@@ -18,19 +18,29 @@ from .package import Package, required_acc_bits, validate
 from .quant import QuantConfig, weight_codes, weight_exponent
 
 
-def to_package(net: Net, q: QuantConfig, acc_bits: int | None = None) -> Package:
+def layer_tensors(net, weight_bits: int, frac_bits: int) -> tuple[list[dict], dict]:
+    """Package layers (with exp_offset) and arrays of any net with `spec`, `weighted` and `mods`.
+
+    Weights take the same log quantizer the net trained with; biases are
+    rounded to F-bit fixed point. Shared by the ttfs and multistep exports.
+    """
     tensors, layers = {}, []
     for i, l in enumerate(net.spec):
         l = dict(l)
         if i in net.weighted:
             m = net.mods[str(i)]
             E = weight_exponent(m.weight)
-            sign, mag = weight_codes(m.weight, q.weight_bits, E)
+            sign, mag = weight_codes(m.weight, weight_bits, E)
             l["exp_offset"] = E
             tensors[f"L{i}.sign"] = sign.numpy().astype(np.uint8)
             tensors[f"L{i}.mag"] = mag.numpy().astype(np.uint8)
-            tensors[f"L{i}.bias"] = torch.round(m.bias.detach().double() * (1 << q.frac_bits)).numpy().astype(np.int64)
+            tensors[f"L{i}.bias"] = torch.round(m.bias.detach().double() * (1 << frac_bits)).numpy().astype(np.int64)
         layers.append(l)
+    return layers, tensors
+
+
+def to_package(net: Net, q: QuantConfig, acc_bits: int | None = None) -> Package:
+    layers, tensors = layer_tensors(net, q.weight_bits, q.frac_bits)
     manifest = {
         "format": "logspike-net", "version": 1, "mode": "ttfs", "input_shape": list(net.input_shape),
         "weight_bits": q.weight_bits, "frac_bits": q.frac_bits, "acc_bits": arith.ACC_BITS_RANGE[1],
