@@ -19,6 +19,22 @@ def test_verilog_lint_clean(tmp_path):
     assert meta["config"]["lanes"] == 4 and meta["ports"]["inp_payload_bits"] == 4 * meta["derived"]["sym_bits"]
 
 
+def test_fusesoc_core_parses_and_names_the_rtl(tmp_path):
+    import yaml
+
+    paths = generate(Config(lanes=2), tmp_path)
+    text = paths["core"].read_text()
+    assert text.splitlines()[0] == "CAPI=2:"
+    core = yaml.safe_load(text)
+    assert core["name"].startswith("logspike:snn:logspike:")
+    files = core["filesets"]["rtl"]["files"]
+    assert files == ["logspike.v"] and (tmp_path / files[0]).is_file()
+    assert core["filesets"]["rtl"]["file_type"] == "verilogSource"
+    assert core["targets"]["default"]["toplevel"] == "logspike"
+    assert core["targets"]["lint"]["toplevel"] == "logspike"  # inherited through the YAML anchor
+    assert core["targets"]["lint"]["tools"]["verilator"]["mode"] == "lint-only"
+
+
 def test_verilog_command_writes_verilog_and_json(tmp_path, capsys):
     assert main(["verilog", "--out", str(tmp_path), "--lanes", "2"]) == 0
     assert (tmp_path / "logspike.v").read_text().count("module ") >= 1

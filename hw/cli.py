@@ -40,7 +40,7 @@ def cmd_verilog(a):
     else:
         pkg, cfg = None, Config(lanes=a.lanes)
     paths = generate(cfg, a.out, baked=pkg if a.bake else None)
-    print(f"Verilog -> {paths['verilog']}\nparameters and capacity -> {paths['json']}")
+    print(f"Verilog -> {paths['verilog']}\nparameters and capacity -> {paths['json']}\nFuseSoC core -> {paths['core']}")
 
 
 def cmd_sim(a):

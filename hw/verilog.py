@@ -34,4 +34,33 @@ def generate(cfg: Config, out_dir, name: str = "logspike", baked=None) -> dict:
     }
     j = out / f"{name}.json"
     j.write_text(json.dumps(meta, indent=1) + "\n")
-    return {"verilog": v, "json": j}
+    core = out / f"{name}.core"
+    core.write_text(fusesoc_core(name, v.name, j.name, cfg))
+    return {"verilog": v, "json": j, "core": core}
+
+
+def fusesoc_core(name: str, verilog_file: str, json_file: str, cfg: Config) -> str:
+    """A FuseSoC CAPI2 core description, so the RTL drops into FuseSoC/edalize flows."""
+    return "\n".join([
+        "CAPI=2:",
+        f"name: logspike:snn:{name}:0.1.0",
+        f"description: LogSpike event-driven SNN processor, {cfg.lanes} lanes, W={cfg.weight_bits}, "
+        f"F={cfg.frac_bits}, A={cfg.acc_bits} (generated; parameters in {json_file})",
+        "filesets:",
+        "  rtl:",
+        "    files:",
+        f"      - {verilog_file}",
+        "    file_type: verilogSource",
+        "targets:",
+        "  default: &default",
+        "    filesets: [rtl]",
+        f"    toplevel: {name}",
+        "  lint:",
+        "    <<: *default",
+        "    default_tool: verilator",
+        "    tools:",
+        "      verilator:",
+        "        mode: lint-only",
+        "        verilator_options: [-Wno-WIDTHEXPAND, -Wno-WIDTHTRUNC]",
+        "",
+    ])
