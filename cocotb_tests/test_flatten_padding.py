@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from hw import image, sim
-from hw.cli import build_for
-from hw.config import Config, needs
+from hw.cli import build_for, build_for_all
+from hw.config import needs
 from model import arith, golden, randnet
 from model.package import Package, required_acc_bits, validate
 
@@ -72,8 +72,7 @@ def test_tight_build_padded_flatten(tmp_path):
     rng = np.random.default_rng(9)
     cases = [(p, x if x is not None else randnet.random_inputs(rng, p, 2)) for p, x in cases]
     # one build, each field the largest any package needs: as tight as build_for for the biggest package
-    dicts = [build_for(p, 4).as_dict() for p, _ in cases]
-    cfg = Config(**{k: max(d[k] for d in dicts) for k in dicts[0]})
+    cfg = build_for_all([p for p, _ in cases], 4)
     assert cfg.words & (cfg.words - 1), cfg.words  # buffer depth not a power of two
     assert cfg.max_weight_words == len(image._entries(cfg, cases[3][0])[1])  # its image fills the weight memory
     assert any(l["type"] == "maxpool2d" for p, _ in cases for l in p.layers)

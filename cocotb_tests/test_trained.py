@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 
 from golden.make import load
-from hw.cli import build_for
-from hw.config import needs
+from hw.cli import build_for_all
 from hw.sim import simulate
 
 LANES = 4
@@ -12,14 +11,7 @@ LANES = 4
 
 def _shared_build():
     """One build that holds both trained TTFS networks, so they share one Verilator model."""
-    pkgs = [load(n)[0] for n in ("digits_mlp", "digits_cnn")]
-    cfg = build_for(pkgs[0], LANES)
-    n = [needs(p, LANES) for p in pkgs]
-    return cfg.__class__(**{**cfg.as_dict(), "max_layers": max(x["layers"] for x in n), "max_neurons": max(x["neurons"] for x in n),
-                            "max_inputs": max(x["inputs"] for x in n), "max_weight_words": max(x["weight_words"] for x in n),
-                            "max_bias_words": max(x["bias_words"] for x in n), "max_dim": max(x["dim"] for x in n),
-                            "max_kernel": max(x["kernel"] for x in n), "max_stride": max(x["stride"] for x in n),
-                            "acc_bits": max(p.acc_bits for p in pkgs)})
+    return build_for_all([load(n)[0] for n in ("digits_mlp", "digits_cnn")], LANES)
 
 
 @pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn"])

@@ -27,6 +27,14 @@ def build_for(pkg, lanes: int, **over):
     return Config(**kw)
 
 
+def build_for_all(pkgs, lanes: int):
+    """One build that holds every package: the field-wise largest of their own builds."""
+    from .config import Config
+
+    dicts = [build_for(p, lanes).as_dict() for p in pkgs]
+    return Config(**{k: max(d[k] for d in dicts) for k in dicts[0]})
+
+
 def cmd_verilog(a):
     from model.package import read
 

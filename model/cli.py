@@ -81,7 +81,7 @@ def cmd_encode(a):
 
         arr = encode_value(x, pkg.frac_bits, pkg.thresholds)
     else:
-        arr = np.rint(x * 255).astype(np.uint8)
+        arr = split.bytes.reshape(x.shape)
     if a.limit:
         arr, y = arr[: a.limit], split.y[: a.limit]
     else:
