@@ -43,7 +43,11 @@ async def exit_ctl(dut):
                 dut.valid.value = 1
                 await RisingEdge(dut.clk)
             dut.valid.value = 0
+            await RisingEdge(dut.clk)
             await ReadOnly()
+            while int(dut.busy.value):  # the tree and the exit test are pipelined
+                await RisingEdge(dut.clk)
+                await ReadOnly()
             got.append([int(dut.exit.value), int(dut.step.value), int(dut.pred.value),
                         dut.top1.value.to_signed(), dut.top2.value.to_signed()])
             await RisingEdge(dut.clk)

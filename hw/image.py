@@ -88,9 +88,12 @@ def _entries(cfg: Config, pkg: Package):
             else:
                 k, s, p = l["kernel"], l["stride"], l["padding"]
                 ls = k * k * gout
+                # first output / kernel offset of input position 0, clamped to the last output (see the Writer)
                 q0, r0 = divmod(p, s)
-                e.update(kind=0, dense=0, s=s, k=k, hout=oh, wout=ow, rx0=r0, ry0=r0, qx0=q0, qy0=q0,
-                         px0=q0 * gout, py0=q0 * ow * gout, wx0=r0 * gout, wy0=r0 * k * gout, kg=k * gout)
+                qx0, qy0 = min(q0, ow - 1), min(q0, oh - 1)
+                rx0, ry0 = r0 + (q0 - qx0) * s, r0 + (q0 - qy0) * s
+                e.update(kind=0, dense=0, s=s, k=k, hout=oh, wout=ow, rx0=rx0, ry0=ry0, qx0=qx0, qy0=qy0,
+                         px0=qx0 * gout, py0=qy0 * ow * gout, wx0=rx0 * gout, wy0=ry0 * k * gout, kg=k * gout)
                 words = [[(0, 0)] * P for _ in range(cin * k * k * gout)]
                 for o in range(oc):
                     for c in range(cin):

@@ -10,21 +10,30 @@ host permutes the following dense layer's weight rows into this order.
   natural order (input loader, firing unit or pooling unit), writes it to the
   code buffer and, when any lane is non-silent, appends an event record whose
   header holds everything the consuming layer's scatter needs: the weight row
-  base and the first target potential word, plus (q, r) = divmod(y + pad,
-  stride) for both axes. All of it is built with counters and adds while the
-  words stream past, so the scatter needs no division and no multiplier.
-- `Scatter` (address generator): walks the event records, each non-silent
-  lane (priority encoder, silent lanes cost nothing), and for each event every
-  valid output position reached by a kernel offset (ky = r, r+s, ... with
-  oy = q, q-1, ...) and every output channel group: one (event, group) op per
-  cycle, with the next record prefetched.
-- `pool_walk`: reads the k x k input words of every pooled word.
+  base, the first target potential word, the non-silent lane mask, and the
+  first kernel offset / output position on both axes (q, r) = divmod(x + pad,
+  stride), *clamped to the last output*: past it, r keeps counting and q
+  stays, so every position the scatter walks is inside the output and border
+  events cost no idle cycle. All of it is built with counters and adds while
+  the words stream past, so the scatter needs no division and no multiplier.
+- `Scatter` (address generator), pipelined so each stage holds one short
+  carry chain: a record reader (prefetch FIFO), a lane walker (one non-silent
+  lane per cycle, lowest first: silent lanes cost nothing), a weight-row
+  stage (row = layer base + record base + lane * lane stride, by shifts and
+  adds), an event FIFO, and the issuer: for each event every output position
+  reached by a kernel offset (ky = r, r+s, ... with oy = q, q-1, ...) and
+  every output channel group, one (event, group) op per cycle from registers.
+- `PoolWalk`: reads the k x k input words of every pooled word (pipelined).
 """
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data
+from amaranth.lib.fifo import SyncFIFO
 
 from .config import Config, ubits
 from .shiftadd import EXP_BITS
+
+EVENT_FIFO_DEPTH = 8
+RECORD_FIFO_DEPTH = 4
 
 
 def widths(cfg: Config):
@@ -32,9 +41,14 @@ def widths(cfg: Config):
     return cfg.word_addr_bits + 2, cfg.waddr_bits + 1
 
 
+def off_bits(cfg: Config) -> int:
+    """Width of a first kernel offset r: clamping to the last output lets r reach kernel + stride - 2."""
+    return ubits(cfg.max_kernel + cfg.max_stride)
+
+
 def entry_layout(cfg: Config) -> data.StructLayout:
     XA, WA = widths(cfg)
-    D, K, S, P = cfg.dim_bits, cfg.k_bits, cfg.s_bits, cfg.lanes
+    D, K, S, P, R = cfg.dim_bits, cfg.k_bits, cfg.s_bits, cfg.lanes, off_bits(cfg)
     return data.StructLayout({
         "kind": 1,           # 0 weighted (dense or conv), 1 maxpool
         "last": 1,           # output layer: emit logits, no firing
@@ -43,7 +57,7 @@ def entry_layout(cfg: Config) -> data.StructLayout:
         "in_g": XA, "in_x": D, "in_y": D,   # groups-1, width-1, height-1
         "dense": 1,          # consumer is dense: weight rows continue across words, no coordinates
         "wstep": WA,         # P * lane stride: weight-row step per input word (dense) or group (conv)
-        "s": S, "rx0": S, "ry0": S, "qx0": D, "qy0": D,
+        "s": S, "rx0": R, "ry0": R, "qx0": D, "qy0": D,
         "px0": XA, "py0": XA, "wx0": WA, "wy0": WA,
         "kg": WA,            # k * Gout (weight step per ky)
         # scatter
@@ -60,30 +74,32 @@ def entry_layout(cfg: Config) -> data.StructLayout:
 
 def record_layout(cfg: Config) -> data.StructLayout:
     XA, WA = widths(cfg)
+    R = off_bits(cfg)
     return data.StructLayout({
         "codes": data.ArrayLayout(cfg.sym_bits, cfg.lanes),
+        "mask": cfg.lanes,   # non-silent lanes
         "wbase": WA, "pbase": XA,
-        "qx": cfg.dim_bits, "qy": cfg.dim_bits, "rx": cfg.s_bits, "ry": cfg.s_bits,
+        "qx": cfg.dim_bits, "qy": cfg.dim_bits, "rx": R, "ry": R,
     })
 
 
-def lane_times(m: Module, l, ls, WA: int):
-    """l * ls by shift-and-add over the log2(P) bits of the lane index."""
-    acc = Const(0, WA)
-    for b in range(len(l)):
-        acc = acc + Mux(l[b], ls << b, 0)
-    out = Signal(WA)
-    m.d.comb += out.eq(acc)
-    return out
+def event_layout(cfg: Config) -> data.StructLayout:
+    """One event ready to issue: the code and the start of its kernel walk."""
+    XA, WA = widths(cfg)
+    R = off_bits(cfg)
+    return data.StructLayout({"t": cfg.sym_bits, "wrow": WA, "pbase": XA,
+                              "qx": cfg.dim_bits, "qy": cfg.dim_bits, "rx": R, "ry": R})
 
 
-def first_set(m: Module, mask, nbits: int, name: str):
-    """Priority encoder: index of the lowest set bit (0 when none)."""
-    idx = Signal(max(1, (nbits - 1).bit_length()), name=name)
-    for i in reversed(range(nbits)):
-        with m.If(mask[i]):
-            m.d.comb += idx.eq(i)
-    return idx
+def reg(m: Module, sig, name: str, when=None):
+    """sig (a Value or a View), one clock later (loaded only while `when`, if given)."""
+    r = Signal(sig.shape(), name=name)
+    if when is None:
+        m.d.sync += r.eq(sig)
+    else:
+        with m.If(when):
+            m.d.sync += r.eq(sig)
+    return r
 
 
 class Writer:
@@ -94,7 +110,7 @@ class Writer:
 
     def __init__(self, m: Module, cfg: Config, silent, ent):
         XA, WA = widths(cfg)
-        P, D, S = cfg.lanes, cfg.dim_bits, cfg.s_bits
+        P, D, R = cfg.lanes, cfg.dim_bits, off_bits(cfg)
         self.valid = Signal()
         self.codes = Signal(data.ArrayLayout(cfg.sym_bits, P))
         self.restart = Signal()  # load the counters for consumer entry `ent`
@@ -104,14 +120,15 @@ class Writer:
         self.nonsilent = Signal()
         g, x, y = Signal(XA), Signal(D), Signal(D)
         wg = Signal(WA)
-        rx, ry = Signal(S), Signal(S)
+        rx, ry = Signal(R), Signal(R)
         qx, qy = Signal(D), Signal(D)
         px, py = Signal(XA), Signal(XA)
         wx, wy = Signal(WA), Signal(WA)
-        ns = [self.codes[l] != silent for l in range(P)]
+        ns = Cat(*[self.codes[l] != silent for l in range(P)])
         m.d.comb += [
-            self.nonsilent.eq(Cat(*ns).any()),
+            self.nonsilent.eq(ns.any()),
             self.rec.codes.eq(self.codes),
+            self.rec.mask.eq(ns),
             self.rec.wbase.eq(wg + wx + wy),
             self.rec.pbase.eq(px + py),
             self.rec.qx.eq(qx), self.rec.qy.eq(qy), self.rec.rx.eq(rx), self.rec.ry.eq(ry),
@@ -136,7 +153,8 @@ class Writer:
                     pass
                 with m.Elif(x != ent.in_x):
                     m.d.sync += x.eq(x + 1)
-                    with m.If(rx + 1 == ent.s):
+                    # past the last output column q stays and r counts on (kernel offset of that column)
+                    with m.If((rx + 1 == ent.s) & (qx + 1 != ent.wout)):
                         m.d.sync += [rx.eq(0), qx.eq(qx + 1), px.eq(px + ent.gout), wx.eq(0)]
                     with m.Else():
                         m.d.sync += [rx.eq(rx + 1), wx.eq(wx + ent.gout)]
@@ -144,26 +162,38 @@ class Writer:
                     m.d.sync += [x.eq(0)] + x_reset()
                     with m.If(y != ent.in_y):
                         m.d.sync += y.eq(y + 1)
-                        with m.If(ry + 1 == ent.s):
+                        with m.If((ry + 1 == ent.s) & (qy + 1 != ent.hout)):
                             m.d.sync += [ry.eq(0), qy.eq(qy + 1), py.eq(py + ent.wg), wy.eq(0)]
                         with m.Else():
                             m.d.sync += [ry.eq(ry + 1), wy.eq(wy + ent.kg)]
 
 
+def lowest_lane(m: Module, mask, P: int, name: str):
+    """(one-hot lowest set bit, its index, mask without it): a carry chain and an OR per index bit."""
+    low = Signal(P, name=f"{name}_low")
+    rest = Signal(P, name=f"{name}_rest")
+    m.d.comb += [low.eq(mask & (~mask + 1)), rest.eq(mask & ~low)]
+    nb = max(1, (P - 1).bit_length())
+    idx = Signal(nb, name=f"{name}_idx")
+    m.d.comb += idx.eq(Cat(*[Cat(*[low[i] for i in range(P) if i >> b & 1]).any() for b in range(nb)]))
+    return low, idx, rest
+
+
 class Scatter:
     """Address generator of the scatter phase; see the module docstring.
 
-    `silent` as for the Writer. Inputs: `start` (one cycle), `n_rec`, `rdata` (record read one cycle after
-    `raddr`). Outputs per cycle: `op` (valid), `waddr`, `paddr`, `t`; `busy`
-    until every op is issued; `events` pulses once per event started."""
+    Inputs: `start` (one cycle, while idle), `n_rec`, `rdata` (record read one cycle after `raddr`, `ren`).
+    Outputs, all from registers: `op` (valid), `waddr`, `paddr`, `t`; `busy` until every op is
+    issued; `event` pulses once per event started."""
 
-    def __init__(self, m: Module, cfg: Config, silent, ent):
+    def __init__(self, m: Module, cfg: Config, ent):
         XA, WA = widths(cfg)
-        P, D, S = cfg.lanes, cfg.dim_bits, cfg.s_bits
+        P, D = cfg.lanes, cfg.dim_bits
         RB = cfg.word_addr_bits + 1
+        rec_l, ev_l = record_layout(cfg), event_layout(cfg)
         self.start = Signal()
         self.n_rec = Signal(XA)
-        self.rdata = Signal(record_layout(cfg))
+        self.rdata = Signal(rec_l)
         self.raddr = Signal(RB)
         self.op = Signal()
         self.waddr = Signal(WA)
@@ -172,92 +202,144 @@ class Scatter:
         self.busy = Signal()
         self.event = Signal()
 
-        rec = Signal(record_layout(cfg))
-        mask = Signal(P)
+        # ---- record reader: keeps the record FIFO full (reads in flight counted)
+        m.submodules.sc_rfifo = rfifo = SyncFIFO(width=rec_l.size, depth=RECORD_FIFO_DEPTH)
         ri = Signal(RB)
-        changed = Signal()
+        rpend = Signal()
+        rd_go = Signal()
+        live = Signal()  # from start until every op is issued (n_rec changes between layers)
+        m.d.comb += [self.raddr.eq(ri),
+                     rd_go.eq(live & (ri != self.n_rec) & (rfifo.level + rpend < RECORD_FIFO_DEPTH - 1))]
+        m.d.sync += rpend.eq(rd_go & ~self.start)
+        with m.If(self.start):
+            m.d.sync += ri.eq(0)
+        with m.Elif(rd_go):
+            m.d.sync += ri.eq(ri + 1)
+        m.d.comb += [rfifo.w_en.eq(rpend), rfifo.w_data.eq(self.rdata)]
+
+        # ---- lane walker: one non-silent lane of the held record per cycle
+        m.submodules.sc_efifo = efifo = SyncFIFO(width=ev_l.size, depth=EVENT_FIFO_DEPTH)
+        have = Signal()
+        wrec = Signal(rec_l)
+        wmask = Signal(P)
+        low, lane, rest = lowest_lane(m, wmask, P, "sc")
+        room = efifo.level < EVENT_FIFO_DEPTH - 3   # three events may be in the row stages
+        emit = Signal()
+        m.d.comb += emit.eq(have & room)
+        done_rec = ~have | (emit & (rest == 0))
+        with m.If(done_rec & rfifo.r_rdy):
+            rd_rec = data.View(rec_l, rfifo.r_data)
+            m.d.comb += rfifo.r_en.eq(1)
+            m.d.sync += [wrec.eq(rfifo.r_data), wmask.eq(rd_rec.mask), have.eq(1)]
+        with m.Elif(done_rec):
+            m.d.sync += have.eq(0)
+        with m.Elif(emit):
+            m.d.sync += wmask.eq(rest)
+
+        # ---- weight row: wbase + rec.wbase + lane * ls, lane * ls by shifts and adds in two halves
+        v1 = reg(m, emit, "sc_v1")
+        r1 = reg(m, wrec, "sc_r1")
+        l1 = reg(m, lane, "sc_l1")
+        nb = len(lane)
+        halves = [list(range(0, (nb + 1) // 2)), list(range((nb + 1) // 2, nb))]
+        parts = []
+        for hb in halves:
+            acc = Const(0, WA)
+            for b in hb:
+                acc = acc + Mux(l1[b], ent.ls << b, 0)
+            parts.append(acc)
+        ev1 = Signal(ev_l)
+        m.d.comb += [ev1.t.eq(r1.codes[l1]), ev1.pbase.eq(r1.pbase), ev1.qx.eq(r1.qx), ev1.qy.eq(r1.qy),
+                     ev1.rx.eq(r1.rx), ev1.ry.eq(r1.ry), ev1.wrow.eq(ent.wbase + r1.wbase)]
+        lo_a, lo_b = Signal(WA), Signal(WA)
+        m.d.comb += [lo_a.eq(parts[0]), lo_b.eq(parts[1])]
+        v2, ev2, a2, b2 = reg(m, v1, "sc_v2"), reg(m, ev1, "sc_ev2"), reg(m, lo_a, "sc_a2"), reg(m, lo_b, "sc_b2")
+        ev2b = Signal(ev_l)
+        m.d.comb += [ev2b.eq(ev2), ev2b.wrow.eq(ev2.wrow + a2)]
+        v3, ev3, b3 = reg(m, v2, "sc_v3"), reg(m, ev2b, "sc_ev3"), reg(m, b2, "sc_b3")
+        ev3b = Signal(ev_l)
+        m.d.comb += [ev3b.eq(ev3), ev3b.wrow.eq(ev3.wrow + b3)]
+        m.d.comb += [efifo.w_en.eq(v3), efifo.w_data.eq(ev3b)]
+
+        # ---- issuer: one op per cycle from registers
+        ev = data.View(ev_l, efifo.r_data)
         active = Signal()
-        loading = Signal()
-        ky, kx = Signal(ubits(cfg.max_kernel + cfg.max_stride)), Signal(ubits(cfg.max_kernel + cfg.max_stride))
+        ky, kx = Signal(off_bits(cfg)), Signal(off_bits(cfg))
         oy, ox = Signal(D), Signal(D)
+        rx0, qx0 = Signal(off_bits(cfg)), Signal(D)
         wrow_y, wpos = Signal(WA), Signal(WA)
         prow_y, ppos = Signal(XA), Signal(XA)
-        go = Signal(XA)
+        grem, gm1 = Signal(XA), Signal(XA)
+        m.d.sync += gm1.eq(ent.gout - 1)
         t = Signal(cfg.sym_bits)
-        m.d.comb += [self.raddr.eq(ri + 1), self.busy.eq(active | loading), self.t.eq(t)]
-        m.d.sync += changed.eq(0)
+        # an event whose first offset lies past the kernel (stride > kernel) reaches no output
+        m.d.comb += [self.op.eq(active & (kx < ent.k) & (ky < ent.k)), self.t.eq(t)]
+        kx_adv = (kx + ent.s < ent.k) & (ox != 0) & (ky < ent.k)
+        ky_adv = (ky + ent.s < ent.k) & (oy != 0)
 
-        def init(src, in_mask):
-            """Start the event of the lowest set lane of in_mask in record src."""
-            l = first_set(m, in_mask, P, "sc_lane")
-            lo = lane_times(m, l, ent.ls, WA)
-            wrow = Signal(WA)
-            m.d.comb += wrow.eq(ent.wbase + src.wbase + lo)
-            return [rec.eq(src), mask.eq(in_mask & ~(Const(1, P) << l)), t.eq(src.codes[l]),
-                    ky.eq(src.ry), oy.eq(src.qy), kx.eq(src.rx), ox.eq(src.qx),
-                    wrow_y.eq(wrow), wpos.eq(wrow), prow_y.eq(src.pbase), ppos.eq(src.pbase), go.eq(0),
-                    active.eq(1)]
+        def load():
+            m.d.comb += [efifo.r_en.eq(1), self.event.eq(1)]
+            m.d.sync += [active.eq(1), t.eq(ev.t), kx.eq(ev.rx), ox.eq(ev.qx), ky.eq(ev.ry), oy.eq(ev.qy),
+                         rx0.eq(ev.rx), qx0.eq(ev.qx), wrow_y.eq(ev.wrow), wpos.eq(ev.wrow), self.waddr.eq(ev.wrow),
+                         prow_y.eq(ev.pbase), ppos.eq(ev.pbase), self.paddr.eq(ev.pbase), grem.eq(gm1)]
 
-        rmask = Signal(P)
-        m.d.comb += rmask.eq(Cat(*[self.rdata.codes[l] != silent for l in range(P)]))
-        from_rec = init(rec, mask)
-        from_rd = init(self.rdata, rmask)
+        with m.If(active & self.op & (grem != 0)):
+            m.d.sync += [grem.eq(grem - 1), self.waddr.eq(self.waddr + 1), self.paddr.eq(self.paddr + 1)]
+        with m.Elif(active & kx_adv):
+            m.d.sync += [grem.eq(gm1), kx.eq(kx + ent.s), ox.eq(ox - 1), wpos.eq(wpos + ent.sg),
+                         ppos.eq(ppos - ent.gout), self.waddr.eq(wpos + ent.sg), self.paddr.eq(ppos - ent.gout)]
+        with m.Elif(active & ky_adv):
+            m.d.sync += [grem.eq(gm1), ky.eq(ky + ent.s), oy.eq(oy - 1), kx.eq(rx0), ox.eq(qx0),
+                         wrow_y.eq(wrow_y + ent.skg), prow_y.eq(prow_y - ent.wg),
+                         wpos.eq(wrow_y + ent.skg), ppos.eq(prow_y - ent.wg),
+                         self.waddr.eq(wrow_y + ent.skg), self.paddr.eq(prow_y - ent.wg)]
+        with m.Elif(efifo.r_rdy):
+            load()
+        with m.Else():
+            m.d.sync += active.eq(0)
 
+        work = active | efifo.r_rdy | v1 | v2 | v3 | have | rfifo.r_rdy | rpend | (ri != self.n_rec)
+        m.d.comb += self.busy.eq(live & work)
         with m.If(self.start):
-            m.d.sync += [ri.eq(-1), changed.eq(1), active.eq(0), loading.eq(self.n_rec != 0)]
-        with m.Elif(loading):
-            with m.If(~changed):
-                m.d.sync += from_rd + [ri.eq(ri + 1), changed.eq(1), loading.eq(0)]
-                m.d.comb += self.event.eq(1)
-        with m.Elif(active):
-            # a first offset r = (y + pad) mod s may already lie past the kernel (stride > kernel)
-            valid_pos = (oy < ent.hout) & (ox < ent.wout) & (kx < ent.k) & (ky < ent.k)
-            m.d.comb += [self.op.eq(valid_pos), self.waddr.eq(wpos + go), self.paddr.eq(ppos + go)]
-            with m.If(valid_pos & (go + 1 != ent.gout)):
-                m.d.sync += go.eq(go + 1)
-            with m.Else():
-                m.d.sync += go.eq(0)
-                with m.If((kx + ent.s < ent.k) & (ox != 0) & (ky < ent.k)):
-                    m.d.sync += [kx.eq(kx + ent.s), ox.eq(ox - 1), wpos.eq(wpos + ent.sg), ppos.eq(ppos - ent.gout)]
-                with m.Elif((ky + ent.s < ent.k) & (oy != 0)):
-                    m.d.sync += [ky.eq(ky + ent.s), oy.eq(oy - 1), wrow_y.eq(wrow_y + ent.skg),
-                                 prow_y.eq(prow_y - ent.wg), wpos.eq(wrow_y + ent.skg), ppos.eq(prow_y - ent.wg),
-                                 kx.eq(rec.rx), ox.eq(rec.qx)]
-                with m.Elif(mask != 0):
-                    m.d.sync += from_rec
-                    m.d.comb += self.event.eq(1)
-                with m.Elif(ri + 1 != self.n_rec):
-                    with m.If(~changed):
-                        m.d.sync += from_rd + [ri.eq(ri + 1), changed.eq(1)]
-                        m.d.comb += self.event.eq(1)
-                    with m.Else():
-                        m.d.sync += [active.eq(0), loading.eq(1)]
-                with m.Else():
-                    m.d.sync += active.eq(0)
+            m.d.sync += live.eq(1)
+        with m.Elif(~work):
+            m.d.sync += live.eq(0)
 
 
 class PoolWalk:
     """Read addresses of a k x k / stride k min-pool, output words in natural order.
-    `rd` is the read address; `first`/`last` mark the window the read belongs to."""
+    The counters advance on `step`; the address sum is pipelined, so `rd` (with
+    `valid`, and `first` / `last` marking the window the read belongs to) comes
+    out two cycles after the step that made it."""
 
     def __init__(self, m: Module, cfg: Config, ent):
         XA = widths(cfg)[0]
         D, K = cfg.dim_bits, cfg.k_bits
         self.start = Signal()
         self.step = Signal()   # advance (read issued this cycle)
-        self.busy = Signal()
+        self.busy = Signal()   # counters not yet past the last window
         self.rd = Signal(XA)
+        self.valid = Signal()
         self.first = Signal()
         self.last = Signal()
+        self.inflight = Signal()  # addresses still in the sum pipeline
         oy, ox, g = Signal(D), Signal(D), Signal(XA)
         dy, dx = Signal(K), Signal(K)
         ay, ax, ady, adx = Signal(XA), Signal(XA), Signal(XA), Signal(XA)
-        m.d.comb += [self.rd.eq(ay + ax + ady + adx + g), self.first.eq((dy == 0) & (dx == 0)),
-                     self.last.eq((dy + 1 == ent.pk) & (dx + 1 == ent.pk))]
+        go = self.step & self.busy
+        s1a, s1b = Signal(XA), Signal(XA)
+        m.d.comb += [s1a.eq(ay + ax), s1b.eq(ady + adx)]
+        v1, a1, b1, g1 = reg(m, go, "pw_v1"), reg(m, s1a, "pw_a1"), reg(m, s1b, "pw_b1"), reg(m, g, "pw_g1")
+        f1, l1 = reg(m, (dy == 0) & (dx == 0), "pw_f1"), reg(m, (dy + 1 == ent.pk) & (dx + 1 == ent.pk), "pw_l1")
+        c1 = Signal(XA)
+        m.d.comb += c1.eq(a1 + b1)
+        v2, c2, g2, f2, l2 = reg(m, v1, "pw_v2"), reg(m, c1, "pw_c2"), reg(m, g1, "pw_g2"), reg(m, f1, "pw_f2"), reg(m, l1, "pw_l2")
+        m.d.comb += [self.rd.eq(c2 + g2), self.valid.eq(v2), self.first.eq(f2), self.last.eq(l2),
+                     self.inflight.eq(v1 | v2)]
         with m.If(self.start):
             m.d.sync += [oy.eq(0), ox.eq(0), g.eq(0), dy.eq(0), dx.eq(0), ay.eq(0), ax.eq(0), ady.eq(0), adx.eq(0),
                          self.busy.eq(1)]
-        with m.Elif(self.step & self.busy):
+        with m.Elif(go):
             with m.If(dx + 1 != ent.pk):
                 m.d.sync += [dx.eq(dx + 1), adx.eq(adx + ent.in_g + 1)]
             with m.Else():

@@ -21,40 +21,48 @@ from .config import Config, ubits
 EXP_BITS = 7  # exp_offset in [-32, 32]
 
 
-def lane_contrib(m: Module, cfg: Config, t, silent, sign, mag, E, taulog, lut: Array, name="pe", graded=None):
-    """Build one lane's combinational contribution; returns a signed A-bit Signal.
-    graded (1 bit, optional): t is a byte x, base x << F (taulog must then be 0)."""
+def lane_stages(m: Module, cfg: Config, t, silent, sign, mag, E, taulog, lut: Array, graded, name: str, pipe):
+    """One lane's shift path in three stages; `pipe(sig, name)` is the boundary between them (a
+    register in the processor, the identity in the standalone lane). Stage 1: the exponent sum n;
+    stage 2: quotient / remainder and the clamped shift; stage 3: base value and barrel shift.
+    Returns (magnitude mm, sign, nonzero) of the contribution, A bits unsigned (the accumulate
+    stage adds or subtracts it: the negation folds into the adder's carry chain).
+    graded (1 bit): t is a byte x, base x << F (taulog must then be 0)."""
     A, F = cfg.acc_bits, cfg.frac_bits
-    if graded is None:
-        graded = Const(0, 1)
     nbits = cfg.sym_bits + 8 + cfg.tau_log_bits + 8
+    BW = F + 8  # widest base: a byte << F
+    sh_bits = ubits(max(A, BW))
+    # stage 1: n = t + tau * (e - E)
     d = Signal(signed(10), name=f"{name}_d")
     n = Signal(signed(nbits), name=f"{name}_n")
+    nz = Signal(name=f"{name}_nz")
+    m.d.comb += [d.eq(mag - 1 - E), n.eq(Mux(graded, 8, t) + (d << taulog)), nz.eq(~silent & (mag != 0))]
+    n, t, sign, nz, graded = (pipe(x, f"{name}_{k}1") for x, k in ((n, "n"), (t, "t"), (sign, "s"), (nz, "nz"), (graded, "g")))
+    # stage 2: q, r = divmod(n, tau); clamp the shift (left shifts of A or more give 0)
     q = Signal(signed(nbits), name=f"{name}_q")
     r = Signal(unsigned(max(1, ubits(cfg.max_tau - 1))), name=f"{name}_r")
-    m.d.comb += [
-        d.eq(mag - 1 - E),
-        n.eq(Mux(graded, 8, t) + (d << taulog)),
-        q.eq(n >> taulog),
-        r.eq(n & ((Const(1, 8) << taulog) - 1)),
-    ]
-    BW = F + 8  # widest base: a byte << F
+    left, zero = Signal(name=f"{name}_left"), Signal(name=f"{name}_zero")
+    amt = Signal(sh_bits, name=f"{name}_amt")
+    m.d.comb += [q.eq(n >> taulog), r.eq(n & ((Const(1, 8) << taulog) - 1)), left.eq(q < 0),
+                 zero.eq((q < 0) & (-q >= A)),
+                 amt.eq(Mux(q < 0, Mux(-q >= A, A, -q), Mux(q > BW, BW, q)))]
+    r, left, zero, amt, t, sign, nz, graded = (pipe(x, f"{name}_{k}2") for x, k in (
+        (r, "r"), (left, "left"), (zero, "zero"), (amt, "amt"), (t, "t"), (sign, "s"), (nz, "nz"), (graded, "g")))
+    # stage 3: base lut[r] (or x << F) shifted
     lr = Signal(BW, name=f"{name}_lut")
-    m.d.comb += lr.eq(Mux(graded, t[:8] << F, lut[r]))
-    sh_bits = ubits(max(A, BW))
-    rsh = Signal(sh_bits, name=f"{name}_rsh")
-    lsh = Signal(sh_bits, name=f"{name}_lsh")
     mm = Signal(A, name=f"{name}_m")
-    with m.If(q >= 0):
-        m.d.comb += rsh.eq(Mux(q > BW, BW, q))
-        m.d.comb += mm.eq(lr >> rsh)
-    with m.Else():
-        m.d.comb += lsh.eq(Mux(-q >= A, A, -q))
-        with m.If(-q < A):
-            m.d.comb += mm.eq((lr << lsh)[:A])
-    out = Signal(signed(A), name=f"{name}_c")
-    with m.If(~silent & (mag != 0)):
-        m.d.comb += out.eq(Mux(sign, -mm, mm))
+    m.d.comb += lr.eq(Mux(graded, t[:8] << F, lut[r]))
+    m.d.comb += mm.eq(Mux(left, Mux(zero, 0, (lr << amt)[:A]), lr >> amt))
+    return mm, sign, nz
+
+
+def lane_contrib(m: Module, cfg: Config, t, silent, sign, mag, E, taulog, lut: Array, name="pe", graded=None):
+    """One lane's combinational contribution (SPEC section 2) as a signed A-bit Signal."""
+    if graded is None:
+        graded = Const(0, 1)
+    mm, sign, nz = lane_stages(m, cfg, t, silent, sign, mag, E, taulog, lut, graded, name, lambda x, _n: x)
+    out = Signal(signed(cfg.acc_bits), name=f"{name}_c")
+    m.d.comb += out.eq(Mux(nz, Mux(sign, -mm, mm), 0))
     return out
 
 

@@ -59,13 +59,16 @@ from amaranth.lib.wiring import In, Out
 from .config import Config, clog2, ubits
 from .exit import ExitController
 from .firing import FiringUnit
-from .sequencer import PoolWalk, Scatter, Writer, entry_layout, record_layout, widths
-from .shiftadd import lane_contrib
+from .sequencer import PoolWalk, Scatter, Writer, entry_layout, record_layout, reg, widths
+from .shiftadd import lane_stages
 
 TAG_SPIKE, TAG_LOGIT, TAG_END, TAG_COUNT = 0, 1, 2, 3
 SEL_GLOBAL, SEL_LUT, SEL_THR, SEL_TABLE, SEL_WEIGHT, SEL_BIAS = range(6)
 G_T, G_TAULOG, G_IN_WORDS, G_MODE, G_LEAK, G_MARGIN, G_MARGIN_NULL, G_MIN_STEPS, G_T_MAX = range(9)
-RES_FIFO_DEPTH = 8
+RES_FIFO_DEPTH = 16
+PIPE_SLACK = 9   # cycles from a fire / pool / emit issue to its result beat, and one more
+(S_CLEAR, S_IDLE, S_PREP, S_PREP2, S_PREP3, S_INPUT, S_LAYER, S_LAYER2, S_LAYER3, S_LAYER4, S_SCATTER,
+ S_DRAIN, S_FIRE, S_POOL, S_DECIDE, S_OUTE, S_CNTL, S_CNTL2, S_CNTL3, S_CNTE, S_END) = range(21)
 END_BITS = 128
 
 
@@ -150,7 +153,7 @@ class Processor(wiring.Component):
         w_rd, w_wr = wmem.read_port(), wmem.write_port()
         b_rd, b_wr = bmem.read_port(), bmem.write_port()
         p_wr = pmem.write_port()
-        p_rd = pmem.read_port(transparent_for=(p_wr,))
+        p_rd = pmem.read_port()  # not transparent: the accumulate stage forwards in-flight sums
         c_rd, c_wr = cmem.read_port(), cmem.write_port()
         e_rd, e_wr = emem.read_port(), emem.write_port()
         v_rd, v_wr = vmem.read_port(), vmem.write_port()
@@ -179,13 +182,16 @@ class Processor(wiring.Component):
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=res_layout(cfg).size, depth=RES_FIFO_DEPTH)
         fw = data.View(res_layout(cfg), fifo.w_data)
         m.d.comb += [self.res.payload.eq(fifo.r_data), self.res.valid.eq(fifo.r_rdy), fifo.r_en.eq(self.res.ready)]
-        credit = fifo.level <= RES_FIFO_DEPTH - 3
+        # a word issued now reaches the FIFO at most PIPE_SLACK cycles later
+        credit = Signal()
+        m.d.sync += credit.eq(fifo.level < RES_FIFO_DEPTH - PIPE_SLACK)
 
+        state = Signal(range(21), init=0)
         in_input = Signal()
         writer = Writer(m, cfg, Mux(in_input & ms, 0, T), nxt)
-        scatter = Scatter(m, cfg, Mux(graded, 0, T), cur)
+        scatter = Scatter(m, cfg, cur)
         pool = PoolWalk(m, cfg, cur)
-        m.submodules.fire = fire = FiringUnit(cfg)
+        m.submodules.fire = fire = FiringUnit(cfg, latency=2)
         for t in range(cfg.max_t):
             m.d.comb += fire.thr[t].eq(thrs[t])
 
@@ -194,84 +200,115 @@ class Processor(wiring.Component):
         n_rec = Signal(XA)
         m.d.comb += scatter.n_rec.eq(n_rec)
 
-        # ---- writer buffer writes
+        # ---- writer: buffer writes one cycle after the word (registered)
         wbank = Mux(in_input, 0, ~rbank)
-        m.d.comb += [
+        m.d.sync += [
             c_wr.addr.eq(Cat(writer.addr[:len(c_wr.addr) - 1], wbank)), c_wr.data.eq(writer.codes), c_wr.en.eq(writer.valid),
             e_wr.addr.eq(Cat(writer.count[:len(e_wr.addr) - 1], wbank)), e_wr.data.eq(writer.rec),
             e_wr.en.eq(writer.valid & writer.nonsilent),
-            e_rd.addr.eq(Cat(scatter.raddr[:len(e_rd.addr) - 1], rbank)), scatter.rdata.eq(e_rd.data),
         ]
+        m.d.comb += [e_rd.addr.eq(Cat(scatter.raddr[:len(e_rd.addr) - 1], rbank)), scatter.rdata.eq(e_rd.data)]
         spike_beat = Signal()
         with m.If(spike_beat & ~ms):
             m.d.comb += [fw.tag.eq(TAG_SPIKE), fw.layer.eq(cur.index), fw.addr.eq(writer.addr),
                          fw.data.eq(writer.codes), fifo.w_en.eq(1)]
 
-        # ---- scatter -> PE pipeline (stage 1 = data arrives, compute, write back)
-        s1_valid, s1_paddr, s1_t = Signal(), Signal(XA), Signal(SY)
-        m.d.sync += [s1_valid.eq(scatter.op), s1_paddr.eq(scatter.paddr), s1_t.eq(scatter.t)]
-        s1_silent = Mux(graded, s1_t == 0, s1_t >= T)
+        # ---- scatter -> PE pipeline: issue (scatter registers, weight read), R (weight word arrives),
+        # X1..X3 (lane stages, hw/shiftadd.py), A (accumulate, write back). The potential word is read
+        # in X2; the two sums written since then are forwarded (non-transparent read port).
+        def pipe(sig, name):
+            return reg(m, sig, name)
+
+        m.d.comb += w_rd.addr.eq(scatter.waddr)
+        r_v, r_pa, r_t = pipe(scatter.op, "pe_r_v"), pipe(scatter.paddr, "pe_r_pa"), pipe(scatter.t, "pe_r_t")
+        x1_v, x1_pa, x1_t, x1_w = pipe(r_v, "pe_x1_v"), pipe(r_pa, "pe_x1_pa"), pipe(r_t, "pe_x1_t"), pipe(w_data, "pe_x1_w")
+        x1_silent = Mux(graded, x1_t == 0, x1_t >= T)
+        lanes = [lane_stages(m, cfg, x1_t, x1_silent, x1_w[l].sign, x1_w[l].mag, cur.E, taulog, luts, graded,
+                             f"pe{l}", pipe) for l in range(P)]
+        x2_v, x2_pa = pipe(x1_v, "pe_x2_v"), pipe(x1_pa, "pe_x2_pa")
+        x3_v, x3_pa = pipe(x2_v, "pe_x3_v"), pipe(x2_pa, "pe_x3_pa")
+        a_v, a_pa = pipe(x3_v, "pe_a_v"), pipe(x3_pa, "pe_a_pa")
+        a_old = pipe(p_data, "pe_a_old")   # the word read in X2
         sums = Signal(vl)
-        for l in range(P):
-            c = lane_contrib(m, cfg, s1_t, s1_silent, w_data[l].sign, w_data[l].mag, cur.E, taulog, luts,
-                             name=f"pe{l}", graded=graded)
-            m.d.comb += sums[l].eq(p_data[l] + c)
+        h1_v, h1_pa, h1_s = pipe(a_v, "pe_h1_v"), pipe(a_pa, "pe_h1_pa"), pipe(sums, "pe_h1_s")  # written last cycle
+        h2_s = pipe(h1_s, "pe_h2_s")                                                         # two cycles ago
+        hit1 = pipe(a_v & (a_pa == x3_pa), "pe_hit1")
+        hit2 = pipe(h1_v & (h1_pa == x3_pa), "pe_hit2")
+        for l, (mm, sg, nz) in enumerate(lanes):
+            mm4, neg4, nz4 = pipe(mm, f"pe{l}_m3"), pipe(sg & nz, f"pe{l}_neg3"), pipe(nz, f"pe{l}_nz3")
+            old = Mux(hit1, h1_s[l], Mux(hit2, h2_s[l], a_old[l]))
+            # old + (nz ? (sign ? -mm : mm) : 0), the negation as invert-and-carry-in of one adder
+            m.d.comb += sums[l].eq(old + (Mux(nz4, mm4, 0) ^ neg4.replicate(A)) + neg4)
+        pe_busy = r_v | x1_v | x2_v | x3_v | a_v
         m.d.sync += [sops.eq(sops + scatter.op), events.eq(events + scatter.event)]
 
-        # ---- fire / emit pass
+        # ---- fire / emit pipeline: F0 issue (read-and-clear), F1 data arrives, F2 registered,
+        # F3 V + bias, F4 compare bank / leak + drive, F5 codes / V_new, F6 codes to the Writer
         fa, fgo = Signal(XA), Signal(XA)
         f_issue = Signal()
-        f1_valid, f1_addr = Signal(), Signal(XA)
-        m.d.sync += [f1_valid.eq(f_issue), f1_addr.eq(fa)]
-        vsum = Signal(vl)
-        for l in range(P):
-            m.d.comb += [vsum[l].eq(p_data[l] + b_data[l]), fire.v[l].eq(vsum[l])]
-        m.d.comb += b_rd.addr.eq(cur.bbase + fgo)
-        # multistep neuron update, one word of P lanes
+        in_fire = state == S_FIRE
+        fv1, fa1 = pipe(f_issue, "f_v1"), pipe(fa, "f_a1")
+        fv2, fa2 = pipe(fv1, "f_v2"), pipe(fa1, "f_a2")
+        p2, b2, v2, i2, k2 = (pipe(x, f"f_{n}2") for x, n in ((p_data, "p"), (b_data, "b"), (v_data, "v"), (i_data, "i"), (k_data, "k")))
         is_out = cur.last
-        drive, vold, vleak, vnew, vst = (Signal(vl, name=n) for n in ("ms_drive", "ms_vold", "ms_vleak", "ms_vnew", "ms_vst"))
-        spk = Signal(P)
-        cnt_new = Signal(kl)
-        ms_codes = Signal(cl)
-        fire_codes = Signal(cl)  # ttfs codes or multistep spikes, lane by lane (the lane widths differ)
+        vsum = Signal(vl)
+        vold = Signal(vl)
         for l in range(P):
-            m.d.comb += fire_codes[l].eq(Mux(ms, ms_codes[l], fire.codes[l]))
+            m.d.comb += [vsum[l].eq(p2[l] + b2[l]), vold[l].eq(Mux(step1, 0, v2[l]))]
+        fv3, fa3, vsum3, vold3, i3, k3 = (pipe(x, f"f_{n}3") for x, n in (
+            (fv2, "v"), (fa2, "a"), (vsum, "vsum"), (vold, "vold"), (i2, "i"), (k2, "k")))
+        m.d.comb += fire.v.eq(vsum3)
+        vleak, drive = Signal(vl), Signal(vl)
+        for l in range(P):
+            m.d.comb += [vleak[l].eq(Mux((leak != 0) & ~is_out, vold3[l] - (vold3[l] >> leak), vold3[l])),
+                         drive[l].eq(Mux(first & ~step1, i3[l], vsum3[l]))]
+        m.d.comb += [i_wr.addr.eq(fa3), i_wr.data.eq(vsum3), i_wr.en.eq(in_fire & fv3 & ms & first & step1)]
+        fv4, fa4, vsum4, vleak4, drive4, k4 = (pipe(x, f"f_{n}4") for x, n in (
+            (fv3, "v"), (fa3, "a"), (vsum3, "vsum"), (vleak, "vleak"), (drive, "drive"), (k3, "k")))
+        vnew = Signal(vl)
+        for l in range(P):
+            m.d.comb += vnew[l].eq(vleak4[l] + drive4[l])
+        fv5, fa5, vsum5, vnew5, k5 = (pipe(x, f"f_{n}5") for x, n in (
+            (fv4, "v"), (fa4, "a"), (vsum4, "vsum"), (vnew, "vnew"), (k4, "k")))
+        spk = Signal(P)
+        vst = Signal(vl)
+        cnt_new = Signal(kl)
+        fire_codes = Signal(cl)  # ttfs codes or multistep spikes (code 0 = spike, 1 = silent)
         for l in range(P):
             m.d.comb += [
-                drive[l].eq(Mux(first & ~step1, i_data[l], vsum[l])),
-                vold[l].eq(Mux(step1, 0, v_data[l])),
-                vleak[l].eq(Mux((leak != 0) & ~is_out, vold[l] - (vold[l] >> leak), vold[l])),
-                vnew[l].eq(vleak[l] + drive[l]),
-                spk[l].eq(~is_out & (vnew[l] >= (1 << F))),
-                vst[l].eq(Mux(spk[l], vnew[l] - (1 << F), vnew[l])),
-                ms_codes[l].eq(~spk[l]),
+                spk[l].eq(~is_out & (vnew5[l] >= (1 << F))),
+                vst[l].eq(Mux(spk[l], vnew5[l] - (1 << F), vnew5[l])),
+                cnt_new[l].eq(Mux(step1, 0, k5[l]) + spk[l]),
+                fire_codes[l].eq(Mux(ms, ~spk[l], fire.codes[l])),
             ]
         # exit controller / argmax input: the output layer's words
         for l in range(P):
-            m.d.comb += [ex.v[l].eq(Mux(ms, vnew[l], vsum[l])),
-                         ex.mask[l].eq((f1_addr + 1 != cur.out_words) | cur.last_mask[l])]
-        m.d.comb += ex.addr.eq(f1_addr)
+            m.d.comb += [ex.v[l].eq(Mux(ms, vnew5[l], vsum5[l])),
+                         ex.mask[l].eq((fa5 + 1 != cur.out_words) | cur.last_mask[l])]
+        m.d.comb += [ex.addr.eq(fa5), ex.valid.eq(in_fire & fv5 & is_out)]
+        fv6, codes6 = pipe(fv5 & ~is_out, "f_v6"), pipe(fire_codes, "f_codes6")
+        f_busy = fv1 | fv2 | fv3 | fv4 | fv5 | fv6
 
-        # ---- pool pass
-        p1_valid, p1_first, p1_last = Signal(), Signal(), Signal()
-        pacc = Signal(cl)
-        pmin = Signal(cl)
-        po = Signal(XA)  # pooled words written (multistep counter address)
-        for l in range(P):
-            m.d.comb += pmin[l].eq(Mux(p1_first | (c_data[l] < pacc[l]), c_data[l], pacc[l]))
+        # ---- pool pipeline: walk (2 stages of address sum) -> read -> registered -> lane-wise min
+        # (ttfs: earliest code; multistep: spike code 0 < silent 1, so min is OR) -> Writer
+        po = Signal(XA)  # pooled words so far (multistep counter address)
         m.d.comb += c_rd.addr.eq(Cat(pool.rd[:len(c_rd.addr) - 1], rbank))
-        m.d.sync += [p1_valid.eq(pool.step & pool.busy), p1_first.eq(pool.first), p1_last.eq(pool.last)]
-        with m.If(p1_valid):
-            m.d.sync += pacc.eq(pmin)
-        pool_out = Signal()
-        m.d.comb += pool_out.eq(p1_valid & p1_last)
-
-        # counters: old count (0 at step 1) + this step's spikes
-        in_pool = Signal()
-        kspk = Signal(P)
+        pv3, pf3, pl3 = pipe(pool.valid, "pl_v3"), pipe(pool.first, "pl_f3"), pipe(pool.last, "pl_l3")
+        pv4, pf4, pl4, cd4 = pipe(pv3, "pl_v4"), pipe(pf3, "pl_f4"), pipe(pl3, "pl_l4"), pipe(c_data, "pl_cd4")
+        pacc, pmin = Signal(cl), Signal(cl)
         for l in range(P):
-            m.d.comb += [kspk[l].eq(Mux(in_pool, pmin[l] == 0, spk[l])),
-                         cnt_new[l].eq(Mux(step1, 0, k_data[l]) + kspk[l])]
+            m.d.comb += pmin[l].eq(Mux(pf4 | (cd4[l] < pacc[l]), cd4[l], pacc[l]))
+        with m.If(pv4):
+            m.d.sync += pacc.eq(pmin)
+        kaddr3 = Signal(ubits(cfg.max_count_words) + 1)
+        m.d.comb += kaddr3.eq(cur.cbase + po)
+        pwv5, pw5 = pipe(pv4 & pl4, "pl_v5"), pipe(pmin, "pl_w5")
+        kaddr5 = pipe(pipe(kaddr3, "pl_ka4"), "pl_ka5")
+        pk5 = pipe(k_data, "pl_k5")
+        pool_busy = pool.busy | pool.inflight | pv3 | pv4 | pwv5
+        pool_cnt = Signal(kl)
+        for l in range(P):
+            m.d.comb += pool_cnt[l].eq(Mux(step1, 0, pk5[l]) + (pw5[l] == 0))
 
         # ---- config stream
         cp = self.cfg.payload
@@ -280,10 +317,10 @@ class Processor(wiring.Component):
         # one plain If per register (no case statements: Verilator lint sees no incomplete cases)
         take = Signal()
         m.d.comb += take.eq(self.cfg.valid & self.cfg.ready)
-        for k, reg in ((G_T, T), (G_TAULOG, taulog), (G_IN_WORDS, in_words), (G_MODE, ms), (G_LEAK, leak),
-                       (G_MARGIN, margin), (G_MARGIN_NULL, mnull), (G_MIN_STEPS, min_steps), (G_T_MAX, t_max)):
+        for k, r in ((G_T, T), (G_TAULOG, taulog), (G_IN_WORDS, in_words), (G_MODE, ms), (G_LEAK, leak),
+                     (G_MARGIN, margin), (G_MARGIN_NULL, mnull), (G_MIN_STEPS, min_steps), (G_T_MAX, t_max)):
             with m.If(take & (cp.sel == SEL_GLOBAL) & (cp.addr == k)):
-                m.d.sync += reg.eq(cp.data)
+                m.d.sync += r.eq(cp.data)
         for i in range(cfg.max_tau):
             with m.If(take & (cp.sel == SEL_LUT) & (cp.addr == i)):
                 m.d.sync += luts[i].eq(cp.data)
@@ -294,41 +331,42 @@ class Processor(wiring.Component):
                      b_wr.en.eq(take & (cp.sel == SEL_BIAS))]
 
         # ---- address muxes of the shared ports
-        m.d.comb += [w_rd.addr.eq(scatter.waddr), p_rd.addr.eq(scatter.paddr),
-                     v_rd.addr.eq(cur.vbase + fa), i_rd.addr.eq(fa),
-                     k_rd.addr.eq(cur.cbase + Mux(in_pool, po + pool_out, fa))]
-        with m.If(s1_valid):
-            m.d.comb += [p_wr.addr.eq(s1_paddr), p_wr.data.eq(sums), p_wr.en.eq(1)]
-        with m.If(f1_valid):  # read-and-clear
-            m.d.comb += [p_wr.addr.eq(f1_addr), p_wr.data.eq(0), p_wr.en.eq(1)]
-        m.d.comb += [v_wr.addr.eq(cur.vbase + f1_addr), v_wr.data.eq(vst),
-                     i_wr.addr.eq(f1_addr), i_wr.data.eq(vsum),
-                     k_wr.addr.eq(cur.cbase + Mux(in_pool, po, f1_addr)), k_wr.data.eq(cnt_new)]
+        in_pool = state == S_POOL
+        m.d.comb += [b_rd.addr.eq(cur.bbase + fgo), v_rd.addr.eq(cur.vbase + fa), i_rd.addr.eq(fa),
+                     k_rd.addr.eq(Mux(in_pool, kaddr3, cur.cbase + fa)),
+                     p_rd.addr.eq(Mux(in_fire, fa, x2_pa))]
+        clr = Signal(XA)
+        with m.If(state == S_CLEAR):  # after reset: potentials back to zero
+            m.d.comb += [p_wr.addr.eq(clr), p_wr.data.eq(0), p_wr.en.eq(1)]
+        with m.Elif(in_fire):         # read-and-clear
+            m.d.comb += [p_wr.addr.eq(fa), p_wr.data.eq(0), p_wr.en.eq(f_issue)]
+        with m.Else():
+            m.d.comb += [p_wr.addr.eq(a_pa), p_wr.data.eq(sums), p_wr.en.eq(a_v)]
+        m.d.comb += [v_wr.addr.eq(cur.vbase + fa5), v_wr.data.eq(vst), v_wr.en.eq(in_fire & fv5 & ms)]
+        with m.If(in_pool):
+            m.d.comb += [k_wr.addr.eq(kaddr5), k_wr.data.eq(pool_cnt), k_wr.en.eq(pwv5 & ms)]
+        with m.Else():
+            m.d.comb += [k_wr.addr.eq(cur.cbase + fa5), k_wr.data.eq(cnt_new), k_wr.en.eq(in_fire & fv5 & ms & ~is_out)]
 
         # FSM: one plain If per state (exclusive), so the Verilog has no incomplete case statements for lint
-        (S_CLEAR, S_IDLE, S_PREP, S_PREP2, S_PREP3, S_INPUT, S_LAYER, S_LAYER2, S_LAYER3, S_LAYER4, S_SCATTER,
-         S_DRAIN, S_FIRE, S_POOL, S_DECIDE, S_OUTE, S_CNTL, S_CNTL2, S_CNTL3, S_CNTE, S_END) = range(21)
-        state = Signal(range(21), init=S_CLEAR)
         running = Signal()
         with m.If(running):
             m.d.sync += cycles.eq(cycles + 1)
         m.d.comb += self.busy.eq(running)
-        clr = Signal(XA)
 
         def emit_pass(tag, payload, done):
-            """One word per cycle from fa = 0 to cur.out_words, read one cycle ahead, as result beats."""
-            with m.If(f1_valid):
-                m.d.comb += [fw.tag.eq(tag), fw.layer.eq(cur.index), fw.addr.eq(f1_addr), fw.data.eq(payload),
+            """One word per cycle from fa = 0 to cur.out_words (payload registered in F2), as result beats."""
+            with m.If(fv2):
+                m.d.comb += [fw.tag.eq(tag), fw.layer.eq(cur.index), fw.addr.eq(fa2), fw.data.eq(payload),
                              fifo.w_en.eq(1)]
             with m.If(fa != cur.out_words):
                 with m.If(credit):
                     m.d.comb += f_issue.eq(1)
                     m.d.sync += fa.eq(fa + 1)
-            with m.Elif(~f1_valid):
+            with m.Elif(~fv1 & ~fv2):  # later stages act only in the fire pass
                 done()
 
-        with m.If(state == S_CLEAR):  # after reset: potentials back to zero
-            m.d.comb += [p_wr.addr.eq(clr), p_wr.data.eq(0), p_wr.en.eq(1)]
+        with m.If(state == S_CLEAR):
             m.d.sync += clr.eq(clr + 1)
             with m.If(clr == NW - 1):
                 m.d.sync += state.eq(S_IDLE)
@@ -380,41 +418,38 @@ class Processor(wiring.Component):
         with m.If(state == S_SCATTER):
             with m.If(~scatter.busy):
                 m.d.sync += state.eq(S_DRAIN)
-        with m.If(state == S_DRAIN):
-            m.d.sync += state.eq(S_FIRE)
-        with m.If(state == S_FIRE):
-            m.d.comb += p_rd.addr.eq(fa)
-            with m.If(f1_valid):
-                with m.If(cur.last):
-                    m.d.comb += ex.valid.eq(1)
-                    with m.If(~ms):
-                        m.d.comb += [fw.tag.eq(TAG_LOGIT), fw.layer.eq(cur.index), fw.addr.eq(f1_addr),
-                                     fw.data.eq(vsum), fifo.w_en.eq(1)]
-                with m.Else():
-                    m.d.comb += [writer.valid.eq(1), writer.codes.eq(fire_codes),
-                                 spike_beat.eq(1)]
-                with m.If(ms):
-                    m.d.comb += [v_wr.en.eq(1), k_wr.en.eq(~cur.last), i_wr.en.eq(first & step1)]
+        with m.If(state == S_DRAIN):     # the last sums written before the fire pass reads them
+            with m.If(~pe_busy):
+                m.d.sync += state.eq(S_FIRE)
+        with m.If(in_fire):
+            with m.If(fv5 & is_out & ~ms):
+                m.d.comb += [fw.tag.eq(TAG_LOGIT), fw.layer.eq(cur.index), fw.addr.eq(fa5),
+                             fw.data.eq(vsum5), fifo.w_en.eq(1)]
+            with m.If(fv6):
+                m.d.comb += [writer.valid.eq(1), writer.codes.eq(codes6), spike_beat.eq(1)]
             with m.If(fa != cur.out_words):
                 with m.If(credit):
                     m.d.comb += f_issue.eq(1)
                     m.d.sync += [fa.eq(fa + 1), fgo.eq(Mux(fgo + 1 == cur.gout, 0, fgo + 1))]
-            with m.Elif(~f1_valid):
+            with m.Elif(~f_busy):
                 with m.If(cur.last):
                     m.d.sync += state.eq(S_DECIDE)
                 with m.Else():
                     m.d.sync += li.eq(li + 1)
                     m.d.sync += state.eq(S_LAYER)
-        with m.If(state == S_POOL):
-            m.d.comb += [pool.step.eq(credit), in_pool.eq(1)]
-            with m.If(pool_out):
-                m.d.comb += [writer.valid.eq(1), writer.codes.eq(pmin), spike_beat.eq(1), k_wr.en.eq(ms)]
+        with m.If(in_pool):
+            m.d.comb += pool.step.eq(credit)
+            with m.If(pv3 & pl3):
                 m.d.sync += po.eq(po + 1)
-            with m.If(~pool.busy & ~p1_valid):
+            with m.If(pwv5):
+                m.d.comb += [writer.valid.eq(1), writer.codes.eq(pw5), spike_beat.eq(1)]
+            with m.If(~pool_busy):
                 m.d.sync += li.eq(li + 1)
                 m.d.sync += state.eq(S_LAYER)
         with m.If(state == S_DECIDE):
-            with m.If(~ms):
+            with m.If(ex.busy):
+                pass
+            with m.Elif(~ms):
                 m.d.sync += state.eq(S_END)
             with m.Elif(ex.exit):
                 m.d.sync += fa.eq(0)
@@ -427,7 +462,7 @@ class Processor(wiring.Component):
             def to_counts():
                 m.d.sync += li.eq(0)
                 m.d.sync += state.eq(S_CNTL)
-            emit_pass(TAG_LOGIT, v_data, to_counts)
+            emit_pass(TAG_LOGIT, v2, to_counts)
         with m.If(state == S_CNTL):
             m.d.comb += t_rd.addr.eq(li)
             m.d.sync += state.eq(S_CNTL2)
@@ -443,7 +478,7 @@ class Processor(wiring.Component):
             def next_layer():
                 m.d.sync += li.eq(li + 1)
                 m.d.sync += state.eq(S_CNTL)
-            emit_pass(TAG_COUNT, k_data, next_layer)
+            emit_pass(TAG_COUNT, k2, next_layer)
         with m.If(state == S_END):
             with m.If(fifo.w_rdy):
                 m.d.comb += [fw.tag.eq(TAG_END), fifo.w_en.eq(1),
