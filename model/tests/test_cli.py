@@ -309,3 +309,47 @@ def test_library_messages_spanning_lines_print_as_one(tmp_path, capsys, monkeypa
     monkeypatch.setattr(convert, "load_checkpoint", multiline)
     assert _err(capsys, ["convert", "--checkpoint", "x.pt", "--out", str(tmp_path / "p")]).endswith("first line second line")
 
+
+# ------------------------------------------------------------------------------- demo report: synthesis section
+
+
+def _demo_summary(**extra):
+    s = {"net": "cnn", "T": 16, "tau": 2, "float_ann": 0.98, "cat_ann": 0.97, "snn_golden": 0.97, "snn_no_cat": 0.95,
+         "rtl_acc": 0.97, "rtl_cycles": 1234.0, "rtl_match": {"pred": 3}, "verilog": "rtl/logspike.v", "atsnn_acc": 0.9,
+         "atsnn_full_acc": 0.91, "atsnn_steps": 5.5, "atsnn_exact": True, "atsnn_cycles": 500.0,
+         "atsnn_full_cycles": 900.0, "T_max": 16}
+    return dict(s, **extra)
+
+
+def _png_width(path) -> int:
+    return int.from_bytes(path.read_bytes()[16:20], "big")
+
+
+def test_demo_report_without_synthesis_says_how_to_run_it(tmp_path):
+    from model.demo import write_report
+    from model.quant import QuantConfig
+
+    write_report(tmp_path, _demo_summary(), 3, QuantConfig())
+    md = (tmp_path / "report.md").read_text()
+    syn = md[md.index("## Synthesis"):]
+    assert "Not run in this demo" in syn and "`logspike demo --synth`" in syn
+    assert f"logspike synth --target ecp5 --lanes 4 --package {tmp_path / 'package'}" in syn
+    assert "| logic cells |" not in md and "Fmax (MHz) |" not in md
+    assert _png_width(tmp_path / "summary.png") == 9 * 110
+
+
+def test_demo_report_with_synthesis_shows_this_runs_figures(tmp_path):
+    from model.demo import SYNTH_KEYS, write_report
+    from model.quant import QuantConfig
+
+    figures = {"luts": 4321, "ffs": 1234, "brams": 7, "dsps": 0, "fmax_mhz": 87.654, "multipliers": 0}
+    assert set(figures) == set(SYNTH_KEYS)
+    write_report(tmp_path, _demo_summary(synth=figures), 3, QuantConfig())
+    md = (tmp_path / "report.md").read_text()
+    syn = md[md.index("## Synthesis"):]
+    assert "Not run" not in syn and "Measured in this run" in syn
+    assert "| logic cells | FFs | BRAMs (DP16KD) | DSPs | Fmax (MHz) | multipliers |" in syn
+    assert "| 4321 | 1234 | 7 | 0 | 87.7 | 0 |" in syn
+    assert _png_width(tmp_path / "summary.png") == 13 * 110  # the third panel: the synthesis table
+    write_report(tmp_path, _demo_summary(synth=dict(figures, fmax_mhz=None)), 3, QuantConfig())
+    assert "| 4321 | 1234 | 7 | 0 | n/a | 0 |" in (tmp_path / "report.md").read_text()
