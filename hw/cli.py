@@ -1,8 +1,6 @@
 """Hardware commands of `logspike`: `verilog` and `sim` (registered into model.cli)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 
@@ -13,9 +11,9 @@ def build_for(pkg, lanes: int, **over):
     package does not use are left at their minimum (override them, e.g.
     max_steps / max_state_words / max_count_words, for a build that must also
     hold other packages)."""
-    from .config import Config, needs
+    from .config import Config, check_lanes, needs
 
-    n = needs(pkg, lanes)
+    n = needs(pkg, check_lanes(lanes))
     ttfs = pkg.mode == "ttfs"
     kw = dict(lanes=lanes, weight_bits=pkg.weight_bits, frac_bits=pkg.frac_bits, acc_bits=pkg.acc_bits,
               max_t=pkg.time_steps if ttfs else 1, max_tau=pkg.tau if ttfs else 1, max_layers=n["layers"],
@@ -36,36 +34,43 @@ def build_for_all(pkgs, lanes: int):
 
 
 def cmd_verilog(a):
+    from model.cli import CliError, _out_dir
     from model.package import read
 
-    from .config import Config, fits
+    from .config import Config, check_lanes, fits
     from .verilog import generate
 
+    check_lanes(a.lanes)
+    if a.bake and not a.package:
+        raise CliError("--bake needs --package: there is no network to bake into the memories")
+    out = _out_dir(a.out)
     if a.package:
         pkg = read(a.package)
         cfg = build_for(pkg, a.lanes)
         fits(cfg, pkg)
     else:
         pkg, cfg = None, Config(lanes=a.lanes)
-    paths = generate(cfg, a.out, baked=pkg if a.bake else None)
+    paths = generate(cfg, out, baked=pkg if a.bake else None)
     print(f"Verilog -> {paths['verilog']}\nparameters and capacity -> {paths['json']}\nFuseSoC core -> {paths['core']}")
 
 
 def cmd_sim(a):
-    from model.cli import _load_npy
-    from model.golden import check_inputs, save_results
+    from model.cli import _load_inputs, _out_file
+    from model.golden import save_results
     from model.package import read
 
-    from .config import fits
+    from .config import check_lanes, fits
     from .sim import simulate
 
+    check_lanes(a.lanes)
+    out = _out_file(a.out)
     pkg = read(a.package)
-    x = check_inputs(pkg, _load_npy(a.inputs))
+    x = _load_inputs(pkg, a.inputs)
     cfg = build_for(pkg, a.lanes)
     fits(cfg, pkg)  # refused here, before any build or simulation
     res, cycles = simulate(cfg, pkg, x)
-    save_results(res, a.out)
-    np.save(Path(a.out).with_suffix(".cycles.npy"), np.asarray(cycles, dtype=np.int64))
+    save_results(res, out)
+    np.save(out.with_suffix(".cycles.npy"), np.asarray(cycles, dtype=np.int64))
     steps = f"; exit step mean {res['exit_step'].mean():.2f} of T_max {pkg.time_steps}" if pkg.mode == "multistep" else ""
     print(f"{len(x)} inferences on the RTL -> {a.out}; cycles per inference: mean {np.mean(cycles):.0f}, max {max(cycles)}{steps}")
 
@@ -82,5 +87,5 @@ def register(sub):
     p.add_argument("--package", required=True)
     p.add_argument("--inputs", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--lanes", type=int, default=4)
+    p.add_argument("--lanes", type=int, default=4, help="P, output neurons per cycle (power of 2)")
     p.set_defaults(fn=cmd_sim)

@@ -18,6 +18,18 @@ class FitError(ValueError):
     """The package needs more than this build provides (names the field and the limit)."""
 
 
+# Fixed stream field widths (hw/top.py, hw/sequencer.py): no build can exceed them.
+CFG_ADDR_BITS = 16    # config-stream beat address: weight, bias and layer-table memories load through it
+LAYER_INDEX_BITS = 8  # package layer index carried in every layer-table entry and result beat
+
+
+def check_lanes(lanes: int) -> int:
+    """P must be a power of two; checked first so callers never divide by a bad P."""
+    if lanes < 1 or lanes & (lanes - 1):
+        raise ValueError(f"lanes = {lanes}: must be a power of two (1, 2, 4, ...)")
+    return lanes
+
+
 def clog2(n: int) -> int:
     return max(0, (int(n) - 1).bit_length())
 
@@ -49,9 +61,7 @@ class Config:
     max_count_words: int = 256  # spike counters of all spiking and pooling layers
 
     def __post_init__(self):
-        P = self.lanes
-        if P < 1 or P & (P - 1):
-            raise ValueError(f"lanes = {P}: must be a power of two")
+        check_lanes(self.lanes)
         if self.max_tau & (self.max_tau - 1):
             raise ValueError(f"max_tau = {self.max_tau}: must be a power of two")
         if self.acc_bits < self.frac_bits + 2:
@@ -176,7 +186,15 @@ def fits(cfg: Config, pkg: Package) -> None:
     if pkg.acc_bits > cfg.acc_bits:
         fail("acc_bits", pkg.acc_bits, f"build acc_bits = {cfg.acc_bits}")
     P = cfg.lanes
+    if len(pkg.layers) > 1 << LAYER_INDEX_BITS:
+        fail("layers", f"{len(pkg.layers)} layers", f"results tag the layer index with {LAYER_INDEX_BITS} bits: at most {1 << LAYER_INDEX_BITS}")
     n = needs(pkg, P)
+    # no build of P lanes can load more words than the config stream addresses, whatever its capacities
+    top = 1 << CFG_ADDR_BITS
+    for field, key in (("weights", "weight_words"), ("biases", "bias_words")):
+        if n[key] > top:
+            fail(field, f"{n[key]} words of {P} lanes", f"the config stream's {CFG_ADDR_BITS}-bit address loads at most {top} words; "
+                 "more lanes need fewer words")
     if pkg.mode == "ttfs":
         if pkg.time_steps > cfg.max_t:
             fail("time_steps", pkg.time_steps, f"build max_t = {cfg.max_t}")

@@ -11,7 +11,7 @@ import numpy as np
 
 from model.package import WEIGHTED, Package, layer_shapes
 
-from .config import Config, chw, clog2, fits, words_of
+from .config import CFG_ADDR_BITS, Config, chw, clog2, fits, words_of
 from .sequencer import entry_layout
 from .top import (G_IN_WORDS, G_LEAK, G_MARGIN, G_MARGIN_NULL, G_MIN_STEPS, G_MODE, G_T, G_T_MAX, G_TAULOG,
                   SEL_BIAS, SEL_GLOBAL, SEL_LUT, SEL_TABLE, SEL_THR, SEL_WEIGHT, TAG_COUNT, TAG_END, TAG_LOGIT,
@@ -169,7 +169,9 @@ def config_beats(cfg: Config, pkg: Package) -> list[int]:
     D = cfg_data_bits(cfg)
 
     def beat(sel, addr, d):
-        return (sel << (D + 16)) | (addr << D) | (d & ((1 << D) - 1))
+        if not 0 <= addr < 1 << CFG_ADDR_BITS:  # fits() refuses such packages; never wrap into sel
+            raise ValueError(f"config address {addr} does not fit {CFG_ADDR_BITS} bits")
+        return (sel << (D + CFG_ADDR_BITS)) | (addr << D) | (d & ((1 << D) - 1))
 
     g = img["globals"]
     out = [beat(SEL_GLOBAL, a, g.get(k, 0)) for a, k in ((G_T, "T"), (G_TAULOG, "taulog"), (G_IN_WORDS, "in_words"),

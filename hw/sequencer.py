@@ -29,7 +29,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data
 from amaranth.lib.fifo import SyncFIFO
 
-from .config import Config, ubits
+from .config import LAYER_INDEX_BITS, Config, ubits
 from .shiftadd import EXP_BITS
 
 EVENT_FIFO_DEPTH = 8
@@ -52,7 +52,7 @@ def entry_layout(cfg: Config) -> data.StructLayout:
     return data.StructLayout({
         "kind": 1,           # 0 weighted (dense or conv), 1 maxpool
         "last": 1,           # output layer: emit logits, no firing
-        "index": 8,          # package layer index (result tag)
+        "index": LAYER_INDEX_BITS,  # package layer index (result tag)
         # the tensor this layer consumes, as its producer walks it
         "in_g": XA, "in_x": D, "in_y": D,   # groups-1, width-1, height-1
         "dense": 1,          # consumer is dense: weight rows continue across words, no coordinates

@@ -56,7 +56,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .config import Config, clog2, ubits
+from .config import CFG_ADDR_BITS, LAYER_INDEX_BITS, Config, clog2, ubits
 from .exit import ExitController
 from .firing import FiringUnit
 from .sequencer import PoolWalk, Scatter, Writer, entry_layout, record_layout, reg, widths
@@ -82,7 +82,7 @@ def cfg_data_bits(cfg: Config) -> int:
 
 
 def cfg_layout(cfg: Config):
-    return data.StructLayout({"data": cfg_data_bits(cfg), "addr": 16, "sel": 3})
+    return data.StructLayout({"data": cfg_data_bits(cfg), "addr": CFG_ADDR_BITS, "sel": 3})
 
 
 def res_data_bits(cfg: Config) -> int:
@@ -90,7 +90,7 @@ def res_data_bits(cfg: Config) -> int:
 
 
 def res_layout(cfg: Config):
-    return data.StructLayout({"data": res_data_bits(cfg), "addr": widths(cfg)[0], "layer": 8, "tag": 2})
+    return data.StructLayout({"data": res_data_bits(cfg), "addr": widths(cfg)[0], "layer": LAYER_INDEX_BITS, "tag": 2})
 
 
 class Processor(wiring.Component):

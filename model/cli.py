@@ -22,9 +22,75 @@ def _load_npy(path, what="inputs") -> np.ndarray:
     if not p.is_file():
         raise CliError(f"{what} {str(p)!r}: no such file")
     try:
-        return np.load(p, allow_pickle=False)
+        arr = np.load(p, allow_pickle=False)
     except Exception as e:
         raise CliError(f"{what} {str(p)!r}: not a readable .npy array ({e})") from None
+    if not isinstance(arr, np.ndarray):  # np.load opens a .npz archive as a dict of arrays
+        arr.close()
+        raise CliError(f"{what} {str(p)!r}: a .npz archive, not one .npy array")
+    return arr
+
+
+def _load_inputs(pkg, path) -> np.ndarray:
+    """Inputs checked against the package (shape, dtype, range) and non-empty, before any run."""
+    from .golden import check_inputs
+
+    x = check_inputs(pkg, _load_npy(path))
+    if len(x) == 0:
+        raise CliError(f"inputs {str(path)!r}: shape {list(x.shape)} holds no samples")
+    return x
+
+
+def _load_labels(path, n: int) -> np.ndarray:
+    """Labels for n inputs: integers, shape [n] (checked before the inferences run)."""
+    y = _load_npy(path, "labels")
+    if y.dtype.kind not in "iu":
+        raise CliError(f"labels {str(path)!r}: dtype {y.dtype}, must be integer class indices")
+    if y.shape != (n,):
+        raise CliError(f"labels {str(path)!r}: shape {list(y.shape)}, must be [{n}] (one per input)")
+    return y
+
+
+def _out_file(path, flag="--out") -> Path:
+    """A result file's path; its folder is made now, so a bad path fails before any work."""
+    p = Path(path)
+    if p.is_dir():
+        raise CliError(f"{flag} {str(p)!r}: is a folder, expected a file name")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CliError(f"{flag} {str(p)!r}: cannot create its folder {str(p.parent)!r} ({e.strerror or e})") from None
+    return p
+
+
+def _out_dir(path, flag="--out") -> Path:
+    """An output folder, made now, so a bad path fails before any work."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise CliError(f"{flag} {str(p)!r}: exists and is not a folder")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CliError(f"{flag} {str(p)!r}: cannot create the folder ({e.strerror or e})") from None
+    return p
+
+
+def _in_range(flag, v, lo, hi=None, why=""):
+    if v < lo or (hi is not None and v > hi):
+        limit = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
+        raise CliError(f"{flag} {v}: must be {'in ' if hi is not None else ''}{limit}{why}")
+
+
+def _check_quant(a):
+    """The quantizer flags against the package format's limits (model/arith.py), before any training."""
+    from . import arith
+
+    _in_range("--time-steps", a.time_steps, *arith.TTFS_T_RANGE)
+    _in_range("--tau", a.tau, *arith.TAU_RANGE)
+    if a.tau & (a.tau - 1):
+        raise CliError(f"--tau {a.tau}: must be a power of 2 (codes per octave)")
+    _in_range("--frac-bits", a.frac_bits, *arith.FRAC_BITS_RANGE)
+    _in_range("--weight-bits", a.weight_bits, *arith.WEIGHT_BITS_RANGE, " (sign included)")
 
 
 def _quant(a):
@@ -36,15 +102,26 @@ def _quant(a):
 def cmd_train(a):
     import torch
 
-    from . import data, train
+    from . import data, nets, train
     from .convert import save_checkpoint
+    from .package import PackageError
 
+    if a.net not in nets.ARCHS:
+        raise CliError(f"--net {a.net!r}: must be one of {', '.join(nets.ARCHS)}")
+    _in_range("--epochs", a.epochs, 1)
+    _in_range("--cat-epochs", a.cat_epochs, 0, why=" (0 skips CAT)")
+    _in_range("--seed", a.seed, 0, (1 << 63) - 1)
+    _check_quant(a)
+    out = _out_dir(a.out)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     q = _quant(a)
     d = data.load(a.data)
+    try:  # the layer geometry against the images, before any epoch
+        nets.complete_layers(d.shape, nets.build_spec(a.net, d.shape, d.classes))
+    except PackageError as e:
+        raise CliError(f"--net {a.net} does not fit --data {a.data} images {list(d.shape)}: {e}") from None
     cfg = train.TrainConfig(net=a.net, epochs=a.epochs, cat_epochs=a.cat_epochs, seed=a.seed)
     fnet, folded, log2s = train.train_float(d, cfg)
-    out = Path(a.out)
     meta = {"data": a.data, "net": a.net, "log2_scales": log2s, "test_acc_float": train.accuracy(fnet, d.test.x, d.test.y)}
     folded.quant = q  # the float net converts with the same quantizers (no-CAT ablation)
     save_checkpoint(out / "float.pt", folded, meta)
@@ -57,12 +134,20 @@ def cmd_train(a):
 
 
 def cmd_convert(a):
+    from . import arith
     from .convert import load_checkpoint, to_package
     from .package import write
 
+    if a.acc_bits is not None:
+        _in_range("--acc-bits", a.acc_bits, *arith.ACC_BITS_RANGE)
     net, meta = load_checkpoint(a.checkpoint)
+    if net.quant is None:
+        raise CliError(f"checkpoint {a.checkpoint!r}: has no quantizer settings (quant), so it cannot be converted; "
+                       "use a checkpoint written by logspike train")
+    if a.acc_bits is not None and a.acc_bits < net.quant.frac_bits + 2:
+        raise CliError(f"--acc-bits {a.acc_bits}: must be >= frac_bits + 2 = {net.quant.frac_bits + 2} to hold 2^F")
     pkg = to_package(net, net.quant, acc_bits=a.acc_bits)
-    write(pkg, a.out)
+    write(pkg, _out_dir(a.out))  # the folder only once there is a valid package to put in it
     print(f"package ({pkg.mode}, {len(pkg.layers)} layers, acc_bits {pkg.acc_bits}) -> {a.out}")
 
 
@@ -70,11 +155,16 @@ def cmd_encode(a):
     from . import data
     from .package import read
 
+    _in_range("--limit", a.limit, 0, why=" (0 keeps the whole split)")
+    out = _out_file(a.out)
+    labels = _out_file(a.labels, "--labels") if a.labels else None
     pkg = read(a.package)
     d = data.load(a.data)
     split = getattr(d, a.split)
     if list(d.shape) != list(pkg.input_shape) and [int(np.prod(d.shape))] != list(pkg.input_shape):
         raise CliError(f"data {a.data!r} images {list(d.shape)} do not match the package input_shape {pkg.input_shape}")
+    if len(split) == 0:
+        raise CliError(f"--split {a.split}: data {a.data!r} has no {a.split} images")
     x = split.x.reshape((len(split.x),) + tuple(pkg.input_shape))
     if pkg.mode == "ttfs":
         from .arith import encode_value
@@ -86,9 +176,9 @@ def cmd_encode(a):
         arr, y = arr[: a.limit], split.y[: a.limit]
     else:
         y = split.y
-    np.save(a.out, arr)
-    if a.labels:
-        np.save(a.labels, y)
+    np.save(out, arr)
+    if labels:
+        np.save(labels, y)
     print(f"{len(arr)} inputs {list(arr.shape)} -> {a.out}")
 
 
@@ -96,13 +186,14 @@ def cmd_golden(a):
     from . import golden
     from .package import read
 
+    out = _out_file(a.out)
     pkg = read(a.package)
-    x = _load_npy(a.inputs)
+    x = _load_inputs(pkg, a.inputs)
+    y = _load_labels(a.labels, len(x)) if a.labels else None
     res = golden.run(pkg, x)
-    golden.save_results(res, a.out)
+    golden.save_results(res, out)
     line = f"{len(x)} inferences -> {a.out}"
-    if a.labels:
-        y = _load_npy(a.labels, "labels")
+    if y is not None:
         line += f"; accuracy {(res['pred'] == y).mean():.4f}"
     print(line)
 
@@ -110,13 +201,17 @@ def cmd_golden(a):
 def cmd_accuracy(a):
     from .accuracy_report import main as report
 
-    report(Path(a.out), quick=a.quick)
+    report(_out_dir(a.out), quick=a.quick)
 
 
 def cmd_demo(a):
     from .demo import run
 
-    run(Path(a.out), quick=a.quick, synth=a.synth)
+    if a.synth:  # the synthesis comes last: find its tools before the minutes of training
+        from synth.flow import require_tools
+
+        require_tools("ecp5")
+    run(_out_dir(a.out), quick=a.quick, synth=a.synth)
 
 
 def _add_quant(p):
@@ -127,14 +222,22 @@ def _add_quant(p):
     p.add_argument("--rounding", choices=["floor", "nearest"], default="nearest", help="threshold placement")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one `logspike: error:` line like every other error (main catches it)."""
+
+    def error(self, message):
+        sub = self.prog.split(" ", 1)[1] + ": " if " " in self.prog else ""
+        raise CliError(f"{sub}{message} (see {self.prog} --help)")
+
+
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="logspike", description="Train, convert, verify and build TTFS / multistep SNN processors.")
+    ap = _Parser(prog="logspike", description="Train, convert, verify and build TTFS / multistep SNN processors.")
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     p = sub.add_parser("train", help="train a float ANN then fine-tune it conversion-aware (CAT)")
     p.add_argument("--net", default="cnn", help="mlp | cnn | vgg11 | vgg16")
     p.add_argument("--data", default="digits", help="digits | digits28 | mnist:DIR | cifar10:DIR")
-    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--epochs", type=int, default=60, help="float ANN epochs (>= 1)")
     p.add_argument("--cat-epochs", type=int, default=40, help="0 skips CAT (ablation)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="folder for float.pt and cat.pt")
@@ -151,7 +254,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--package", required=True)
     p.add_argument("--data", default="digits")
     p.add_argument("--split", choices=["train", "val", "test"], default="test")
-    p.add_argument("--limit", type=int, default=0)
+    p.add_argument("--limit", type=int, default=0, help="at most this many inputs (0: the whole split)")
     p.add_argument("--out", required=True)
     p.add_argument("--labels", default=None, help="also write the labels here")
     p.set_defaults(fn=cmd_encode)
@@ -187,11 +290,12 @@ def main(argv=None) -> int:
     from .golden import InputError, OverflowError_
     from .package import PackageError
 
-    args = parser().parse_args(argv)
     try:
+        args = parser().parse_args(argv)
         args.fn(args)
     except (CliError, PackageError, InputError, OverflowError_, DataError, FileNotFoundError, ValueError, OSError) as e:
-        print(f"logspike: error: {e}", file=sys.stderr)
+        msg = " ".join(str(e).split())  # one line, even when a library message spans several
+        print(f"logspike: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("logspike: interrupted", file=sys.stderr)

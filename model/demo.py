@@ -20,6 +20,18 @@ from .package import write
 from .quant import QuantConfig
 
 
+# synthesis figures the report shows: result key -> label (synth.flow's ECP5 results)
+SYNTH_KEYS = {"luts": "logic cells", "ffs": "FFs", "brams": "BRAMs (DP16KD)", "dsps": "DSPs", "fmax_mhz": "Fmax (MHz)",
+              "multipliers": "multipliers"}
+
+
+def _fig(v) -> str:
+    """A synthesis figure as text: Fmax to 0.1 MHz, counts as they are, n/a where the tools gave none."""
+    if v is None:
+        return "n/a"
+    return f"{v:.1f}" if isinstance(v, float) else str(v)
+
+
 def step(title: str):
     print(f"\n== {title}", flush=True)
     return time.perf_counter()
@@ -93,10 +105,13 @@ def run(out: Path, net_name: str = "cnn", quick: bool = False, synth: bool = Fal
     if synth:
         t = step("synthesis: ECP5-25k, yowasp Yosys + nextpnr (out of context)")
         from synth.cli import run as synth_run
+        from synth.flow import markdown
 
         sy = synth_run("ecp5", lanes=4, package=str(out / "package"), workdir=out / "synth")
-        summary.update(synth={k: sy.get(k) for k in ("luts", "ffs", "brams", "dsps", "fmax_mhz", "multipliers")})
-        print(f"ECP5: {sy['luts']} LUTs, {sy['ffs']} FFs, {sy['brams']} BRAMs, {sy['multipliers']} multipliers, Fmax {sy['fmax_mhz']:.1f} MHz")
+        (out / "synth.json").write_text(json.dumps(sy, indent=1, default=str) + "\n")
+        (out / "synth.md").write_text(markdown(sy))
+        summary.update(synth={k: sy.get(k) for k in SYNTH_KEYS})
+        print("ECP5: " + ", ".join(f"{label} {_fig(sy.get(k))}" for k, label in SYNTH_KEYS.items()) + f" ({time.perf_counter() - t:.0f} s)")
 
     write_report(out, summary, len(d.test), q)
     print(f"\nreport -> {out / 'report.md'}")
@@ -104,12 +119,14 @@ def run(out: Path, net_name: str = "cnn", quick: bool = False, synth: bool = Fal
 
 
 def write_report(out: Path, s: dict, n: int, q: QuantConfig):
+    """report.md and summary.png; the synthesis figures appear only when synthesis ran in this same run."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
+    sy = s.get("synth")
+    fig, ax = plt.subplots(1, 3 if sy else 2, figsize=(13 if sy else 9, 3.2))
     names = ["float ANN", "CAT ANN", "SNN golden", "SNN RTL", "no-CAT SNN"]
     vals = [s["float_ann"], s["cat_ann"], s["snn_golden"], s["rtl_acc"], s["snn_no_cat"]]
     ax[0].bar(names, [100 * v for v in vals], color=["grey", "tab:blue", "tab:green", "tab:olive", "tab:red"])
@@ -119,6 +136,12 @@ def write_report(out: Path, s: dict, n: int, q: QuantConfig):
     ax[1].bar(["fixed T_max", "ATSNN exit"], [s["atsnn_full_cycles"], s["atsnn_cycles"]], color=["grey", "tab:green"])
     ax[1].set_ylabel("RTL cycles per inference")
     ax[1].set_title(f"early exit: mean step {s['atsnn_steps']:.2f} of {s['T_max']}", fontsize=9)
+    if sy:
+        ax[2].axis("off")
+        tab = ax[2].table(cellText=[[label, _fig(sy.get(k))] for k, label in SYNTH_KEYS.items()],
+                          colLabels=["ECP5-25k, P = 4", "this run"], loc="center", cellLoc="left")
+        tab.scale(1, 1.4)
+        ax[2].set_title("synthesis (yowasp Yosys + nextpnr)", fontsize=9)
     fig.tight_layout()
     fig.savefig(out / "summary.png", dpi=110)
     plt.close(fig)
@@ -133,10 +156,16 @@ def write_report(out: Path, s: dict, n: int, q: QuantConfig):
               f"| fixed T_max = {s['T_max']} | {100 * s['atsnn_full_acc']:.2f} | {s['T_max']} | {s['atsnn_full_cycles']:.0f} |",
               f"| margin exit | {100 * s['atsnn_acc']:.2f} | {s['atsnn_steps']:.2f} | {s['atsnn_cycles']:.0f} |", "",
               f"RTL bit-exact with the golden model (logits, pred, exit_step, spike counts): {s['atsnn_exact']}.", ""]
-    if "synth" in s:
-        sy = s["synth"]
-        lines += ["## Synthesis (ECP5-25k, out of context)", "", "| LUTs | FFs | BRAMs | DSPs | multipliers | Fmax (MHz) |", "| --- | --- | --- | --- | --- | --- |",
-                  f"| {sy['luts']} | {sy['ffs']} | {sy['brams']} | {sy['dsps']} | {sy['multipliers']} | {sy['fmax_mhz']:.1f} |", ""]
+    lines += ["## Synthesis (ECP5-25k, out of context)", ""]
+    if sy:
+        lines += ["Measured in this run on the TTFS package above (P = 4 lanes), yowasp Yosys + nextpnr; "
+                  f"all figures in `{out / 'synth.md'}` and `{out / 'synth.json'}`.", "",
+                  "| " + " | ".join(SYNTH_KEYS.values()) + " |", "| " + " | ".join("---" for _ in SYNTH_KEYS) + " |",
+                  "| " + " | ".join(_fig(sy.get(k)) for k in SYNTH_KEYS) + " |", ""]
+    else:
+        lines += ["Not run in this demo (it takes minutes). To measure logic cells, FFs, BRAM, DSP, multipliers and Fmax, run "
+                  "`logspike demo --synth`, or synthesise this run's package alone with "
+                  f"`logspike synth --target ecp5 --lanes 4 --package {out / 'package'} --json {out / 'synth.json'} --md {out / 'synth.md'}`.", ""]
     lines += ["![summary](summary.png)", ""]
     (out / "report.md").write_text("\n".join(lines))
     (out / "summary.json").write_text(json.dumps(s, indent=1))

@@ -6,7 +6,6 @@ Without --package the build is sized for the digits CNN (see synth.builds).
 """
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -36,16 +35,28 @@ def run(target: str, lanes: int = 4, package=None, freq: float = 150.0, workdir=
 
 
 def cmd_synth(a):
-    from .flow import markdown
+    """Every argument is checked, and the tools found, before the minutes of Verilog generation and synthesis."""
+    import math
 
+    from hw.config import check_lanes
+    from model.cli import CliError, _out_dir, _out_file
+
+    from .flow import markdown, require_tools
+
+    check_lanes(a.lanes)
+    if not (math.isfinite(a.freq) and a.freq > 0):
+        raise CliError(f"--freq {a.freq}: must be a positive clock in MHz")
+    out_json = _out_file(a.json, "--json")
+    out_md = _out_file(a.md, "--md") if a.md else None
+    if a.workdir:
+        _out_dir(a.workdir, "--workdir")
+    require_tools(a.target)
     res = run(a.target, a.lanes, a.package, a.freq, a.workdir)
-    Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.json).write_text(json.dumps(res, indent=1, default=str) + "\n")
-    print(f"results -> {a.json}")
-    if a.md:
-        Path(a.md).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.md).write_text(markdown(res))
-        print(f"report -> {a.md}")
+    out_json.write_text(json.dumps(res, indent=1, default=str) + "\n")
+    print(f"results -> {out_json}")
+    if out_md:
+        out_md.write_text(markdown(res))
+        print(f"report -> {out_md}")
 
 
 def register(sub):
@@ -61,11 +72,13 @@ def register(sub):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="logspike")
-    register(ap.add_subparsers(dest="cmd", required=True))
-    a = ap.parse_args(argv)
-    a.fn(a)
+    """`python -m synth.cli ...` is `logspike synth ...`: same checks, same one-line errors."""
+    import sys
+
+    from model.cli import main as cli_main
+
+    return cli_main(["synth"] + list(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

