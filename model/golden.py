@@ -114,6 +114,7 @@ class Golden:
         self.out_index = pkg.output_index()
         self.lo, self.hi = arith.signed_range(pkg.acc_bits)
         self.trace = None  # multistep: list of per-step outputs while output_trace runs
+        self.spike_trace = None  # multistep: {layer: list of per-step spikes} while step_spikes runs
 
     def _check(self, v: torch.Tensor, i: int, what: str, active=None):
         """Raise if a potential left acc_bits; multistep checks only samples that have not exited."""
@@ -198,6 +199,8 @@ class Golden:
                 c = counts.setdefault(L.i, torch.zeros_like(spikes))
                 mask = active.reshape((B,) + (1,) * (spikes.dim() - 1)).to(torch.int64)
                 counts[L.i] = c + spikes * mask
+                if self.spike_trace is not None:
+                    self.spike_trace.setdefault(L.i, []).append(spikes * mask)
             if self.trace is not None:
                 self.trace.append(out_o.clone())
             done = arith.exit_now(out_o, s, margin, min_steps, T) & active
@@ -230,6 +233,31 @@ def output_trace(pkg: Package, x, batch: int = 256) -> np.ndarray:
         g._run_batch(torch.from_numpy(x[s:s + batch]))
         parts.append(torch.stack(g.trace, 1).numpy())
     return np.concatenate(parts).astype(np.int64)
+
+
+def step_spikes(pkg: Package, x, batch: int = 256) -> tuple[dict, dict]:
+    """multistep: (results, {layer: [B, T_max, ...] spikes at every step}) of every spiking and pooling layer.
+
+    A sample's spikes are zero after its exit step: the steps the hardware
+    never runs. The energy estimate counts per-step events from this; the
+    results are those of `run`.
+    """
+    if pkg.mode != "multistep":
+        raise ValueError(f"mode = {pkg.mode!r}: step_spikes needs a multistep package")
+    g = Golden(pkg)
+    x = check_inputs(pkg, x)
+    T = pkg.time_steps
+    parts, spikes = [], {}
+    for s in range(0, len(x), batch):
+        g.spike_trace = {}
+        parts.append(g._run_batch(torch.from_numpy(x[s:s + batch])))
+        for i, per_step in g.spike_trace.items():
+            sp = torch.stack(per_step, 1)  # steps run by this batch (all of its samples exited by then)
+            pad = torch.zeros((sp.shape[0], T - sp.shape[1]) + tuple(sp.shape[2:]), dtype=sp.dtype)
+            spikes.setdefault(i, []).append(torch.cat([sp, pad], 1).numpy())
+    g.spike_trace = None
+    res = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return res, {i: np.concatenate(v) for i, v in spikes.items()}
 
 
 def run(pkg: Package, x, batch: int = 256, check: bool = True) -> dict:
