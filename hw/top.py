@@ -5,20 +5,30 @@ Phases of one inference (one layer-table entry per non-flatten layer):
 
   INPUT   input words (P lanes each, natural layout: ttfs codes or multistep
           bytes) -> Writer -> code buffer + event list (non-silent words only)
-  SCATTER (weighted layers) Scatter emits one (event, output group) op per
-          cycle; 2-stage PE pipeline: cycle 1 reads the weight word and the
-          potential word (read port transparent to the write port, so
-          back-to-back hits on one word need no extra forwarding), cycle 2
-          computes P shift-add contributions and writes the sums back.
-  FIRE    one potential word per cycle, the word cleared in the same pass
-          (bias is folded in here, so no bias-init pass is needed).
-          ttfs: V + bias -> comparator bank -> P codes -> Writer + SPIKE beat.
-          multistep: I = sum + bias; V = leak(V) + I, spike and soft reset;
-          V and the spike counter go back to their persistent memories.
+  SCATTER (weighted layers) Scatter (hw/sequencer.py) issues one (event,
+          output group) op per cycle from registers; the PE pipeline is
+          R (weight word arrives), X1..X3 (hw/shiftadd.py lane stages),
+          A (accumulate and write back). The potential word is read in X2 by a
+          non-transparent port, so the two sums written since are forwarded
+          (hit flags compared one stage ahead): back-to-back ops on one word
+          cost no stall. DRAIN waits for the pipeline to empty.
+  FIRE    one potential word per cycle, read and cleared in one cycle (bias
+          folded in here, so no bias-init pass): F1 data, F2 registered,
+          F3 V + bias, F4 comparator bank (ttfs) / leak and drive (multistep),
+          F5 codes / V_new, F6 codes to the Writer and SPIKE beats.
+          multistep: V = leak(V) + I, spike and soft reset; V and the spike
+          counter go back to their persistent memories.
           Output layer: ttfs LOGIT beats; both modes feed the exit controller
-          (top-1 / top-2 / argmax).
-  POOL    k*k reads per pooled word, lane-wise min (ttfs: earliest code;
-          multistep: spike code 0 < silent 1, so min is OR) -> Writer.
+          (a pipelined top-1 / top-2 / argmax tree).
+  POOL    k*k reads per pooled word (address sums pipelined), lane-wise min
+          (ttfs: earliest code; multistep: spike code 0 < silent 1, so min is
+          OR) -> Writer.
+
+Every stage boundary is a register and every block-RAM read lands in a
+register before any arithmetic, so no path holds more than one carry chain
+of A bits and a few LUT levels (the clock target is 150 MHz on ECP5). The
+result FIFO is written at most PIPE_SLACK cycles after an issue; issues
+stop while it lacks that room (credit).
 
 multistep repeats LAYER..FIRE for s = 1..T_max. The first layer's input
 current (bias + graded contributions) is scattered once, at step 1, and kept
