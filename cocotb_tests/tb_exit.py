@@ -42,7 +42,12 @@ async def exit_ctl(dut):
                 dut.addr.value = w
                 dut.valid.value = 1
                 await RisingEdge(dut.clk)
-            dut.valid.value = 0
+                dut.valid.value = 0
+                await ReadOnly()
+                while not int(dut.ready.value):  # lane-serial: P cycles a word
+                    await RisingEdge(dut.clk)
+                    await ReadOnly()
+                await RisingEdge(dut.clk)
             await RisingEdge(dut.clk)
             await ReadOnly()
             while int(dut.busy.value):  # the tree and the exit test are pipelined

@@ -24,3 +24,16 @@ def test_trained_network_every_test_image(name, tmp_path):
         assert len(bad) == 0, f"{k}: {len(bad)} of {len(x)} images differ, first {bad[:5].tolist()}"
     assert (res["pred"] == y).mean() > 0.93
     assert len(cycles) == len(x) and min(cycles) > 0
+
+
+def test_trained_cnn_on_the_16_lane_build(tmp_path):
+    """The build the synthesis figures are for: 16 lanes, ttfs only, firing bank split over two cycles."""
+    from hw.cli import build_for
+
+    pkg, x, y, want = load("digits_cnn")
+    cfg = build_for(pkg, 16)
+    assert cfg.fire_split == 2 and not cfg.multistep
+    x, want = x[:40], {k: v[:40] for k, v in want.items()}
+    res, _ = simulate(cfg, pkg, x, test_dir=tmp_path)
+    for k in want:
+        assert np.array_equal(res[k], want[k]), k

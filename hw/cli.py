@@ -7,10 +7,13 @@ import numpy as np
 def build_for(pkg, lanes: int, **over):
     """The smallest build of `lanes` lanes that fits this package (capacities from the package).
 
-    Both modes are always in the datapath; the capacities of the mode the
-    package does not use are left at their minimum (override them, e.g.
-    max_steps / max_state_words / max_count_words, for a build that must also
-    hold other packages)."""
+    A ttfs package gets a build without the multistep datapath; the
+    capacities of the mode the package does not use are left at their minimum
+    (override them, e.g. multistep / max_steps / max_state_words /
+    max_count_words, for a build that must also hold other packages;
+    build_for_all does). From 16 lanes on the firing comparator bank is
+    time-shared over two cycles (fire_split = 2): at full width it would be
+    over a quarter of the logic."""
     from .config import Config, check_lanes, needs
 
     n = needs(pkg, check_lanes(lanes))
@@ -20,7 +23,7 @@ def build_for(pkg, lanes: int, **over):
               max_neurons=n["neurons"], max_inputs=n["inputs"], max_weight_words=n["weight_words"],
               max_bias_words=n["bias_words"], max_dim=n["dim"], max_kernel=n["kernel"], max_stride=n["stride"],
               max_steps=max(1, n["steps"]), max_state_words=max(1, n["state_words"]),
-              max_count_words=max(1, n["count_words"]))
+              max_count_words=max(1, n["count_words"]), multistep=not ttfs, fire_split=2 if lanes >= 16 else 1)
     kw.update({k: v for k, v in over.items() if v is not None})
     return Config(**kw)
 

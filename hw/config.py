@@ -59,6 +59,8 @@ class Config:
     max_steps: int = 16       # largest T_max; step and spike-count registers are ubits(max_steps) bits
     max_state_words: int = 256  # potentials of ALL weighted layers at once (they persist across steps)
     max_count_words: int = 256  # spike counters of all spiking and pooling layers
+    multistep: bool = True    # False: no multistep datapath (leak, state memories, exit rule): ttfs packages only
+    fire_split: int = 1       # 2: the firing comparator bank has P/2 lanes, two cycles a word (hw/firing.py)
 
     def __post_init__(self):
         check_lanes(self.lanes)
@@ -66,6 +68,8 @@ class Config:
             raise ValueError(f"max_tau = {self.max_tau}: must be a power of two")
         if self.acc_bits < self.frac_bits + 2:
             raise ValueError("acc_bits must be >= frac_bits + 2")
+        if self.fire_split not in (1, 2) or (self.fire_split == 2 and self.lanes < 2):
+            raise ValueError(f"fire_split = {self.fire_split}: must be 1, or 2 with at least 2 lanes")
         for f in ("max_steps", "max_state_words", "max_count_words"):
             if getattr(self, f) < 1:
                 raise ValueError(f"{f} = {getattr(self, f)}: must be >= 1")
@@ -179,6 +183,8 @@ def fits(cfg: Config, pkg: Package) -> None:
 
     if pkg.mode not in ("ttfs", "multistep"):
         fail("mode", pkg.mode, "this build runs ttfs and multistep packages")
+    if pkg.mode == "multistep" and not cfg.multistep:
+        fail("mode", pkg.mode, "this build has no multistep datapath (built with multistep = False)")
     if pkg.weight_bits != cfg.weight_bits:
         fail("weight_bits", pkg.weight_bits, f"build weight_bits = {cfg.weight_bits}; must be equal")
     if pkg.frac_bits != cfg.frac_bits:

@@ -14,19 +14,20 @@ Ports:
   clear    pulse: an output pass begins (forget top-1 / top-2)
   valid, v, addr, mask: one output word; lane l is neuron addr*P + l and
            takes part only where mask[l] (the last word may be partial)
-  exit     (comb) exit at this step: s >= t_max, or margin not null,
+  exit     (registered) exit at this step: s >= t_max, or margin not null,
            s >= min_steps and top1 - top2 >= msum
   step, pred, top1, top2: s, argmax (lowest index on ties), a, b
-  busy     words still in the pipeline: exit, pred, top1, top2 are final
-           once it is low
+  ready    a word may be given this cycle (each word takes P cycles, back to back)
+  busy     work in flight: exit, pred, top1, top2 are final once it is low
 Ties: a lane equal to top-1 becomes top-2 (a - b = 0, like topk), and the
 first index of the top value is kept (strict >).
 
-Pipelined for the clock: the P lanes of a word are reduced by a tree of
-(top-1, index, top-2) merges, one level per cycle, left (lower index)
-winning ties; the word's result then merges into the running state (the
-left side: earlier words hold lower indices), and a - b and the exit test
-are registered.
+Lane-serial for area and clock: a word is latched and its lanes merge into
+(top-1, index, top-2) one per cycle, lowest index first (the selected lane
+registered before the compare); a - b and the exit test are registered.
+The output layer is small (one word of 16 lanes holds 10 classes), so the
+P cycles a word costs are few, and a tree of P lanes' compares would cost
+more logic than the rest of the firing path.
 """
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
@@ -44,57 +45,40 @@ class ExitController(wiring.Component):
             "valid": In(1), "v": In(data.ArrayLayout(signed(A), P)), "addr": In(cfg.word_addr_bits + 2),
             "mask": In(P),
             "margin": In(A + 1), "margin_null": In(1), "min_steps": In(SB), "t_max": In(SB),
-            "exit": Out(1), "busy": Out(1), "step": Out(SB), "pred": Out(16),
+            "exit": Out(1), "ready": Out(1), "busy": Out(1), "step": Out(SB), "pred": Out(16),
             "top1": Out(signed(A)), "top2": Out(signed(A)),
         })
 
     def elaborate(self, platform):
         m = Module()
         cfg = self.conf
-        A, P = cfg.acc_bits, cfg.lanes
+        A, P, LB = cfg.acc_bits, cfg.lanes, cfg.lane_bits
         lo = -(1 << (A - 1))
         s = Signal(cfg.step_bits)
         msum = Signal(A + 1 + cfg.step_bits)
-
-        def node(name):
-            return (Signal(signed(A), name=f"{name}_a"), Signal(16, name=f"{name}_i"), Signal(signed(A), name=f"{name}_b"))
-
-        def merge(L, R, name):
-            """(top-1, index, top-2) of the lanes of L then R; L wins ties."""
-            out = node(name)
-            ge = L[0] >= R[0]
-            m.d.comb += [out[0].eq(Mux(ge, L[0], R[0])), out[1].eq(Mux(ge, L[1], R[1])),
-                         out[2].eq(Mux(ge, Mux(L[2] >= R[0], L[2], R[0]), Mux(L[0] >= R[2], L[0], R[2])))]
-            return out
-
-        def stage(nodes, v, name):
-            """Register a level of nodes and its valid bit."""
-            regs = [node(f"{name}{k}") for k in range(len(nodes))]
-            for r, n in zip(regs, nodes):
-                m.d.sync += [r[0].eq(n[0]), r[1].eq(n[1]), r[2].eq(n[2])]
-            rv = Signal(name=f"{name}_v")
-            m.d.sync += rv.eq(v)
-            return regs, rv
-
-        leaves = []
-        for l in range(P):
-            idx = Cat(Const(l, cfg.lane_bits), self.addr)[:16] if cfg.lane_bits else self.addr[:16]
-            leaves.append((Mux(self.mask[l], self.v[l], lo), idx, Const(lo, signed(A))))
-        nodes, v = stage(leaves, self.valid, "ex_l0")
-        valids = [v]
-        lvl = 1
-        while len(nodes) > 1:
-            merged = [merge(nodes[k], nodes[k + 1], f"ex_m{lvl}_{k}") for k in range(0, len(nodes), 2)]
-            nodes, v = stage(merged, v, f"ex_l{lvl}")
-            valids.append(v)
-            lvl += 1
-
+        # the word being walked, lane by lane
+        word = Signal(data.ArrayLayout(signed(A), P))
+        wmask = Signal(P)
+        waddr = Signal.like(self.addr)
+        lane = Signal(max(1, LB))
+        walking = Signal()
+        m.d.comb += self.ready.eq(~walking | (lane == P - 1))
+        with m.If(self.valid & self.ready):
+            m.d.sync += [word.eq(self.v), wmask.eq(self.mask), waddr.eq(self.addr), lane.eq(0), walking.eq(1)]
+        with m.Elif(walking):
+            m.d.sync += lane.eq(lane + 1)
+            with m.If(lane == P - 1):
+                m.d.sync += walking.eq(0)
+        # the selected lane, registered
+        sv, sok, si, s_valid = Signal(signed(A)), Signal(), Signal(16), Signal()
+        idx = Cat(lane[:LB], waddr)[:16] if LB else waddr[:16]
+        m.d.sync += [sv.eq(word[lane]), sok.eq(wmask.bit_select(lane, 1)), si.eq(idx), s_valid.eq(walking)]
         a, ai, b = Signal(signed(A), init=lo), Signal(16), Signal(signed(A), init=lo)
-        run = merge((a, ai, b), nodes[0], "ex_run")
+        gt_a, gt_b = sok & (sv > a), sok & (sv > b)
         with m.If(self.clear):
             m.d.sync += [a.eq(lo), b.eq(lo), ai.eq(0)]
-        with m.Elif(v):
-            m.d.sync += [a.eq(run[0]), ai.eq(run[1]), b.eq(run[2])]
+        with m.Elif(s_valid):
+            m.d.sync += [a.eq(Mux(gt_a, sv, a)), ai.eq(Mux(gt_a, si, ai)), b.eq(Mux(gt_a, a, Mux(gt_b, sv, b)))]
         with m.If(self.start):
             m.d.sync += [s.eq(1), msum.eq(self.margin)]
         with m.Elif(self.advance):
@@ -104,9 +88,9 @@ class ExitController(wiring.Component):
         m.d.sync += [gap.eq(a - b),
                      ex.eq((s >= self.t_max) | (~self.margin_null & (s >= self.min_steps) & (gap >= msum)))]
         settle = [Signal(name=f"ex_settle{k}") for k in range(3)]
-        m.d.sync += [settle[0].eq(v), settle[1].eq(settle[0]), settle[2].eq(settle[1])]
+        m.d.sync += [settle[0].eq(s_valid), settle[1].eq(settle[0]), settle[2].eq(settle[1])]
         m.d.comb += [
-            self.exit.eq(ex), self.busy.eq(Cat(*valids, *settle).any()),
+            self.exit.eq(ex), self.busy.eq(self.valid | walking | s_valid | Cat(*settle).any()),
             self.step.eq(s), self.pred.eq(ai), self.top1.eq(a), self.top2.eq(b),
         ]
         return m

@@ -1,13 +1,18 @@
-"""Firing unit: P potentials to P ttfs codes in one cycle (SPEC section 3).
+"""Firing unit: P potentials to P ttfs codes (SPEC section 3).
 
 A parallel comparator bank: the table is non-increasing, so the first t with
 V >= thr[t] equals the number of thresholds V stays below. Unused table
 entries (t >= the package's T) hold the most negative value, which no V is
 below, so the count is T (silent) exactly when no threshold is reached.
-With `latency=2` the compare bits and the codes are registered (the
-processor's fire pipeline); 0 is the combinational unit of the unit test.
+
+Timing: `latency=0` is the combinational unit of the unit test. In the
+processor (`latency=2`) the compare bits and the codes are registered.
+`split=2` time-shares a bank of P/2 lanes over two cycles (lower lanes in
+the cycle `valid` is high, the upper half held and compared the next; codes
+out at latency 3): the bank is P x T_max compares of A bits, the largest
+block of a 16-lane build, and halving it costs one cycle per fired word.
 """
-from amaranth.hdl import Cat, Module, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -15,24 +20,51 @@ from .config import Config
 
 
 class FiringUnit(wiring.Component):
-    def __init__(self, cfg: Config, latency: int = 0):
-        if latency not in (0, 2):
-            raise ValueError(f"latency = {latency}: must be 0 or 2")
-        self.conf, self.latency = cfg, latency
+    def __init__(self, cfg: Config, latency: int = 0, split: int = 1):
+        if (latency, split) not in ((0, 1), (2, 1), (3, 2)):
+            raise ValueError(f"latency = {latency}, split = {split}: must be (0, 1), (2, 1) or (3, 2)")
+        if split == 2 and cfg.lanes < 2:
+            raise ValueError("split = 2 needs at least 2 lanes")
+        self.conf, self.latency, self.split = cfg, latency, split
         super().__init__({
             "v": In(data.ArrayLayout(signed(cfg.acc_bits), cfg.lanes)),
+            "valid": In(1),   # split = 2: v is taken in this cycle
             "thr": In(data.ArrayLayout(signed(cfg.acc_bits), cfg.max_t)),
             "codes": Out(data.ArrayLayout(cfg.code_bits, cfg.lanes)),
         })
 
-    def elaborate(self, platform):
-        m = Module()
-        dom = m.d.sync if self.latency else m.d.comb
-        for l in range(self.conf.lanes):
-            below = Signal(self.conf.max_t, name=f"below{l}")
-            dom += below.eq(Cat(*[self.v[l] < self.thr[t] for t in range(self.conf.max_t)]))
+    def _bank(self, m, dom, vs, name):
+        """Compare bits of each potential in vs (registered in dom), and their counts (comb)."""
+        counts = []
+        for l, v in enumerate(vs):
+            below = Signal(self.conf.max_t, name=f"{name}{l}")
+            dom += below.eq(Cat(*[v < self.thr[t] for t in range(self.conf.max_t)]))
             cnt = 0
             for t in range(self.conf.max_t):
                 cnt = cnt + below[t]
-            dom += self.codes[l].eq(cnt)
+            counts.append(cnt)
+        return counts
+
+    def elaborate(self, platform):
+        m = Module()
+        P = self.conf.lanes
+        if self.split == 1:
+            dom = m.d.sync if self.latency else m.d.comb
+            for l, cnt in enumerate(self._bank(m, dom, [self.v[l] for l in range(P)], "below")):
+                dom += self.codes[l].eq(cnt)
+            return m
+        H = P // 2
+        hold = Signal(data.ArrayLayout(signed(self.conf.acc_bits), H))
+        upper = Signal()  # this cycle compares the held upper half
+        m.d.sync += upper.eq(self.valid)
+        with m.If(self.valid):
+            m.d.sync += hold.eq(Cat(*[self.v[H + l] for l in range(H)]))
+        counts = self._bank(m, m.d.sync, [Mux(upper, hold[l], self.v[l]) for l in range(H)], "below")
+        counted_upper = Signal()
+        m.d.sync += counted_upper.eq(upper)
+        for l, cnt in enumerate(counts):
+            with m.If(counted_upper):
+                m.d.sync += self.codes[H + l].eq(cnt)
+            with m.Else():
+                m.d.sync += self.codes[l].eq(cnt)
         return m

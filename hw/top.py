@@ -76,7 +76,7 @@ TAG_SPIKE, TAG_LOGIT, TAG_END, TAG_COUNT = 0, 1, 2, 3
 SEL_GLOBAL, SEL_LUT, SEL_THR, SEL_TABLE, SEL_WEIGHT, SEL_BIAS = range(6)
 G_T, G_TAULOG, G_IN_WORDS, G_MODE, G_LEAK, G_MARGIN, G_MARGIN_NULL, G_MIN_STEPS, G_T_MAX = range(9)
 RES_FIFO_DEPTH = 16
-PIPE_SLACK = 9   # cycles from a fire / pool / emit issue to its result beat, and one more
+PIPE_SLACK = 10  # cycles from a fire / pool / emit issue to its result beat, and one more
 (S_CLEAR, S_IDLE, S_PREP, S_PREP2, S_PREP3, S_INPUT, S_LAYER, S_LAYER2, S_LAYER3, S_LAYER4, S_SCATTER,
  S_DRAIN, S_FIRE, S_POOL, S_DECIDE, S_OUTE, S_CNTL, S_CNTL2, S_CNTL3, S_CNTE, S_END) = range(21)
 END_BITS = 128
@@ -130,7 +130,8 @@ class Processor(wiring.Component):
         T = greg("T", CB, "T")
         taulog = greg("taulog", cfg.tau_log_bits, "taulog")
         in_words = greg("in_words", XA, "in_words")
-        ms = greg("mode_ms", 1, "mode")
+        # a build without the multistep datapath (Config.multistep False) has mode ttfs wired in
+        ms = greg("mode_ms", 1, "mode") if cfg.multistep else Const(0, 1)
         leak = greg("leak_shift", 5, "leak_shift")
         margin = greg("margin", A + 1, "margin")
         mnull = greg("margin_null", 1, "margin_null")
@@ -201,7 +202,7 @@ class Processor(wiring.Component):
         writer = Writer(m, cfg, Mux(in_input & ms, 0, T), nxt)
         scatter = Scatter(m, cfg, cur)
         pool = PoolWalk(m, cfg, cur)
-        m.submodules.fire = fire = FiringUnit(cfg, latency=2)
+        m.submodules.fire = fire = FiringUnit(cfg, latency=1 + cfg.fire_split, split=cfg.fire_split)
         for t in range(cfg.max_t):
             m.d.comb += fire.thr[t].eq(thrs[t])
 
@@ -244,8 +245,14 @@ class Processor(wiring.Component):
         h2_s = pipe(h1_s, "pe_h2_s")                                                         # two cycles ago
         hit1 = pipe(a_v & (a_pa == x3_pa), "pe_hit1")
         hit2 = pipe(h1_v & (h1_pa == x3_pa), "pe_hit2")
+        # no op enters the accumulate stage: hold it at 0, so its sum is 0 (clear and fire passes write it)
+        zero_a = ~x3_v
+        with m.If(zero_a):
+            m.d.sync += [a_old.eq(0), hit1.eq(0), hit2.eq(0)]
         for l, (mm, sg, nz) in enumerate(lanes):
             mm4, neg4, nz4 = pipe(mm, f"pe{l}_m3"), pipe(sg & nz, f"pe{l}_neg3"), pipe(nz, f"pe{l}_nz3")
+            with m.If(zero_a):
+                m.d.sync += nz4.eq(0)
             old = Mux(hit1, h1_s[l], Mux(hit2, h2_s[l], a_old[l]))
             # old + (nz ? (sign ? -mm : mm) : 0), the negation as invert-and-carry-in of one adder
             m.d.comb += sums[l].eq(old + (Mux(nz4, mm4, 0) ^ neg4.replicate(A)) + neg4)
@@ -267,7 +274,7 @@ class Processor(wiring.Component):
             m.d.comb += [vsum[l].eq(p2[l] + b2[l]), vold[l].eq(Mux(step1, 0, v2[l]))]
         fv3, fa3, vsum3, vold3, i3, k3 = (pipe(x, f"f_{n}3") for x, n in (
             (fv2, "v"), (fa2, "a"), (vsum, "vsum"), (vold, "vold"), (i2, "i"), (k2, "k")))
-        m.d.comb += fire.v.eq(vsum3)
+        m.d.comb += [fire.v.eq(vsum3), fire.valid.eq(fv3)]
         vleak, drive = Signal(vl), Signal(vl)
         for l in range(P):
             m.d.comb += [vleak[l].eq(Mux((leak != 0) & ~is_out, vold3[l] - (vold3[l] >> leak), vold3[l])),
@@ -283,21 +290,26 @@ class Processor(wiring.Component):
         spk = Signal(P)
         vst = Signal(vl)
         cnt_new = Signal(kl)
-        fire_codes = Signal(cl)  # ttfs codes or multistep spikes (code 0 = spike, 1 = silent)
         for l in range(P):
             m.d.comb += [
                 spk[l].eq(~is_out & (vnew5[l] >= (1 << F))),
                 vst[l].eq(Mux(spk[l], vnew5[l] - (1 << F), vnew5[l])),
                 cnt_new[l].eq(Mux(step1, 0, k5[l]) + spk[l]),
-                fire_codes[l].eq(Mux(ms, ~spk[l], fire.codes[l])),
             ]
         # exit controller / argmax input: the output layer's words
         for l in range(P):
             m.d.comb += [ex.v[l].eq(Mux(ms, vnew5[l], vsum5[l])),
                          ex.mask[l].eq((fa5 + 1 != cur.out_words) | cur.last_mask[l])]
         m.d.comb += [ex.addr.eq(fa5), ex.valid.eq(in_fire & fv5 & is_out)]
-        fv6, codes6 = pipe(fv5 & ~is_out, "f_v6"), pipe(fire_codes, "f_codes6")
-        f_busy = fv1 | fv2 | fv3 | fv4 | fv5 | fv6
+        fv6 = pipe(fv5, "f_v6")
+        # the codes of a word come out of the firing unit at F(3 + latency): F5, or F6 with a split bank
+        fc_v, ms_codes = (fv5, ~spk) if fire.latency == 2 else (fv6, pipe(~spk, "f_spk6"))
+        fire_codes = Signal(cl)  # ttfs codes or multistep spikes (code 0 = spike, 1 = silent)
+        for l in range(P):
+            m.d.comb += fire_codes[l].eq(Mux(ms, ms_codes[l], fire.codes[l]))
+        fw_v, fw_codes = pipe(fc_v & ~is_out, "f_wv"), pipe(fire_codes, "f_wcodes")   # to the Writer
+        f_busy = fv1 | fv2 | fv3 | fv4 | fv5 | fv6 | fw_v
+        f_gap = Signal(range(P))  # cycles until the next fire issue
 
         # ---- pool pipeline: walk (2 stages of address sum) -> read -> registered -> lane-wise min
         # (ttfs: earliest code; multistep: spike code 0 < silent 1, so min is OR) -> Writer
@@ -327,8 +339,9 @@ class Processor(wiring.Component):
         # one plain If per register (no case statements: Verilator lint sees no incomplete cases)
         take = Signal()
         m.d.comb += take.eq(self.cfg.valid & self.cfg.ready)
-        for k, r in ((G_T, T), (G_TAULOG, taulog), (G_IN_WORDS, in_words), (G_MODE, ms), (G_LEAK, leak),
-                     (G_MARGIN, margin), (G_MARGIN_NULL, mnull), (G_MIN_STEPS, min_steps), (G_T_MAX, t_max)):
+        gregs = ((G_T, T), (G_TAULOG, taulog), (G_IN_WORDS, in_words), (G_MODE, ms), (G_LEAK, leak),
+                 (G_MARGIN, margin), (G_MARGIN_NULL, mnull), (G_MIN_STEPS, min_steps), (G_T_MAX, t_max))
+        for k, r in gregs if cfg.multistep else gregs[:3]:
             with m.If(take & (cp.sel == SEL_GLOBAL) & (cp.addr == k)):
                 m.d.sync += r.eq(cp.data)
         for i in range(cfg.max_tau):
@@ -346,12 +359,15 @@ class Processor(wiring.Component):
                      k_rd.addr.eq(Mux(in_pool, kaddr3, cur.cbase + fa)),
                      p_rd.addr.eq(Mux(in_fire, fa, x2_pa))]
         clr = Signal(XA)
+        # the write data is always the accumulate stage's sum; clearing holds that stage at zero
+        # (synchronous resets of its registers, free in FPGA flip-flops) instead of muxing in a 0
+        m.d.comb += p_wr.data.eq(sums)
         with m.If(state == S_CLEAR):  # after reset: potentials back to zero
-            m.d.comb += [p_wr.addr.eq(clr), p_wr.data.eq(0), p_wr.en.eq(1)]
+            m.d.comb += [p_wr.addr.eq(clr), p_wr.en.eq(1)]
         with m.Elif(in_fire):         # read-and-clear
-            m.d.comb += [p_wr.addr.eq(fa), p_wr.data.eq(0), p_wr.en.eq(f_issue)]
+            m.d.comb += [p_wr.addr.eq(fa), p_wr.en.eq(f_issue)]
         with m.Else():
-            m.d.comb += [p_wr.addr.eq(a_pa), p_wr.data.eq(sums), p_wr.en.eq(a_v)]
+            m.d.comb += [p_wr.addr.eq(a_pa), p_wr.en.eq(a_v)]
         m.d.comb += [v_wr.addr.eq(cur.vbase + fa5), v_wr.data.eq(vst), v_wr.en.eq(in_fire & fv5 & ms)]
         with m.If(in_pool):
             m.d.comb += [k_wr.addr.eq(kaddr5), k_wr.data.eq(pool_cnt), k_wr.en.eq(pwv5 & ms)]
@@ -435,13 +451,17 @@ class Processor(wiring.Component):
             with m.If(fv5 & is_out & ~ms):
                 m.d.comb += [fw.tag.eq(TAG_LOGIT), fw.layer.eq(cur.index), fw.addr.eq(fa5),
                              fw.data.eq(vsum5), fifo.w_en.eq(1)]
-            with m.If(fv6):
-                m.d.comb += [writer.valid.eq(1), writer.codes.eq(codes6), spike_beat.eq(1)]
+            with m.If(fw_v):
+                m.d.comb += [writer.valid.eq(1), writer.codes.eq(fw_codes), spike_beat.eq(1)]
+            with m.If(f_gap != 0):
+                m.d.sync += f_gap.eq(f_gap - 1)
             with m.If(fa != cur.out_words):
-                with m.If(credit):
+                with m.If(credit & (f_gap == 0)):
                     m.d.comb += f_issue.eq(1)
                     m.d.sync += [fa.eq(fa + 1), fgo.eq(Mux(fgo + 1 == cur.gout, 0, fgo + 1))]
-            with m.Elif(~f_busy):
+                    # the exit controller walks an output word in P cycles; a split bank takes 2 a word
+                    m.d.sync += f_gap.eq(Mux(is_out, P - 1, cfg.fire_split - 1))
+            with m.Elif(~f_busy & ~ex.busy):
                 with m.If(cur.last):
                     m.d.sync += state.eq(S_DECIDE)
                 with m.Else():
