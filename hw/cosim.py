@@ -24,7 +24,9 @@ MAKE_FIX = "CFG_CXXFLAGS_PCH_I=-include"
 # top_only builds: cocotb's runner always passes --public-flat-rw, which keeps every signal of the
 # design visible to VPI and blocks most of Verilator's optimisation (measured about 5x slower on
 # the processor); --no-public-flat-rw after it undoes that, and a control file makes only the
-# toplevel module's own signals (its ports and memories) public. C++ at -O2 instead of -Os.
+# named signals of the toplevel module public. Name as few as possible, and writable ones only
+# where cocotb writes them: Verilator re-evaluates the logic that reads a writable public signal
+# whenever any input changes. C++ at -O2 instead of -Os.
 TOP_ONLY_FLAGS = ["--no-public-flat-rw", "-O3", "--x-assign", "fast", "--x-initial", "fast"]
 TOP_ONLY_MAKE = "OPT_FAST=-O2 OPT_GLOBAL=-O2"
 
@@ -48,15 +50,20 @@ def verilog_of(component, name: str) -> str:
     return verilog.convert(component, name=name, emit_src=False)
 
 
-def build(verilog_text: str, toplevel: str, top_only: bool = False) -> Path:
+def build(verilog_text: str, toplevel: str, public_rw=None, public_rd=()) -> Path:
     """Build (or reuse) the Verilator model of this Verilog; returns its build dir.
-    top_only: only the toplevel module's signals are visible to cocotb (see TOP_ONLY_FLAGS)."""
+    public_rw / public_rd: when given, only these signals of the toplevel module are visible to
+    cocotb, writable / read-only (see TOP_ONLY_FLAGS); otherwise every signal of the design."""
     _verilator_on_path()
     from cocotb_tools.runner import get_runner
 
+    top_only = public_rw is not None
     args = VERILATOR_FLAGS + (TOP_ONLY_FLAGS if top_only else [])
     make = MAKE_FIX + (" " + TOP_ONLY_MAKE if top_only else "")
-    h = hashlib.sha256((toplevel + "\n" + verilog_text + repr(args) + make).encode()).hexdigest()[:16]
+    vlt = "`verilator_config\n" + "".join(f'public_flat_{kind} -module "{toplevel}" -var "{v}"\n'
+                                          for kind, names in (("rw", public_rw or ()), ("rd", public_rd))
+                                          for v in names)
+    h = hashlib.sha256((toplevel + "\n" + verilog_text + repr(args) + make + (vlt if top_only else "")).encode()).hexdigest()[:16]
     bdir = CACHE / f"{toplevel}-{h}"
     done = bdir / ".built"
     if done.exists():
@@ -70,9 +77,8 @@ def build(verilog_text: str, toplevel: str, top_only: bool = False) -> Path:
         src.write_text(verilog_text)
         srcs = [src]
         if top_only:
-            vlt = bdir / "public.vlt"
-            vlt.write_text(f'`verilator_config\npublic_flat_rw -module "{toplevel}" -var "*"\n')
-            srcs = [vlt, src]
+            (bdir / "public.vlt").write_text(vlt)
+            srcs = [bdir / "public.vlt", src]
         runner = get_runner("verilator")
         old = os.environ.get("MAKEFLAGS")
         os.environ["MAKEFLAGS"] = (old + " " if old else "") + make

@@ -89,16 +89,30 @@ class Harness(wiring.Component):
         a, b = Signal(reset_less=True), Signal(reset_less=True)
         m.d.sync += a.eq(~a)
         m.d.neg += b.eq(~b)
-        m.d.comb += [neg.clk.eq(ClockSignal("sync")), edge.clk.eq(ClockSignal("sync") ^ a ^ b),
-                     edge.rst.eq(ResetSignal("sync"))]
+        # the reset is registered too: Amaranth folds a synchronous reset into every register's
+        # next-state logic, which would otherwise all hang off a toplevel input (see below)
+        rst = Signal(reset_less=True)
+        m.d.sync += rst.eq(ResetSignal("sync"))
+        m.d.comb += [neg.clk.eq(ClockSignal("sync")), edge.clk.eq(ClockSignal("sync") ^ a ^ b), edge.rst.eq(rst)]
 
         m.submodules.proc = proc = DomainRenamer("edge")(Processor(cfg, image=self.image))
         bl, rl = beat_layout(cfg), res_layout(cfg)
-        # asynchronous read: the beat at rptr is on the bus in the same cycle, so one beat per cycle
         m.submodules.beats = beats = Memory(shape=bl.size, depth=BD, init=[])
         m.submodules.results = results = Memory(shape=rl.size, depth=RD, init=[])
-        b_rd = beats.read_port(domain="comb")
+        # a synchronous read, addressed with the next rptr: the beat at rptr is in the read register
+        # (an asynchronous read of a memory cocotb writes would pull the processor's logic into
+        # Verilator's per-input-change evaluation, like a toplevel input)
+        b_rd = beats.read_port(domain="edge")
         r_wr = results.write_port(domain="edge")
+
+        # every control input is registered first: Verilator re-evaluates all logic that depends
+        # combinationally on a toplevel input whenever an input changes, i.e. at every clk edge
+        q = {n: Signal.like(getattr(self, n), name=f"{n}_q")
+             for n in ("start", "ack", "eof", "fill", "drain", "n_ends", "gap", "stall", "seed")}
+        m.d.edge += [q[n].eq(getattr(self, n)) for n in q]
+        start_d, ack_d = Signal(), Signal()
+        m.d.edge += [start_d.eq(q["start"]), ack_d.eq(q["ack"])]
+        start, ack = q["start"] & ~start_d, q["ack"] & ~ack_d
 
         run = Signal()
         rptr, wptr = Signal(range(BD)), Signal(range(RD))  # wrap at the (power of two) depth
@@ -106,39 +120,36 @@ class Harness(wiring.Component):
         ends = Signal(32)
         rng = Signal(32, init=XORSHIFT_DEFAULT_SEED)
         m.d.edge += rng.eq(xorshift32(rng))
-        start_d, ack_d = Signal(), Signal()
-        m.d.edge += [start_d.eq(self.start), ack_d.eq(self.ack)]
-        start, ack = self.start & ~start_d, self.ack & ~ack_d
 
         # ---- input side: one beat offered at a time, held until taken
         beat = data.View(bl, b_rd.data)
         valid = Signal()
         take = valid & Mux(beat.is_cfg, proc.cfg.ready, proc.inp.ready)
-        left = avail - take + Mux(ack, self.fill, 0)  # beats available after this cycle
+        left = avail - take + Mux(ack, q["fill"], 0)  # beats available after this cycle
         m.d.comb += [
-            b_rd.addr.eq(rptr),
+            b_rd.addr.eq(Mux(start, 0, rptr + take)),
             proc.cfg.payload.eq(beat.data), proc.inp.payload.eq(beat.data),
             proc.cfg.valid.eq(valid & beat.is_cfg), proc.inp.valid.eq(valid & ~beat.is_cfg),
         ]
         m.d.edge += [rptr.eq(rptr + take), avail.eq(left)]
         with m.If(~valid | take):  # free to offer the next beat, or to hold it back for a gap
-            m.d.edge += valid.eq(run & (left != 0) & (rng[:16] >= self.gap))
+            m.d.edge += valid.eq(run & (left != 0) & (rng[:16] >= q["gap"]))
 
         # ---- result side: every beat taken goes to the result ring
-        m.d.comb += proc.res.ready.eq(run & (count != RD) & (rng[16:] >= self.stall))
+        m.d.comb += proc.res.ready.eq(run & (count != RD) & (rng[16:] >= q["stall"]))
         got = proc.res.valid & proc.res.ready
         m.d.comb += [r_wr.addr.eq(wptr), r_wr.data.eq(proc.res.payload), r_wr.en.eq(got)]
-        m.d.edge += [wptr.eq(wptr + got), count.eq(count + got - Mux(ack, self.drain, 0))]
+        m.d.edge += [wptr.eq(wptr + got), count.eq(count + got - Mux(ack, q["drain"], 0))]
         with m.If(got & (data.View(rl, proc.res.payload).tag == TAG_END)):
             m.d.edge += ends.eq(ends + 1)
 
         # ---- control
-        done = run & self.eof & (avail == 0) & (ends == self.n_ends)
+        done = run & q["eof"] & (avail == 0) & (ends == q["n_ends"])
         m.d.comb += [self.done.eq(done), self.avail.eq(avail), self.n_res.eq(count),
-                     self.attn.eq(done | (run & ~self.eof & (avail < BD // 2)) | (count >= RD // 2))]
+                     self.attn.eq(done | (run & ~q["eof"] & (avail < BD // 2)) | (count >= RD // 2))]
         with m.If(run & ~done):
             m.d.edge += self.cycles.eq(self.cycles + 1)
         with m.If(start):
-            m.d.edge += [run.eq(1), rptr.eq(0), wptr.eq(0), avail.eq(self.fill), count.eq(0), ends.eq(0),
-                         valid.eq(0), self.cycles.eq(0), rng.eq(Mux(self.seed == 0, XORSHIFT_DEFAULT_SEED, self.seed))]
+            m.d.edge += [run.eq(1), rptr.eq(0), wptr.eq(0), avail.eq(q["fill"]), count.eq(0), ends.eq(0),
+                         valid.eq(0), self.cycles.eq(0), rng.eq(Mux(q["seed"] == 0, XORSHIFT_DEFAULT_SEED, q["seed"]))]
         return m

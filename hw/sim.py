@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from amaranth.lib.wiring import In, Out
 
 from model.package import Package
 
@@ -37,13 +38,20 @@ def build_harness(cfg: Config, baked: Package | None = None) -> Path:
     """The Verilator model of the HDL testbench (hw.harness) around this build."""
     if baked is None:
         return _harness_dir(cfg)
-    return cosim.build(cosim.verilog_of(Harness(cfg, image=image.bake(cfg, baked)), TB_TOP), TB_TOP, top_only=True)
+    return _build_harness(Harness(cfg, image=image.bake(cfg, baked)))
 
 
 @functools.lru_cache(maxsize=None)
 def _harness_dir(cfg: Config) -> Path:
     # converting the harness to Verilog takes seconds (its memories' init); once per process per build
-    return cosim.build(cosim.verilog_of(Harness(cfg), TB_TOP), TB_TOP, top_only=True)
+    return _build_harness(Harness(cfg))
+
+
+def _build_harness(h: Harness) -> Path:
+    # cocotb writes the inputs and the beat memory, and reads the outputs and the result memory
+    ins = [n for n, mb in h.signature.members.items() if mb.flow == In] + ["clk", "rst"]
+    outs = [n for n, mb in h.signature.members.items() if mb.flow == Out]
+    return cosim.build(cosim.verilog_of(h, TB_TOP), TB_TOP, public_rw=ins + ["beats"], public_rd=outs + ["results"])
 
 
 def threshold(p: float) -> int:
@@ -97,8 +105,14 @@ def collate(cfg: Config, pkg: Package, raw: list) -> tuple[dict, list]:
 
 def simulate(cfg: Config, pkg: Package, inputs, test_dir=None, gap=0.0, ready_p=1.0, seed=0):
     """Load pkg over the config stream, run every input; returns (results, cycles per inference)."""
+    res, cycles, _ = simulate_timed(cfg, pkg, inputs, test_dir, gap, ready_p, seed)
+    return res, cycles
+
+
+def simulate_timed(cfg: Config, pkg: Package, inputs, test_dir=None, gap=0.0, ready_p=1.0, seed=0):
+    """simulate, plus the simulator side's stats (hw.tb_fast: simulated cycles, wall and CPU time)."""
     fits(cfg, pkg)
     items = [{"cfg": image.config_beats(cfg, pkg)}] + [{"inp": image.input_beats(cfg, pkg, x)} for x in inputs]
-    raw, _ = run_fast(cfg, items, test_dir, gap=gap, ready_p=ready_p, seed=seed)
+    raw, stats = run_fast(cfg, items, test_dir, gap=gap, ready_p=ready_p, seed=seed)
     res, counters = collate(cfg, pkg, raw)
-    return res, [c["cycles"] for c in counters]
+    return res, [c["cycles"] for c in counters], stats

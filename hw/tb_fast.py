@@ -23,10 +23,12 @@ from hw.top import TAG_END
 
 
 async def pulse(dut, sig):
-    """Raise a signal the harness acts on at its rising edge, for at least one clock edge, and
-    return once the design has evaluated that edge (RisingEdge(clk) resumes before it has)."""
+    """Raise a signal the harness acts on at its rising edge, and return once it has acted: the
+    harness registers its inputs (one edge) and acts at the next; ClockCycles(clk, 2) resumes
+    before the second rising clk edge is evaluated, by which at least two edges were, and the
+    Timer lets that one be evaluated too before Python reads anything."""
     sig.value = 1
-    await RisingEdge(dut.clk)
+    await ClockCycles(dut.clk, 2)
     sig.value = 0
     await Timer(1, "ns")
 
