@@ -8,7 +8,7 @@ VPI), in zero simulated time, then acknowledges both counts. The streaming,
 the valid gaps and the ready backpressure run in the HDL.
 
 Job: {"beats": [beat words in stream order], "n_ends": END beats to wait for,
-      "gap": 0..65535, "stall": 0..65535, "seed": int, "tag_shift": int,
+      "gap": 0..65535, "stall": 0..65535, "seed": int, "tag_shift": int, "tag_end": int,
       "timeout_cycles": the longest the harness may run without needing Python}
 Answer: {"results": [result beats of each inference], "stats": {...}}.
 """
@@ -18,8 +18,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge, Timer, with_timeout
 
-from hw import cosim
-from hw.top import TAG_END
+from hw import cosim  # and nothing heavier: this module's imports count in every simulate() call
 
 
 async def pulse(dut, sig):
@@ -47,7 +46,7 @@ async def drive(dut):
     dut.rst.value = 0
     await RisingEdge(dut.clk)
 
-    words, tag_shift = j["beats"], j["tag_shift"]
+    words, tag_shift, tag_end = j["beats"], j["tag_shift"], j["tag_end"]
     # one handle per memory word, by index (iterating would follow the declared range, [N-1:0])
     beat_h = [dut.beats[i] for i in range(len(dut.beats))]
     res_h = [dut.results[i] for i in range(len(dut.results))]
@@ -80,7 +79,7 @@ async def drive(dut):
         for i in range(rd, rd + n):
             b = res_h[i % RD].value.to_unsigned()
             cur.append(b)
-            if b >> tag_shift == TAG_END:
+            if b >> tag_shift == tag_end:
                 raw.append(cur)
                 cur = []
         rd += n
