@@ -63,7 +63,8 @@ def build(verilog_text: str, toplevel: str, public_rw=None, public_rd=()) -> Pat
     vlt = "`verilator_config\n" + "".join(f'public_flat_{kind} -module "{toplevel}" -var "{v}"\n'
                                           for kind, names in (("rw", public_rw or ()), ("rd", public_rd))
                                           for v in names)
-    h = hashlib.sha256((toplevel + "\n" + verilog_text + repr(args) + make + (vlt if top_only else "")).encode()).hexdigest()[:16]
+    key = toplevel + "\n" + verilog_text + repr(args) + (make + vlt if top_only else "")  # default builds: the old key
+    h = hashlib.sha256(key.encode()).hexdigest()[:16]
     bdir = CACHE / f"{toplevel}-{h}"
     done = bdir / ".built"
     if done.exists():
