@@ -25,8 +25,11 @@ Handshake (`start` and `ack` act on their rising edge):
 
 Simulation only, for speed: the processor and the controller run on a pulse
 at every transition of `clk` (rising and falling), so one processor cycle
-costs cocotb one time step instead of two; cocotb's per-time-step overhead,
-not the model, bounds co-simulation speed (measured about 1.7x faster).
+costs cocotb one time step instead of two. At P = 4 cocotb's per-time-step
+work (its clock's timer callback and VPI write) cost more than the model;
+the pulse clock measured 1.7-2x more cycles per second there. Inputs are
+sampled at the next pulse; the handshake above is the only timing Python
+relies on.
 """
 from amaranth.hdl import ClockDomain, ClockSignal, DomainRenamer, Module, Mux, ResetSignal, Signal
 from amaranth.lib import data, wiring
