@@ -4,26 +4,85 @@ Both modes: ttfs codes or multistep bytes in; the result dict has the SPEC
 section 5 keys (multistep: exit_step and per-neuron spike counts up to the
 exit step), batched like model.golden.run; cycles are the RTL's own count of
 each whole inference, so early exit shows up as fewer cycles.
+
+Two drivers: `simulate` runs through the HDL testbench hw.harness (beats
+streamed from a memory at simulator speed, hw.tb_fast); `run_steps` keeps the
+per-beat Python driver hw.tb_driver, which alone can reset mid-inference.
 """
 from __future__ import annotations
 
+import functools
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from amaranth.lib.wiring import In, Out
 
 from model.package import Package
 
 from . import cosim, image
 from .config import Config, fits
-from .top import Processor, res_layout
+from .harness import Harness, beat_layout
+from .top import TAG_END, Processor, res_layout
 
 TOP = "logspike"
+TB_TOP = "logspike_tb"
 
 
 def build(cfg: Config, baked: Package | None = None) -> Path:
     img = image.bake(cfg, baked) if baked is not None else None
     return cosim.build(cosim.verilog_of(Processor(cfg, image=img), TOP), TOP)
+
+
+def build_harness(cfg: Config, baked: Package | None = None) -> Path:
+    """The Verilator model of the HDL testbench (hw.harness) around this build."""
+    if baked is None:
+        return _harness_dir(cfg)
+    return _build_harness(Harness(cfg, image=image.bake(cfg, baked)))
+
+
+@functools.lru_cache(maxsize=None)
+def _harness_dir(cfg: Config) -> Path:
+    # converting the harness to Verilog takes seconds (its memories' init); once per process per build
+    return _build_harness(Harness(cfg))
+
+
+def _build_harness(h: Harness) -> Path:
+    # cocotb writes the inputs and the beat memory, and reads the outputs and the result memory
+    ins = [n for n, mb in h.signature.members.items() if mb.flow == In] + ["clk", "rst"]
+    outs = [n for n, mb in h.signature.members.items() if mb.flow == Out]
+    return cosim.build(cosim.verilog_of(h, TB_TOP), TB_TOP, public_rw=ins + ["beats"], public_rd=outs + ["results"])
+
+
+def threshold(p: float) -> int:
+    """A probability as the harness's 16-bit threshold (probability p -> round(p * 2^16), capped)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"probability {p} outside [0, 1]")
+    return min(0xFFFF, round(p * 0x10000))
+
+
+def run_fast(cfg: Config, items: list, test_dir=None, gap=0.0, ready_p=1.0, seed=0, baked: Package | None = None,
+             timeout_cycles: int = 200_000_000) -> tuple[list, dict]:
+    """Run a list of items ({"cfg": beats} / {"inp": beats of one inference}) in order through the HDL
+    testbench; returns (the raw result beats of each inference, stats of the simulator side).
+    gap: probability an input valid is held low on a cycle; ready_p: probability result ready is high.
+    timeout_cycles: the longest the harness may run without needing Python before the run fails."""
+    bdir = build_harness(cfg, baked)
+    shift = beat_layout(cfg)["is_cfg"].offset
+    beats = []  # one stream of beat words; is_cfg marks the config beats
+    for it in items:
+        beats += [(1 << shift) | b for b in it["cfg"]] if "cfg" in it else list(it["inp"])
+    n_inf = sum("inp" in it for it in items)
+    job = {"beats": beats, "n_ends": n_inf, "tag_shift": res_layout(cfg)["tag"].offset, "tag_end": TAG_END,
+           "gap": threshold(gap), "stall": threshold(1.0 - ready_p), "seed": seed, "timeout_cycles": timeout_cycles}
+    if test_dir is None:
+        with tempfile.TemporaryDirectory(prefix="logspike-sim-") as d:
+            ans = cosim.run(bdir, TB_TOP, "hw.tb_fast", Path(d), job)
+    else:
+        ans = cosim.run(bdir, TB_TOP, "hw.tb_fast", Path(test_dir), job)
+    if len(ans["results"]) != n_inf:
+        raise RuntimeError(f"{len(ans['results'])} END beats for {n_inf} inferences")
+    return ans["results"], ans["stats"]
 
 
 def run_steps(cfg: Config, steps: list, test_dir=None, seed: int = 0, baked: Package | None = None) -> list:
@@ -46,8 +105,14 @@ def collate(cfg: Config, pkg: Package, raw: list) -> tuple[dict, list]:
 
 def simulate(cfg: Config, pkg: Package, inputs, test_dir=None, gap=0.0, ready_p=1.0, seed=0):
     """Load pkg over the config stream, run every input; returns (results, cycles per inference)."""
+    res, cycles, _ = simulate_timed(cfg, pkg, inputs, test_dir, gap, ready_p, seed)
+    return res, cycles
+
+
+def simulate_timed(cfg: Config, pkg: Package, inputs, test_dir=None, gap=0.0, ready_p=1.0, seed=0):
+    """simulate, plus the simulator side's stats (hw.tb_fast: simulated cycles, wall and CPU time)."""
     fits(cfg, pkg)
-    steps = [{"cfg": image.config_beats(cfg, pkg), "gap": gap},
-             {"infer": [image.input_beats(cfg, pkg, x) for x in inputs], "gap": gap, "ready_p": ready_p}]
-    res, counters = collate(cfg, pkg, run_steps(cfg, steps, test_dir, seed))
-    return res, [c["cycles"] for c in counters]
+    items = [{"cfg": image.config_beats(cfg, pkg)}] + [{"inp": image.input_beats(cfg, pkg, x)} for x in inputs]
+    raw, stats = run_fast(cfg, items, test_dir, gap=gap, ready_p=ready_p, seed=seed)
+    res, counters = collate(cfg, pkg, raw)
+    return res, [c["cycles"] for c in counters], stats
