@@ -78,6 +78,7 @@ def record_layout(cfg: Config) -> data.StructLayout:
     return data.StructLayout({
         "codes": data.ArrayLayout(cfg.sym_bits, cfg.lanes),
         "mask": cfg.lanes,   # non-silent lanes
+        "single": 1,         # exactly one of them (the lane walker needs no popcount)
         "wbase": WA, "pbase": XA,
         "qx": cfg.dim_bits, "qy": cfg.dim_bits, "rx": R, "ry": R,
     })
@@ -88,7 +89,10 @@ def event_layout(cfg: Config) -> data.StructLayout:
     XA, WA = widths(cfg)
     R = off_bits(cfg)
     return data.StructLayout({"t": cfg.sym_bits, "wrow": WA, "pbase": XA,
-                              "qx": cfg.dim_bits, "qy": cfg.dim_bits, "rx": R, "ry": R})
+                              "qx": cfg.dim_bits, "qy": cfg.dim_bits, "rx": R, "ry": R,
+                              # precomputed walk decisions (see Scatter): kx / ky steps left at the
+                              # first offset, and first offsets inside the kernel
+                              "kx_more": 1, "ky_more": 1, "rx_in": 1, "ry_in": 1})
 
 
 def reg(m: Module, sig, name: str, when=None):
@@ -129,6 +133,7 @@ class Writer:
             self.nonsilent.eq(ns.any()),
             self.rec.codes.eq(self.codes),
             self.rec.mask.eq(ns),
+            self.rec.single.eq((ns & (ns - 1)) == 0),
             self.rec.wbase.eq(wg + wx + wy),
             self.rec.pbase.eq(px + py),
             self.rec.qx.eq(qx), self.rec.qy.eq(qy), self.rec.rx.eq(rx), self.rec.ry.eq(ry),
@@ -222,19 +227,20 @@ class Scatter:
         have = Signal()
         wrec = Signal(rec_l)
         wmask = Signal(P)
+        wsingle = Signal()  # one lane left in wmask
         low, lane, rest = lowest_lane(m, wmask, P, "sc")
         room = efifo.level < EVENT_FIFO_DEPTH - 3   # three events may be in the row stages
         emit = Signal()
         m.d.comb += emit.eq(have & room)
-        done_rec = ~have | (emit & (rest == 0))
+        done_rec = ~have | (emit & wsingle)
         with m.If(done_rec & rfifo.r_rdy):
             rd_rec = data.View(rec_l, rfifo.r_data)
             m.d.comb += rfifo.r_en.eq(1)
-            m.d.sync += [wrec.eq(rfifo.r_data), wmask.eq(rd_rec.mask), have.eq(1)]
+            m.d.sync += [wrec.eq(rfifo.r_data), wmask.eq(rd_rec.mask), wsingle.eq(rd_rec.single), have.eq(1)]
         with m.Elif(done_rec):
             m.d.sync += have.eq(0)
         with m.Elif(emit):
-            m.d.sync += wmask.eq(rest)
+            m.d.sync += [wmask.eq(rest), wsingle.eq((rest & (rest - 1)) == 0)]
 
         # ---- weight row: wbase + rec.wbase + lane * ls, lane * ls by shifts and adds in two halves
         v1 = reg(m, emit, "sc_v1")
@@ -250,7 +256,10 @@ class Scatter:
             parts.append(acc)
         ev1 = Signal(ev_l)
         m.d.comb += [ev1.t.eq(r1.codes[l1]), ev1.pbase.eq(r1.pbase), ev1.qx.eq(r1.qx), ev1.qy.eq(r1.qy),
-                     ev1.rx.eq(r1.rx), ev1.ry.eq(r1.ry), ev1.wrow.eq(ent.wbase + r1.wbase)]
+                     ev1.rx.eq(r1.rx), ev1.ry.eq(r1.ry), ev1.wrow.eq(ent.wbase + r1.wbase),
+                     ev1.kx_more.eq((r1.rx + ent.s < ent.k) & (r1.qx != 0)),
+                     ev1.ky_more.eq((r1.ry + ent.s < ent.k) & (r1.qy != 0)),
+                     ev1.rx_in.eq(r1.rx < ent.k), ev1.ry_in.eq(r1.ry < ent.k)]
         lo_a, lo_b = Signal(WA), Signal(WA)
         m.d.comb += [lo_a.eq(parts[0]), lo_b.eq(parts[1])]
         v2, ev2, a2, b2 = reg(m, v1, "sc_v2"), reg(m, ev1, "sc_ev2"), reg(m, lo_a, "sc_a2"), reg(m, lo_b, "sc_b2")
@@ -261,38 +270,48 @@ class Scatter:
         m.d.comb += [ev3b.eq(ev3), ev3b.wrow.eq(ev3.wrow + b3)]
         m.d.comb += [efifo.w_en.eq(v3), efifo.w_data.eq(ev3b)]
 
-        # ---- issuer: one op per cycle from registers
+        # ---- issuer: one op per cycle from registers. Its decisions are registered flags, each
+        # recomputed for the next state in parallel with the address adds (no compare chain in front
+        # of the muxes): kxa = another kx step fits (kx + s < k, ox > 0, ky < k), kya = another ky
+        # step fits, inside = (kx, ky) lies in the kernel, glast = last output group of the position.
         ev = data.View(ev_l, efifo.r_data)
         active = Signal()
         ky, kx = Signal(off_bits(cfg)), Signal(off_bits(cfg))
         oy, ox = Signal(D), Signal(D)
         rx0, qx0 = Signal(off_bits(cfg)), Signal(D)
+        row_kxa, row_in = Signal(), Signal()   # kxa and inside at the start of each kernel row
+        kxa, kya, inside, glast = Signal(), Signal(), Signal(), Signal()
         wrow_y, wpos = Signal(WA), Signal(WA)
         prow_y, ppos = Signal(XA), Signal(XA)
         grem, gm1 = Signal(XA), Signal(XA)
-        m.d.sync += gm1.eq(ent.gout - 1)
+        gm1_zero = Signal()
+        m.d.sync += [gm1.eq(ent.gout - 1), gm1_zero.eq(ent.gout == 1)]
         t = Signal(cfg.sym_bits)
         # an event whose first offset lies past the kernel (stride > kernel) reaches no output
-        m.d.comb += [self.op.eq(active & (kx < ent.k) & (ky < ent.k)), self.t.eq(t)]
-        kx_adv = (kx + ent.s < ent.k) & (ox != 0) & (ky < ent.k)
-        ky_adv = (ky + ent.s < ent.k) & (oy != 0)
+        m.d.comb += [self.op.eq(active & inside), self.t.eq(t)]
 
         def load():
             m.d.comb += [efifo.r_en.eq(1), self.event.eq(1)]
             m.d.sync += [active.eq(1), t.eq(ev.t), kx.eq(ev.rx), ox.eq(ev.qx), ky.eq(ev.ry), oy.eq(ev.qy),
                          rx0.eq(ev.rx), qx0.eq(ev.qx), wrow_y.eq(ev.wrow), wpos.eq(ev.wrow), self.waddr.eq(ev.wrow),
-                         prow_y.eq(ev.pbase), ppos.eq(ev.pbase), self.paddr.eq(ev.pbase), grem.eq(gm1)]
+                         prow_y.eq(ev.pbase), ppos.eq(ev.pbase), self.paddr.eq(ev.pbase), grem.eq(gm1),
+                         glast.eq(gm1_zero), row_kxa.eq(ev.kx_more), row_in.eq(ev.rx_in),
+                         kxa.eq(ev.kx_more & ev.ry_in), kya.eq(ev.ky_more), inside.eq(ev.rx_in & ev.ry_in)]
 
-        with m.If(active & self.op & (grem != 0)):
-            m.d.sync += [grem.eq(grem - 1), self.waddr.eq(self.waddr + 1), self.paddr.eq(self.paddr + 1)]
-        with m.Elif(active & kx_adv):
-            m.d.sync += [grem.eq(gm1), kx.eq(kx + ent.s), ox.eq(ox - 1), wpos.eq(wpos + ent.sg),
-                         ppos.eq(ppos - ent.gout), self.waddr.eq(wpos + ent.sg), self.paddr.eq(ppos - ent.gout)]
-        with m.Elif(active & ky_adv):
-            m.d.sync += [grem.eq(gm1), ky.eq(ky + ent.s), oy.eq(oy - 1), kx.eq(rx0), ox.eq(qx0),
+        with m.If(active & inside & ~glast):
+            m.d.sync += [grem.eq(grem - 1), glast.eq(grem == 1),
+                         self.waddr.eq(self.waddr + 1), self.paddr.eq(self.paddr + 1)]
+        with m.Elif(active & kxa):
+            m.d.sync += [grem.eq(gm1), glast.eq(gm1_zero), kx.eq(kx + ent.s), ox.eq(ox - 1),
+                         wpos.eq(wpos + ent.sg), ppos.eq(ppos - ent.gout),
+                         self.waddr.eq(wpos + ent.sg), self.paddr.eq(ppos - ent.gout),
+                         kxa.eq((kx + (ent.s << 1) < ent.k) & (ox != 1)), inside.eq(1)]
+        with m.Elif(active & kya):
+            m.d.sync += [grem.eq(gm1), glast.eq(gm1_zero), ky.eq(ky + ent.s), oy.eq(oy - 1), kx.eq(rx0), ox.eq(qx0),
                          wrow_y.eq(wrow_y + ent.skg), prow_y.eq(prow_y - ent.wg),
                          wpos.eq(wrow_y + ent.skg), ppos.eq(prow_y - ent.wg),
-                         self.waddr.eq(wrow_y + ent.skg), self.paddr.eq(prow_y - ent.wg)]
+                         self.waddr.eq(wrow_y + ent.skg), self.paddr.eq(prow_y - ent.wg),
+                         kxa.eq(row_kxa), kya.eq((ky + (ent.s << 1) < ent.k) & (oy != 1)), inside.eq(row_in)]
         with m.Elif(efifo.r_rdy):
             load()
         with m.Else():

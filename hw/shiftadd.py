@@ -22,14 +22,15 @@ EXP_BITS = 7  # exp_offset in [-32, 32]
 
 
 def lane_stages(m: Module, cfg: Config, t, silent, sign, mag, E, taulog, lut: Array, graded, name: str, pipe):
-    """One lane's shift path in three stages; `pipe(sig, name)` is the boundary between them (a
+    """One lane's shift path in four stages; `pipe(sig, name)` is the boundary between them (a
     register in the processor, the identity in the standalone lane). Stage 1: the exponent sum n;
-    stage 2: quotient / remainder and the clamped shift; stage 3: base value and barrel shift.
-    Returns (magnitude mm, sign, nonzero) of the contribution, A bits unsigned (the accumulate
-    stage adds or subtracts it: the negation folds into the adder's carry chain).
+    stage 2: quotient / remainder and the clamped shift; stage 3: the base value; stage 4: the
+    barrel shift. Returns (magnitude mm, sign, nonzero) of the contribution, A bits unsigned (the
+    accumulate stage adds or subtracts it: the negation folds into the adder's carry chain).
     graded (1 bit): t is a byte x, base x << F (taulog must then be 0)."""
     A, F = cfg.acc_bits, cfg.frac_bits
-    nbits = cfg.sym_bits + 8 + cfg.tau_log_bits + 8
+    # |d| < 2^9 (magnitudes < 2^7, |E| < 2^6), shifted by at most the taulog register's range
+    nbits = max(cfg.sym_bits + 1, 10 + (1 << cfg.tau_log_bits) - 1) + 1
     BW = F + 8  # widest base: a byte << F
     sh_bits = ubits(max(A, BW))
     # stage 1: n = t + tau * (e - E)
@@ -43,15 +44,17 @@ def lane_stages(m: Module, cfg: Config, t, silent, sign, mag, E, taulog, lut: Ar
     r = Signal(unsigned(max(1, ubits(cfg.max_tau - 1))), name=f"{name}_r")
     left, zero = Signal(name=f"{name}_left"), Signal(name=f"{name}_zero")
     amt = Signal(sh_bits, name=f"{name}_amt")
-    m.d.comb += [q.eq(n >> taulog), r.eq(n & ((Const(1, 8) << taulog) - 1)), left.eq(q < 0),
-                 zero.eq((q < 0) & (-q >= A)),
-                 amt.eq(Mux(q < 0, Mux(-q >= A, A, -q), Mux(q > BW, BW, q)))]
+    m.d.comb += [q.eq(n >> taulog), r.eq(n & ((Const(1, 8) << taulog) - 1)), left.eq(q < 0), zero.eq(q <= -A),
+                 amt.eq(Mux(q < 0, (-q)[:sh_bits], Mux(q > BW, BW, q[:sh_bits])))]
     r, left, zero, amt, t, sign, nz, graded = (pipe(x, f"{name}_{k}2") for x, k in (
         (r, "r"), (left, "left"), (zero, "zero"), (amt, "amt"), (t, "t"), (sign, "s"), (nz, "nz"), (graded, "g")))
-    # stage 3: base lut[r] (or x << F) shifted
+    # stage 3: base lut[r] (or x << F)
     lr = Signal(BW, name=f"{name}_lut")
-    mm = Signal(A, name=f"{name}_m")
     m.d.comb += lr.eq(Mux(graded, t[:8] << F, lut[r]))
+    lr, left, zero, amt, sign, nz = (pipe(x, f"{name}_{k}3") for x, k in (
+        (lr, "lut"), (left, "left"), (zero, "zero"), (amt, "amt"), (sign, "s"), (nz, "nz")))
+    # stage 4: shifted
+    mm = Signal(A, name=f"{name}_m")
     m.d.comb += mm.eq(Mux(left, Mux(zero, 0, (lr << amt)[:A]), lr >> amt))
     return mm, sign, nz
 

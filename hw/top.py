@@ -225,8 +225,8 @@ class Processor(wiring.Component):
                          fw.data.eq(writer.codes), fifo.w_en.eq(1)]
 
         # ---- scatter -> PE pipeline: issue (scatter registers, weight read), R (weight word arrives),
-        # X1..X3 (lane stages, hw/shiftadd.py), A (accumulate, write back). The potential word is read
-        # in X2; the two sums written since then are forwarded (non-transparent read port).
+        # X1..X4 (lane stages, hw/shiftadd.py), A (accumulate, write back). The potential word is read
+        # in X3; the two sums written since then are forwarded (non-transparent read port).
         def pipe(sig, name):
             return reg(m, sig, name)
 
@@ -238,15 +238,16 @@ class Processor(wiring.Component):
                              f"pe{l}", pipe) for l in range(P)]
         x2_v, x2_pa = pipe(x1_v, "pe_x2_v"), pipe(x1_pa, "pe_x2_pa")
         x3_v, x3_pa = pipe(x2_v, "pe_x3_v"), pipe(x2_pa, "pe_x3_pa")
-        a_v, a_pa = pipe(x3_v, "pe_a_v"), pipe(x3_pa, "pe_a_pa")
-        a_old = pipe(p_data, "pe_a_old")   # the word read in X2
+        x4_v, x4_pa = pipe(x3_v, "pe_x4_v"), pipe(x3_pa, "pe_x4_pa")
+        a_v, a_pa = pipe(x4_v, "pe_a_v"), pipe(x4_pa, "pe_a_pa")
+        a_old = pipe(p_data, "pe_a_old")   # the word read in X3
         sums = Signal(vl)
         h1_v, h1_pa, h1_s = pipe(a_v, "pe_h1_v"), pipe(a_pa, "pe_h1_pa"), pipe(sums, "pe_h1_s")  # written last cycle
         h2_s = pipe(h1_s, "pe_h2_s")                                                         # two cycles ago
-        hit1 = pipe(a_v & (a_pa == x3_pa), "pe_hit1")
-        hit2 = pipe(h1_v & (h1_pa == x3_pa), "pe_hit2")
+        hit1 = pipe(a_v & (a_pa == x4_pa), "pe_hit1")
+        hit2 = pipe(h1_v & (h1_pa == x4_pa), "pe_hit2")
         # no op enters the accumulate stage: hold it at 0, so its sum is 0 (clear and fire passes write it)
-        zero_a = ~x3_v
+        zero_a = ~x4_v
         with m.If(zero_a):
             m.d.sync += [a_old.eq(0), hit1.eq(0), hit2.eq(0)]
         for l, (mm, sg, nz) in enumerate(lanes):
@@ -256,8 +257,8 @@ class Processor(wiring.Component):
             old = Mux(hit1, h1_s[l], Mux(hit2, h2_s[l], a_old[l]))
             # old + (nz ? (sign ? -mm : mm) : 0), the negation as invert-and-carry-in of one adder
             m.d.comb += sums[l].eq(old + (Mux(nz4, mm4, 0) ^ neg4.replicate(A)) + neg4)
-        pe_busy = r_v | x1_v | x2_v | x3_v | a_v
-        m.d.sync += [sops.eq(sops + scatter.op), events.eq(events + scatter.event)]
+        pe_busy = r_v | x1_v | x2_v | x3_v | x4_v | a_v
+        m.d.sync += [sops.eq(sops + r_v), events.eq(events + pipe(scatter.event, "sc_event_r"))]
 
         # ---- fire / emit pipeline: F0 issue (read-and-clear), F1 data arrives, F2 registered,
         # F3 V + bias, F4 compare bank / leak + drive, F5 codes / V_new, F6 codes to the Writer
@@ -357,7 +358,7 @@ class Processor(wiring.Component):
         in_pool = state == S_POOL
         m.d.comb += [b_rd.addr.eq(cur.bbase + fgo), v_rd.addr.eq(cur.vbase + fa), i_rd.addr.eq(fa),
                      k_rd.addr.eq(Mux(in_pool, kaddr3, cur.cbase + fa)),
-                     p_rd.addr.eq(Mux(in_fire, fa, x2_pa))]
+                     p_rd.addr.eq(Mux(in_fire, fa, x3_pa))]
         clr = Signal(XA)
         # the write data is always the accumulate stage's sum; clearing holds that stage at zero
         # (synchronous resets of its registers, free in FPGA flip-flops) instead of muxing in a 0
