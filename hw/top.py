@@ -197,7 +197,8 @@ class Processor(wiring.Component):
         credit = Signal()
         m.d.sync += credit.eq(fifo.level < RES_FIFO_DEPTH - PIPE_SLACK)
 
-        state = Signal(range(21), init=0)
+        # one-hot state: every decode is one flip-flop (the state register fans out to most of the datapath)
+        state = Signal(21, init=1 << S_CLEAR)
         in_input = Signal()
         writer = Writer(m, cfg, Mux(in_input & ms, 0, T), nxt)
         scatter = Scatter(m, cfg, cur)
@@ -264,7 +265,7 @@ class Processor(wiring.Component):
         # F3 V + bias, F4 compare bank / leak + drive, F5 codes / V_new, F6 codes to the Writer
         fa, fgo = Signal(XA), Signal(XA)
         f_issue = Signal()
-        in_fire = state == S_FIRE
+        in_fire = state[S_FIRE]
         fv1, fa1 = pipe(f_issue, "f_v1"), pipe(fa, "f_a1")
         fv2, fa2 = pipe(fv1, "f_v2"), pipe(fa1, "f_a2")
         p2, b2, v2, i2, k2 = (pipe(x, f"f_{n}2") for x, n in ((p_data, "p"), (b_data, "b"), (v_data, "v"), (i_data, "i"), (k_data, "k")))
@@ -355,7 +356,7 @@ class Processor(wiring.Component):
                      b_wr.en.eq(take & (cp.sel == SEL_BIAS))]
 
         # ---- address muxes of the shared ports
-        in_pool = state == S_POOL
+        in_pool = state[S_POOL]
         m.d.comb += [b_rd.addr.eq(cur.bbase + fgo), v_rd.addr.eq(cur.vbase + fa), i_rd.addr.eq(fa),
                      k_rd.addr.eq(Mux(in_pool, kaddr3, cur.cbase + fa)),
                      p_rd.addr.eq(Mux(in_fire, fa, x3_pa))]
@@ -363,7 +364,7 @@ class Processor(wiring.Component):
         # the write data is always the accumulate stage's sum; clearing holds that stage at zero
         # (synchronous resets of its registers, free in FPGA flip-flops) instead of muxing in a 0
         m.d.comb += p_wr.data.eq(sums)
-        with m.If(state == S_CLEAR):  # after reset: potentials back to zero
+        with m.If(state[S_CLEAR]):  # after reset: potentials back to zero
             m.d.comb += [p_wr.addr.eq(clr), p_wr.en.eq(1)]
         with m.Elif(in_fire):         # read-and-clear
             m.d.comb += [p_wr.addr.eq(fa), p_wr.en.eq(f_issue)]
@@ -374,6 +375,16 @@ class Processor(wiring.Component):
             m.d.comb += [k_wr.addr.eq(kaddr5), k_wr.data.eq(pool_cnt), k_wr.en.eq(pwv5 & ms)]
         with m.Else():
             m.d.comb += [k_wr.addr.eq(cur.cbase + fa5), k_wr.data.eq(cnt_new), k_wr.en.eq(in_fire & fv5 & ms & ~is_out)]
+
+        # The FSM waits on registered busy flags: each is the OR of a pipeline's valid bits and of
+        # what starts it this cycle, so one cycle late is never too early, and the wide ORs stay out
+        # of the next-state logic.
+        sc_busy_r = pipe(scatter.busy | scatter.start, "sc_busy_r")
+        pe_busy_r = pipe(pe_busy, "pe_busy_r")
+        fire_busy_r = pipe(f_busy | f_issue | ex.busy, "fire_busy_r")
+        emit_busy_r = pipe(fv1 | f_issue, "emit_busy_r")
+        pool_busy_r = pipe(pool_busy | pool.start, "pool_busy_r")
+        ex_busy_r = pipe(ex.busy, "ex_busy_r")
 
         # FSM: one plain If per state (exclusive), so the Verilog has no incomplete case statements for lint
         running = Signal()
@@ -390,64 +401,64 @@ class Processor(wiring.Component):
                 with m.If(credit):
                     m.d.comb += f_issue.eq(1)
                     m.d.sync += fa.eq(fa + 1)
-            with m.Elif(~fv1 & ~fv2):  # later stages act only in the fire pass
+            with m.Elif(~emit_busy_r):  # later stages act only in the fire pass
                 done()
 
-        with m.If(state == S_CLEAR):
+        with m.If(state[S_CLEAR]):
             m.d.sync += clr.eq(clr + 1)
             with m.If(clr == NW - 1):
-                m.d.sync += state.eq(S_IDLE)
-        with m.If(state == S_IDLE):
+                m.d.sync += state.eq(1 << S_IDLE)
+        with m.If(state[S_IDLE]):
             m.d.comb += self.cfg.ready.eq(1)
             with m.If(self.inp.valid):
                 m.d.sync += [cycles.eq(0), sops.eq(0), events.eq(0), running.eq(1), li.eq(0)]
                 m.d.comb += ex.start.eq(1)
-                m.d.sync += state.eq(S_PREP)
-        with m.If(state == S_PREP):
+                m.d.sync += state.eq(1 << S_PREP)
+        with m.If(state[S_PREP]):
             m.d.comb += t_rd.addr.eq(0)
-            m.d.sync += state.eq(S_PREP2)
-        with m.If(state == S_PREP2):
+            m.d.sync += state.eq(1 << S_PREP2)
+        with m.If(state[S_PREP2]):
             m.d.sync += nxt.eq(t_data)
-            m.d.sync += state.eq(S_PREP3)
-        with m.If(state == S_PREP3):
+            m.d.sync += state.eq(1 << S_PREP3)
+        with m.If(state[S_PREP3]):
             m.d.comb += writer.restart.eq(1)
             m.d.sync += clr.eq(0)
-            m.d.sync += state.eq(S_INPUT)
-        with m.If(state == S_INPUT):
+            m.d.sync += state.eq(1 << S_INPUT)
+        with m.If(state[S_INPUT]):
             m.d.comb += [in_input.eq(1), self.inp.ready.eq(1), writer.codes.eq(self.inp.payload),
                          writer.valid.eq(self.inp.valid)]
             with m.If(self.inp.valid):
                 m.d.sync += clr.eq(clr + 1)
                 with m.If(clr + 1 == in_words):
-                    m.d.sync += state.eq(S_LAYER)
-        with m.If(state == S_LAYER):
+                    m.d.sync += state.eq(1 << S_LAYER)
+        with m.If(state[S_LAYER]):
             m.d.comb += t_rd.addr.eq(li)
             m.d.sync += n_rec.eq(writer.count)
-            m.d.sync += state.eq(S_LAYER2)
-        with m.If(state == S_LAYER2):
+            m.d.sync += state.eq(1 << S_LAYER2)
+        with m.If(state[S_LAYER2]):
             m.d.comb += t_rd.addr.eq(li + 1)
             m.d.sync += cur.eq(t_data)
-            m.d.sync += state.eq(S_LAYER3)
-        with m.If(state == S_LAYER3):
+            m.d.sync += state.eq(1 << S_LAYER3)
+        with m.If(state[S_LAYER3]):
             m.d.sync += nxt.eq(t_data)
-            m.d.sync += state.eq(S_LAYER4)
-        with m.If(state == S_LAYER4):
+            m.d.sync += state.eq(1 << S_LAYER4)
+        with m.If(state[S_LAYER4]):
             m.d.comb += [writer.restart.eq(1), ex.clear.eq(cur.last)]
             m.d.sync += [fa.eq(0), fgo.eq(0), po.eq(0)]
             with m.If(cur.kind == 1):
                 m.d.comb += pool.start.eq(1)
-                m.d.sync += state.eq(S_POOL)
+                m.d.sync += state.eq(1 << S_POOL)
             with m.Elif(graded & ~step1):  # input current kept in imem since step 1
-                m.d.sync += state.eq(S_FIRE)
+                m.d.sync += state.eq(1 << S_FIRE)
             with m.Else():
                 m.d.comb += scatter.start.eq(1)
-                m.d.sync += state.eq(S_SCATTER)
-        with m.If(state == S_SCATTER):
-            with m.If(~scatter.busy):
-                m.d.sync += state.eq(S_DRAIN)
-        with m.If(state == S_DRAIN):     # the last sums written before the fire pass reads them
-            with m.If(~pe_busy):
-                m.d.sync += state.eq(S_FIRE)
+                m.d.sync += state.eq(1 << S_SCATTER)
+        with m.If(state[S_SCATTER]):
+            with m.If(~sc_busy_r):
+                m.d.sync += state.eq(1 << S_DRAIN)
+        with m.If(state[S_DRAIN]):     # the last sums written before the fire pass reads them
+            with m.If(~pe_busy_r):
+                m.d.sync += state.eq(1 << S_FIRE)
         with m.If(in_fire):
             with m.If(fv5 & is_out & ~ms):
                 m.d.comb += [fw.tag.eq(TAG_LOGIT), fw.layer.eq(cur.index), fw.addr.eq(fa5),
@@ -462,58 +473,58 @@ class Processor(wiring.Component):
                     m.d.sync += [fa.eq(fa + 1), fgo.eq(Mux(fgo + 1 == cur.gout, 0, fgo + 1))]
                     # the exit controller walks an output word in P cycles; a split bank takes 2 a word
                     m.d.sync += f_gap.eq(Mux(is_out, P - 1, cfg.fire_split - 1))
-            with m.Elif(~f_busy & ~ex.busy):
+            with m.Elif(~fire_busy_r):
                 with m.If(cur.last):
-                    m.d.sync += state.eq(S_DECIDE)
+                    m.d.sync += state.eq(1 << S_DECIDE)
                 with m.Else():
                     m.d.sync += li.eq(li + 1)
-                    m.d.sync += state.eq(S_LAYER)
+                    m.d.sync += state.eq(1 << S_LAYER)
         with m.If(in_pool):
             m.d.comb += pool.step.eq(credit)
             with m.If(pv3 & pl3):
                 m.d.sync += po.eq(po + 1)
             with m.If(pwv5):
                 m.d.comb += [writer.valid.eq(1), writer.codes.eq(pw5), spike_beat.eq(1)]
-            with m.If(~pool_busy):
+            with m.If(~pool_busy_r):
                 m.d.sync += li.eq(li + 1)
-                m.d.sync += state.eq(S_LAYER)
-        with m.If(state == S_DECIDE):
-            with m.If(ex.busy):
+                m.d.sync += state.eq(1 << S_LAYER)
+        with m.If(state[S_DECIDE]):
+            with m.If(ex_busy_r):
                 pass
             with m.Elif(~ms):
-                m.d.sync += state.eq(S_END)
+                m.d.sync += state.eq(1 << S_END)
             with m.Elif(ex.exit):
                 m.d.sync += fa.eq(0)
-                m.d.sync += state.eq(S_OUTE)
+                m.d.sync += state.eq(1 << S_OUTE)
             with m.Else():
                 m.d.comb += ex.advance.eq(1)
                 m.d.sync += li.eq(0)
-                m.d.sync += state.eq(S_LAYER)
-        with m.If(state == S_OUTE):  # O at the exit step, from vmem
+                m.d.sync += state.eq(1 << S_LAYER)
+        with m.If(state[S_OUTE]):  # O at the exit step, from vmem
             def to_counts():
                 m.d.sync += li.eq(0)
-                m.d.sync += state.eq(S_CNTL)
+                m.d.sync += state.eq(1 << S_CNTL)
             emit_pass(TAG_LOGIT, v2, to_counts)
-        with m.If(state == S_CNTL):
+        with m.If(state[S_CNTL]):
             m.d.comb += t_rd.addr.eq(li)
-            m.d.sync += state.eq(S_CNTL2)
-        with m.If(state == S_CNTL2):
+            m.d.sync += state.eq(1 << S_CNTL2)
+        with m.If(state[S_CNTL2]):
             m.d.sync += [cur.eq(t_data), fa.eq(0)]
-            m.d.sync += state.eq(S_CNTL3)
-        with m.If(state == S_CNTL3):
+            m.d.sync += state.eq(1 << S_CNTL3)
+        with m.If(state[S_CNTL3]):
             with m.If(cur.last):
-                m.d.sync += state.eq(S_END)
+                m.d.sync += state.eq(1 << S_END)
             with m.Else():
-                m.d.sync += state.eq(S_CNTE)
-        with m.If(state == S_CNTE):  # spike counters of one spiking or pooling layer
+                m.d.sync += state.eq(1 << S_CNTE)
+        with m.If(state[S_CNTE]):  # spike counters of one spiking or pooling layer
             def next_layer():
                 m.d.sync += li.eq(li + 1)
-                m.d.sync += state.eq(S_CNTL)
+                m.d.sync += state.eq(1 << S_CNTL)
             emit_pass(TAG_COUNT, k2, next_layer)
-        with m.If(state == S_END):
+        with m.If(state[S_END]):
             with m.If(fifo.w_rdy):
                 m.d.comb += [fw.tag.eq(TAG_END), fifo.w_en.eq(1),
                              fw.data.eq(Cat(ex.pred, (cycles + 1)[:32], sops, events, ex.step[:16]))]
                 m.d.sync += running.eq(0)
-                m.d.sync += state.eq(S_IDLE)
+                m.d.sync += state.eq(1 << S_IDLE)
         return m
