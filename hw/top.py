@@ -76,7 +76,7 @@ TAG_SPIKE, TAG_LOGIT, TAG_END, TAG_COUNT = 0, 1, 2, 3
 SEL_GLOBAL, SEL_LUT, SEL_THR, SEL_TABLE, SEL_WEIGHT, SEL_BIAS = range(6)
 G_T, G_TAULOG, G_IN_WORDS, G_MODE, G_LEAK, G_MARGIN, G_MARGIN_NULL, G_MIN_STEPS, G_T_MAX = range(9)
 RES_FIFO_DEPTH = 16
-PIPE_SLACK = 10  # cycles from a fire / pool / emit issue to its result beat, and one more
+PIPE_SLACK = 11  # cycles from a fire / pool / emit issue to its result beat, and one more
 (S_CLEAR, S_IDLE, S_PREP, S_PREP2, S_PREP3, S_INPUT, S_LAYER, S_LAYER2, S_LAYER3, S_LAYER4, S_SCATTER,
  S_DRAIN, S_FIRE, S_POOL, S_DECIDE, S_OUTE, S_CNTL, S_CNTL2, S_CNTL3, S_CNTE, S_END) = range(21)
 END_BITS = 128
@@ -199,8 +199,12 @@ class Processor(wiring.Component):
 
         # one-hot state: every decode is one flip-flop (the state register fans out to most of the datapath)
         state = Signal(21, init=1 << S_CLEAR)
-        in_input = Signal()
-        writer = Writer(m, cfg, Mux(in_input & ms, 0, T), nxt)
+        # the Writer takes its word from a register (input port, fire or pool words, selected by state)
+        in_input, win_v, spike_sel = Signal(), Signal(), Signal()
+        win_codes = Signal(data.ArrayLayout(SY, P))
+        w_input = reg(m, in_input, "w_input")
+        writer = Writer(m, cfg, Mux(w_input & ms, 0, T), nxt)
+        m.d.sync += [writer.valid.eq(win_v), writer.codes.eq(win_codes)]
         scatter = Scatter(m, cfg, cur)
         pool = PoolWalk(m, cfg, cur)
         m.submodules.fire = fire = FiringUnit(cfg, latency=1 + cfg.fire_split, split=cfg.fire_split)
@@ -213,14 +217,14 @@ class Processor(wiring.Component):
         m.d.comb += scatter.n_rec.eq(n_rec)
 
         # ---- writer: buffer writes one cycle after the word (registered)
-        wbank = Mux(in_input, 0, ~rbank)
+        wbank = Mux(w_input, 0, ~rbank)
         m.d.sync += [
             c_wr.addr.eq(Cat(writer.addr[:len(c_wr.addr) - 1], wbank)), c_wr.data.eq(writer.codes), c_wr.en.eq(writer.valid),
             e_wr.addr.eq(Cat(writer.count[:len(e_wr.addr) - 1], wbank)), e_wr.data.eq(writer.rec),
             e_wr.en.eq(writer.valid & writer.nonsilent),
         ]
         m.d.comb += [e_rd.addr.eq(Cat(scatter.raddr[:len(e_rd.addr) - 1], rbank)), scatter.rdata.eq(e_rd.data)]
-        spike_beat = Signal()
+        spike_beat = reg(m, spike_sel, "spike_beat")
         with m.If(spike_beat & ~ms):
             m.d.comb += [fw.tag.eq(TAG_SPIKE), fw.layer.eq(cur.index), fw.addr.eq(writer.addr),
                          fw.data.eq(writer.codes), fifo.w_en.eq(1)]
@@ -425,18 +429,18 @@ class Processor(wiring.Component):
             m.d.sync += clr.eq(0)
             m.d.sync += state.eq(1 << S_INPUT)
         with m.If(state[S_INPUT]):
-            m.d.comb += [in_input.eq(1), self.inp.ready.eq(1), writer.codes.eq(self.inp.payload),
-                         writer.valid.eq(self.inp.valid)]
+            m.d.comb += [in_input.eq(1), self.inp.ready.eq(1), win_codes.eq(self.inp.payload),
+                         win_v.eq(self.inp.valid)]
             with m.If(self.inp.valid):
                 m.d.sync += clr.eq(clr + 1)
                 with m.If(clr + 1 == in_words):
                     m.d.sync += state.eq(1 << S_LAYER)
         with m.If(state[S_LAYER]):
             m.d.comb += t_rd.addr.eq(li)
-            m.d.sync += n_rec.eq(writer.count)
             m.d.sync += state.eq(1 << S_LAYER2)
         with m.If(state[S_LAYER2]):
             m.d.comb += t_rd.addr.eq(li + 1)
+            m.d.sync += n_rec.eq(writer.count)   # the last input word reaches the Writer in S_LAYER
             m.d.sync += cur.eq(t_data)
             m.d.sync += state.eq(1 << S_LAYER3)
         with m.If(state[S_LAYER3]):
@@ -464,7 +468,7 @@ class Processor(wiring.Component):
                 m.d.comb += [fw.tag.eq(TAG_LOGIT), fw.layer.eq(cur.index), fw.addr.eq(fa5),
                              fw.data.eq(vsum5), fifo.w_en.eq(1)]
             with m.If(fw_v):
-                m.d.comb += [writer.valid.eq(1), writer.codes.eq(fw_codes), spike_beat.eq(1)]
+                m.d.comb += [win_v.eq(1), win_codes.eq(fw_codes), spike_sel.eq(1)]
             with m.If(f_gap != 0):
                 m.d.sync += f_gap.eq(f_gap - 1)
             with m.If(fa != cur.out_words):
@@ -484,7 +488,7 @@ class Processor(wiring.Component):
             with m.If(pv3 & pl3):
                 m.d.sync += po.eq(po + 1)
             with m.If(pwv5):
-                m.d.comb += [writer.valid.eq(1), writer.codes.eq(pw5), spike_beat.eq(1)]
+                m.d.comb += [win_v.eq(1), win_codes.eq(pw5), spike_sel.eq(1)]
             with m.If(~pool_busy_r):
                 m.d.sync += li.eq(li + 1)
                 m.d.sync += state.eq(1 << S_LAYER)
