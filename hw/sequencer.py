@@ -78,7 +78,7 @@ def record_layout(cfg: Config) -> data.StructLayout:
     return data.StructLayout({
         "codes": data.ArrayLayout(cfg.sym_bits, cfg.lanes),
         "mask": cfg.lanes,   # non-silent lanes
-        "single": 1,         # exactly one of them (the lane walker needs no popcount)
+        "nlanes": ubits(cfg.lanes),  # how many (the lane walker counts down instead of testing its mask)
         "wbase": WA, "pbase": XA,
         "qx": cfg.dim_bits, "qy": cfg.dim_bits, "rx": R, "ry": R,
     })
@@ -133,7 +133,7 @@ class Writer:
             self.nonsilent.eq(ns.any()),
             self.rec.codes.eq(self.codes),
             self.rec.mask.eq(ns),
-            self.rec.single.eq((ns & (ns - 1)) == 0),
+            self.rec.nlanes.eq(popcount(ns)),
             self.rec.wbase.eq(wg + wx + wy),
             self.rec.pbase.eq(px + py),
             self.rec.qx.eq(qx), self.rec.qy.eq(qy), self.rec.rx.eq(rx), self.rec.ry.eq(ry),
@@ -171,6 +171,14 @@ class Writer:
                             m.d.sync += [ry.eq(0), qy.eq(qy + 1), py.eq(py + ent.wg), wy.eq(0)]
                         with m.Else():
                             m.d.sync += [ry.eq(ry + 1), wy.eq(wy + ent.kg)]
+
+
+def popcount(bits):
+    """Number of set bits, as a balanced adder tree."""
+    terms = [bits[i] for i in range(len(bits))]
+    while len(terms) > 1:
+        terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
+    return terms[0]
 
 
 def lowest_lane(m: Module, mask, P: int, name: str):
@@ -227,7 +235,8 @@ class Scatter:
         have = Signal()
         wrec = Signal(rec_l)
         wmask = Signal(P)
-        wsingle = Signal()  # one lane left in wmask
+        wleft = Signal(ubits(P))  # lanes left in wmask
+        wsingle = wleft == 1
         low, lane, rest = lowest_lane(m, wmask, P, "sc")
         room = efifo.level < EVENT_FIFO_DEPTH - 3   # three events may be in the row stages
         emit = Signal()
@@ -236,11 +245,11 @@ class Scatter:
         with m.If(done_rec & rfifo.r_rdy):
             rd_rec = data.View(rec_l, rfifo.r_data)
             m.d.comb += rfifo.r_en.eq(1)
-            m.d.sync += [wrec.eq(rfifo.r_data), wmask.eq(rd_rec.mask), wsingle.eq(rd_rec.single), have.eq(1)]
+            m.d.sync += [wrec.eq(rfifo.r_data), wmask.eq(rd_rec.mask), wleft.eq(rd_rec.nlanes), have.eq(1)]
         with m.Elif(done_rec):
             m.d.sync += have.eq(0)
         with m.Elif(emit):
-            m.d.sync += [wmask.eq(rest), wsingle.eq((rest & (rest - 1)) == 0)]
+            m.d.sync += [wmask.eq(rest), wleft.eq(wleft - 1)]
 
         # ---- weight row: wbase + rec.wbase + lane * ls, lane * ls by shifts and adds in two halves
         v1 = reg(m, emit, "sc_v1")
