@@ -107,16 +107,18 @@ def reg(m: Module, sig, name: str, when=None):
 
 
 class Writer:
-    """Event-list builder; see the module docstring. Drive `valid`/`codes`; the
-    record and the buffer writes come out combinationally in the same cycle.
-    `silent` is the lane value that is no event: T (ttfs codes, multistep
-    binary spikes with T = 1) or 0 (multistep graded bytes)."""
+    """Event-list builder; see the module docstring. Drive `valid`, `codes` and
+    `ns`, the lanes that are events (code != the silent value: T for ttfs codes
+    and multistep binary spikes with T = 1, 0 for multistep graded bytes;
+    computed by the producer a stage early, so no compare precedes the count);
+    the record and the buffer writes come out combinationally in the same cycle."""
 
-    def __init__(self, m: Module, cfg: Config, silent, ent):
+    def __init__(self, m: Module, cfg: Config, ent):
         XA, WA = widths(cfg)
         P, D, R = cfg.lanes, cfg.dim_bits, off_bits(cfg)
         self.valid = Signal()
         self.codes = Signal(data.ArrayLayout(cfg.sym_bits, P))
+        self.ns = Signal(P)
         self.restart = Signal()  # load the counters for consumer entry `ent`
         self.addr = Signal(XA)   # word address of the current word
         self.count = Signal(XA)  # records written so far
@@ -128,7 +130,7 @@ class Writer:
         qx, qy = Signal(D), Signal(D)
         px, py = Signal(XA), Signal(XA)
         wx, wy = Signal(WA), Signal(WA)
-        ns = Cat(*[self.codes[l] != silent for l in range(P)])
+        ns = self.ns
         m.d.comb += [
             self.nonsilent.eq(ns.any()),
             self.rec.codes.eq(self.codes),

@@ -203,8 +203,10 @@ class Processor(wiring.Component):
         in_input, win_v, spike_sel = Signal(), Signal(), Signal()
         win_codes = Signal(data.ArrayLayout(SY, P))
         w_input = reg(m, in_input, "w_input")
-        writer = Writer(m, cfg, Mux(w_input & ms, 0, T), nxt)
-        m.d.sync += [writer.valid.eq(win_v), writer.codes.eq(win_codes)]
+        writer = Writer(m, cfg, nxt)
+        silent = Mux(in_input & ms, 0, T)   # graded input bytes: 0; codes and spikes: T
+        m.d.sync += [writer.valid.eq(win_v), writer.codes.eq(win_codes),
+                     writer.ns.eq(Cat(*[win_codes[l] != silent for l in range(P)]))]
         scatter = Scatter(m, cfg, cur)
         pool = PoolWalk(m, cfg, cur)
         m.submodules.fire = fire = FiringUnit(cfg, latency=1 + cfg.fire_split, split=cfg.fire_split)
