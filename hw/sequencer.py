@@ -232,30 +232,27 @@ class Scatter:
             m.d.sync += ri.eq(ri + 1)
         m.d.comb += [rfifo.w_en.eq(rpend), rfifo.w_data.eq(self.rdata)]
 
-        # ---- lane walker: one non-silent lane of the held record per cycle
+        # ---- lane walker: one non-silent lane of the record at the FIFO head per cycle. The head is read
+        # in place (a copy register's load enable fanned out to the whole record: a routing-bound path);
+        # `taken` marks the lanes already emitted, `ntaken` counts them against the record's nlanes.
         m.submodules.sc_efifo = efifo = SyncFIFO(width=ev_l.size, depth=EVENT_FIFO_DEPTH)
-        have = Signal()
-        wrec = Signal(rec_l)
-        wmask = Signal(P)
-        wleft = Signal(ubits(P))  # lanes left in wmask
-        wsingle = wleft == 1
-        low, lane, rest = lowest_lane(m, wmask, P, "sc")
+        head = data.View(rec_l, rfifo.r_data)
+        taken = Signal(P)
+        ntaken = Signal(ubits(P))
+        low, lane, rest = lowest_lane(m, head.mask & ~taken, P, "sc")
         room = efifo.level < EVENT_FIFO_DEPTH - 3   # three events may be in the row stages
         emit = Signal()
-        m.d.comb += emit.eq(have & room)
-        done_rec = ~have | (emit & wsingle)
-        with m.If(done_rec & rfifo.r_rdy):
-            rd_rec = data.View(rec_l, rfifo.r_data)
-            m.d.comb += rfifo.r_en.eq(1)
-            m.d.sync += [wrec.eq(rfifo.r_data), wmask.eq(rd_rec.mask), wleft.eq(rd_rec.nlanes), have.eq(1)]
-        with m.Elif(done_rec):
-            m.d.sync += have.eq(0)
-        with m.Elif(emit):
-            m.d.sync += [wmask.eq(rest), wleft.eq(wleft - 1)]
+        m.d.comb += emit.eq(rfifo.r_rdy & room)
+        with m.If(emit):
+            with m.If(ntaken + 1 == head.nlanes):
+                m.d.comb += rfifo.r_en.eq(1)
+                m.d.sync += [taken.eq(0), ntaken.eq(0)]
+            with m.Else():
+                m.d.sync += [taken.eq(taken | low), ntaken.eq(ntaken + 1)]
 
         # ---- weight row: wbase + rec.wbase + lane * ls, lane * ls by shifts and adds in two halves
         v1 = reg(m, emit, "sc_v1")
-        r1 = reg(m, wrec, "sc_r1")
+        r1 = reg(m, head, "sc_r1")
         l1 = reg(m, lane, "sc_l1")
         nb = len(lane)
         halves = [list(range(0, (nb + 1) // 2)), list(range((nb + 1) // 2, nb))]
@@ -328,7 +325,7 @@ class Scatter:
         with m.Else():
             m.d.sync += active.eq(0)
 
-        work = active | efifo.r_rdy | v1 | v2 | v3 | have | rfifo.r_rdy | rpend | (ri != self.n_rec)
+        work = active | efifo.r_rdy | v1 | v2 | v3 | rfifo.r_rdy | rpend | (ri != self.n_rec)
         m.d.comb += self.busy.eq(live & work)
         with m.If(self.start):
             m.d.sync += live.eq(1)
