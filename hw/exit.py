@@ -29,7 +29,7 @@ The output layer is small (one word of 16 lanes holds 10 classes), so the
 P cycles a word costs are few, and a tree of P lanes' compares would cost
 more logic than the rest of the firing path.
 """
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -72,7 +72,8 @@ class ExitController(wiring.Component):
         # the selected lane, registered
         sv, sok, si, s_valid = Signal(signed(A)), Signal(), Signal(16), Signal()
         idx = Cat(lane[:LB], waddr)[:16] if LB else waddr[:16]
-        m.d.sync += [sv.eq(word[lane]), sok.eq(wmask.bit_select(lane, 1)), si.eq(idx), s_valid.eq(walking)]
+        m.d.sync += [sv.eq(Array([word[l] for l in range(P)])[lane]),  # a mux, not an index times the width
+                      sok.eq(wmask.bit_select(lane, 1)), si.eq(idx), s_valid.eq(walking)]
         a, ai, b = Signal(signed(A), init=lo), Signal(16), Signal(signed(A), init=lo)
         gt_a, gt_b = sok & (sv > a), sok & (sv > b)
         with m.If(self.clear):

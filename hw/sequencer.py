@@ -25,7 +25,7 @@ host permutes the following dense layer's weight rows into this order.
   every output channel group, one (event, group) op per cycle from registers.
 - `PoolWalk`: reads the k x k input words of every pooled word (pipelined).
 """
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data
 from amaranth.lib.fifo import SyncFIFO
 
@@ -263,7 +263,8 @@ class Scatter:
                 acc = acc + Mux(l1[b], ent.ls << b, 0)
             parts.append(acc)
         ev1 = Signal(ev_l)
-        m.d.comb += [ev1.t.eq(r1.codes[l1]), ev1.pbase.eq(r1.pbase), ev1.qx.eq(r1.qx), ev1.qy.eq(r1.qy),
+        m.d.comb += [ev1.t.eq(Array([r1.codes[l] for l in range(P)])[l1]),  # a mux, not an index times the width
+                      ev1.pbase.eq(r1.pbase), ev1.qx.eq(r1.qx), ev1.qy.eq(r1.qy),
                      ev1.rx.eq(r1.rx), ev1.ry.eq(r1.ry), ev1.wrow.eq(ent.wbase + r1.wbase),
                      ev1.kx_more.eq((r1.rx + ent.s < ent.k) & (r1.qx != 0)),
                      ev1.ky_more.eq((r1.ry + ent.s < ent.k) & (r1.qy != 0)),
