@@ -184,14 +184,13 @@ def popcount(bits):
 
 
 def lowest_lane(m: Module, mask, P: int, name: str):
-    """(one-hot lowest set bit, its index, mask without it): a carry chain and an OR per index bit."""
+    """(one-hot lowest set bit, its index): a carry chain and an OR per index bit."""
     low = Signal(P, name=f"{name}_low")
-    rest = Signal(P, name=f"{name}_rest")
-    m.d.comb += [low.eq(mask & (~mask + 1)), rest.eq(mask & ~low)]
+    m.d.comb += low.eq(mask & (~mask + 1))
     nb = max(1, (P - 1).bit_length())
     idx = Signal(nb, name=f"{name}_idx")
     m.d.comb += idx.eq(Cat(*[Cat(*[low[i] for i in range(P) if i >> b & 1]).any() for b in range(nb)]))
-    return low, idx, rest
+    return low, idx
 
 
 class Scatter:
@@ -239,7 +238,7 @@ class Scatter:
         head = data.View(rec_l, rfifo.r_data)
         taken = Signal(P)
         ntaken = Signal(ubits(P))
-        low, lane, rest = lowest_lane(m, head.mask & ~taken, P, "sc")
+        low, lane = lowest_lane(m, head.mask & ~taken, P, "sc")
         room = efifo.level < EVENT_FIFO_DEPTH - 3   # three events may be in the row stages
         emit = Signal()
         m.d.comb += emit.eq(rfifo.r_rdy & room)

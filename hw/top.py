@@ -390,7 +390,6 @@ class Processor(wiring.Component):
         fire_busy_r = pipe(f_busy | f_issue | ex.busy, "fire_busy_r")
         emit_busy_r = pipe(fv1 | f_issue, "emit_busy_r")
         pool_busy_r = pipe(pool_busy | pool.start, "pool_busy_r")
-        ex_busy_r = pipe(ex.busy, "ex_busy_r")
 
         # FSM: one plain If per state (exclusive), so the Verilog has no incomplete case statements for lint
         running = Signal()
@@ -494,10 +493,8 @@ class Processor(wiring.Component):
             with m.If(~pool_busy_r):
                 m.d.sync += li.eq(li + 1)
                 m.d.sync += state.eq(1 << S_LAYER)
-        with m.If(state[S_DECIDE]):
-            with m.If(ex_busy_r):
-                pass
-            with m.Elif(~ms):
+        with m.If(state[S_DECIDE]):  # the fire pass ended after the exit controller settled (fire_busy_r)
+            with m.If(~ms):
                 m.d.sync += state.eq(1 << S_END)
             with m.Elif(ex.exit):
                 m.d.sync += fa.eq(0)
