@@ -354,6 +354,7 @@ class PoolWalk:
         dy, dx = Signal(K), Signal(K)
         ay, ax, ady, adx = Signal(XA), Signal(XA), Signal(XA), Signal(XA)
         go = self.step & self.busy
+        gstep = reg(m, ent.in_g + 1, "pw_gstep")  # groups per position: the dx step, constant over a layer
         s1a, s1b = Signal(XA), Signal(XA)
         m.d.comb += [s1a.eq(ay + ax), s1b.eq(ady + adx)]
         v1, a1, b1, g1 = reg(m, go, "pw_v1"), reg(m, s1a, "pw_a1"), reg(m, s1b, "pw_b1"), reg(m, g, "pw_g1")
@@ -368,7 +369,7 @@ class PoolWalk:
                          self.busy.eq(1)]
         with m.Elif(go):
             with m.If(dx + 1 != ent.pk):
-                m.d.sync += [dx.eq(dx + 1), adx.eq(adx + ent.in_g + 1)]
+                m.d.sync += [dx.eq(dx + 1), adx.eq(adx + gstep)]
             with m.Else():
                 m.d.sync += [dx.eq(0), adx.eq(0)]
                 with m.If(dy + 1 != ent.pk):

@@ -21,31 +21,46 @@ from .config import Config, ubits
 EXP_BITS = 7  # exp_offset in [-32, 32]
 
 
-def lane_stages(m: Module, cfg: Config, t, silent, sign, mag, E, taulog, lut: Array, graded, name: str, pipe):
+def tau_e(E, taulog):
+    """tau * (-1 - E): the exponent sum's per-layer constant (e = mag - 1), a register in the processor."""
+    return (-1 - E) << taulog
+
+
+def lane_base(t, graded, te):
+    """The part of n = t + tau*(e - E) shared by every lane of one event: t + tau_e (t = 8 for a graded
+    byte). The processor registers it a stage ahead, so each lane adds only mag << taulog (one short
+    carry chain) in its first stage."""
+    return Mux(graded, 8, t) + te
+
+
+def lane_stages(m: Module, cfg: Config, t, silent, sign, mag, base, taulog, lut: Array, graded, name: str, pipe):
     """One lane's shift path in four stages; `pipe(sig, name)` is the boundary between them (a
-    register in the processor, the identity in the standalone lane). Stage 1: the exponent sum n;
-    stage 2: quotient / remainder and the clamped shift; stage 3: the base value; stage 4: the
-    barrel shift. Returns (magnitude mm, sign, nonzero) of the contribution, A bits unsigned (the
-    accumulate stage adds or subtracts it: the negation folds into the adder's carry chain).
-    graded (1 bit): t is a byte x, base x << F (taulog must then be 0)."""
+    register in the processor, the identity in the standalone lane). Stage 1: the exponent sum
+    n = base + (mag << taulog) (base from lane_base); stage 2: quotient / remainder and the clamped
+    shift, its compares taken on n against per-tau limits so they run beside the divide; stage 3: the
+    base value; stage 4: the barrel shift. Returns (magnitude mm, sign, nonzero) of the contribution,
+    A bits unsigned (the accumulate stage adds or subtracts it: the negation folds into the adder's
+    carry chain). graded (1 bit): t is a byte x, base x << F (taulog must then be 0)."""
     A, F = cfg.acc_bits, cfg.frac_bits
-    # |d| < 2^9 (magnitudes < 2^7, |E| < 2^6), shifted by at most the taulog register's range
+    # |mag - 1 - E| < 2^9 (magnitudes < 2^7, |E| < 2^6), shifted by at most the taulog register's range
     nbits = max(cfg.sym_bits + 1, 10 + (1 << cfg.tau_log_bits) - 1) + 1
     BW = F + 8  # widest base: a byte << F
     sh_bits = ubits(max(A, BW))
     # stage 1: n = t + tau * (e - E)
-    d = Signal(signed(10), name=f"{name}_d")
     n = Signal(signed(nbits), name=f"{name}_n")
     nz = Signal(name=f"{name}_nz")
-    m.d.comb += [d.eq(mag - 1 - E), n.eq(Mux(graded, 8, t) + (d << taulog)), nz.eq(~silent & (mag != 0))]
+    m.d.comb += [n.eq(base + (mag << taulog)), nz.eq(~silent & (mag != 0))]
     n, t, sign, nz, graded = (pipe(x, f"{name}_{k}1") for x, k in ((n, "n"), (t, "t"), (sign, "s"), (nz, "nz"), (graded, "g")))
-    # stage 2: q, r = divmod(n, tau); clamp the shift (left shifts of A or more give 0)
+    # stage 2: q, r = divmod(n, tau). q < 0: a left shift by -q = 1 + ~q (stage 4 shifts by one more),
+    # 0 when -q >= A, i.e. n < (1 - A) * tau; q > BW: a right shift past the base, clamped to BW.
     q = Signal(signed(nbits), name=f"{name}_q")
     r = Signal(unsigned(max(1, ubits(cfg.max_tau - 1))), name=f"{name}_r")
-    left, zero = Signal(name=f"{name}_left"), Signal(name=f"{name}_zero")
+    left, zero, rsat = Signal(name=f"{name}_left"), Signal(name=f"{name}_zero"), Signal(name=f"{name}_rsat")
     amt = Signal(sh_bits, name=f"{name}_amt")
-    m.d.comb += [q.eq(n >> taulog), r.eq(n & ((Const(1, 8) << taulog) - 1)), left.eq(q < 0), zero.eq(q <= -A),
-                 amt.eq(Mux(q < 0, (-q)[:sh_bits], Mux(q > BW, BW, q[:sh_bits])))]
+    m.d.comb += [q.eq(n >> taulog), r.eq(n & ((Const(1, 8) << taulog) - 1)), left.eq(n[-1]),
+                 zero.eq(n < (Const(1 - A, signed(nbits)) << taulog)),
+                 rsat.eq(n >= (Const(BW + 1, signed(nbits)) << taulog)),
+                 amt.eq(Mux(left, (~q)[:sh_bits], Mux(rsat, BW, q[:sh_bits])))]
     r, left, zero, amt, t, sign, nz, graded = (pipe(x, f"{name}_{k}2") for x, k in (
         (r, "r"), (left, "left"), (zero, "zero"), (amt, "amt"), (t, "t"), (sign, "s"), (nz, "nz"), (graded, "g")))
     # stage 3: base lut[r] (or x << F)
@@ -55,7 +70,7 @@ def lane_stages(m: Module, cfg: Config, t, silent, sign, mag, E, taulog, lut: Ar
         (lr, "lut"), (left, "left"), (zero, "zero"), (amt, "amt"), (sign, "s"), (nz, "nz")))
     # stage 4: shifted
     mm = Signal(A, name=f"{name}_m")
-    m.d.comb += mm.eq(Mux(left, Mux(zero, 0, (lr << amt)[:A]), lr >> amt))
+    m.d.comb += mm.eq(Mux(left, Mux(zero, 0, ((lr << 1) << amt)[:A]), lr >> amt))
     return mm, sign, nz
 
 
@@ -63,7 +78,8 @@ def lane_contrib(m: Module, cfg: Config, t, silent, sign, mag, E, taulog, lut: A
     """One lane's combinational contribution (SPEC section 2) as a signed A-bit Signal."""
     if graded is None:
         graded = Const(0, 1)
-    mm, sign, nz = lane_stages(m, cfg, t, silent, sign, mag, E, taulog, lut, graded, name, lambda x, _n: x)
+    mm, sign, nz = lane_stages(m, cfg, t, silent, sign, mag, lane_base(t, graded, tau_e(E, taulog)), taulog, lut, graded, name,
+                               lambda x, _n: x)
     out = Signal(signed(cfg.acc_bits), name=f"{name}_c")
     m.d.comb += out.eq(Mux(nz, Mux(sign, -mm, mm), 0))
     return out

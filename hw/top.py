@@ -70,7 +70,7 @@ from .config import CFG_ADDR_BITS, LAYER_INDEX_BITS, Config, clog2, ubits
 from .exit import ExitController
 from .firing import FiringUnit
 from .sequencer import PoolWalk, Scatter, Writer, entry_layout, record_layout, reg, widths
-from .shiftadd import lane_stages
+from .shiftadd import lane_base, lane_stages, tau_e
 
 TAG_SPIKE, TAG_LOGIT, TAG_END, TAG_COUNT = 0, 1, 2, 3
 SEL_GLOBAL, SEL_LUT, SEL_THR, SEL_TABLE, SEL_WEIGHT, SEL_BIAS = range(6)
@@ -241,7 +241,9 @@ class Processor(wiring.Component):
         r_v, r_pa, r_t = pipe(scatter.op, "pe_r_v"), pipe(scatter.paddr, "pe_r_pa"), pipe(scatter.t, "pe_r_t")
         x1_v, x1_pa, x1_t, x1_w = pipe(r_v, "pe_x1_v"), pipe(r_pa, "pe_x1_pa"), pipe(r_t, "pe_x1_t"), pipe(w_data, "pe_x1_w")
         x1_silent = Mux(graded, x1_t == 0, x1_t >= T)
-        lanes = [lane_stages(m, cfg, x1_t, x1_silent, x1_w[l].sign, x1_w[l].mag, cur.E, taulog, luts, graded,
+        # the event's share of every lane's exponent sum, from R; tau * (-1 - E) is constant over a layer
+        x1_base = pipe(lane_base(r_t, graded, pipe(tau_e(cur.E, taulog), "pe_tau_e")), "pe_x1_base")
+        lanes = [lane_stages(m, cfg, x1_t, x1_silent, x1_w[l].sign, x1_w[l].mag, x1_base, taulog, luts, graded,
                              f"pe{l}", pipe) for l in range(P)]
         x2_v, x2_pa = pipe(x1_v, "pe_x2_v"), pipe(x1_pa, "pe_x2_pa")
         x3_v, x3_pa = pipe(x2_v, "pe_x3_v"), pipe(x2_pa, "pe_x3_pa")
