@@ -17,6 +17,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import Config
+from .sequencer import popcount
 
 
 class FiringUnit(wiring.Component):
@@ -39,9 +40,8 @@ class FiringUnit(wiring.Component):
         for l, v in enumerate(vs):
             below = Signal(self.conf.max_t, name=f"{name}{l}")
             dom += below.eq(Cat(*[v < self.thr[t] for t in range(self.conf.max_t)]))
-            cnt = 0
-            for t in range(self.conf.max_t):
-                cnt = cnt + below[t]
+            cnt = Signal(self.conf.code_bits, name=f"{name}{l}_n")  # one adder tree, however many uses
+            m.d.comb += cnt.eq(popcount(below))
             counts.append(cnt)
         return counts
 
