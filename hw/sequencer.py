@@ -217,7 +217,10 @@ class Scatter:
         self.event = Signal()
 
         # ---- record reader: keeps the record FIFO full (reads in flight counted)
-        m.submodules.sc_rfifo = rfifo = SyncFIFO(width=rec_l.size, depth=RECORD_FIFO_DEPTH)
+        # two FIFOs in lockstep: the walker's mask and lane count in a narrow one (its read pointer fans out
+        # to a few cells, placed together), the whole record in a wide one read only into a register
+        m.submodules.sc_rfifo = rfifo = SyncFIFO(width=P + ubits(P), depth=RECORD_FIFO_DEPTH)
+        m.submodules.sc_dfifo = dfifo = SyncFIFO(width=rec_l.size, depth=RECORD_FIFO_DEPTH)
         ri = Signal(RB)
         rpend = Signal()
         rd_go = Signal()
@@ -229,21 +232,24 @@ class Scatter:
             m.d.sync += ri.eq(0)
         with m.Elif(rd_go):
             m.d.sync += ri.eq(ri + 1)
-        m.d.comb += [rfifo.w_en.eq(rpend), rfifo.w_data.eq(self.rdata)]
+        m.d.comb += [rfifo.w_en.eq(rpend), rfifo.w_data.eq(Cat(self.rdata.mask, self.rdata.nlanes)),
+                     dfifo.w_en.eq(rpend), dfifo.w_data.eq(self.rdata), dfifo.r_en.eq(rfifo.r_en)]
 
-        # ---- lane walker: one non-silent lane of the record at the FIFO head per cycle. The head is read
-        # in place (a copy register's load enable fanned out to the whole record: a routing-bound path);
-        # `taken` marks the lanes already emitted, `ntaken` counts them against the record's nlanes.
+        # ---- lane walker: one non-silent lane of the record at the FIFO head per cycle. The head's mask and
+        # lane count are read in place from the narrow FIFO (a copy register's load enable fanned out to the
+        # whole record: a routing-bound path); `taken` marks the lanes already emitted, `ntaken` counts
+        # them against nlanes.
         m.submodules.sc_efifo = efifo = SyncFIFO(width=ev_l.size, depth=EVENT_FIFO_DEPTH)
-        head = data.View(rec_l, rfifo.r_data)
+        head = data.View(rec_l, dfifo.r_data)
+        h_mask, h_nlanes = rfifo.r_data[:P], rfifo.r_data[P:]
         taken = Signal(P)
         ntaken = Signal(ubits(P))
-        low, lane = lowest_lane(m, head.mask & ~taken, P, "sc")
+        low, lane = lowest_lane(m, h_mask & ~taken, P, "sc")
         room = efifo.level < EVENT_FIFO_DEPTH - 3   # three events may be in the row stages
         emit = Signal()
         m.d.comb += emit.eq(rfifo.r_rdy & room)
         with m.If(emit):
-            with m.If(ntaken + 1 == head.nlanes):
+            with m.If(ntaken + 1 == h_nlanes):
                 m.d.comb += rfifo.r_en.eq(1)
                 m.d.sync += [taken.eq(0), ntaken.eq(0)]
             with m.Else():
