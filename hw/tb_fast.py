@@ -3,7 +3,7 @@
 Python touches the simulation only when the harness raises `attn` (beat ring
 below half full, result ring half full, or done): it reads the new result
 beats and writes more beats straight through VPI handles to the memories (the
-harness build makes the toplevel's signals, memories included, visible to
+harness build makes its ports, its clock and the two memories visible to
 VPI), in zero simulated time, then acknowledges both counts. The streaming,
 the valid gaps and the ready backpressure run in the HDL.
 
@@ -15,7 +15,6 @@ Answer: {"results": [result beats of each inference], "stats": {...}}.
 import time
 
 import cocotb
-from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge, Timer, with_timeout
 
 from hw import cosim  # and nothing heavier: this module's imports count in every simulate() call
@@ -35,8 +34,7 @@ async def pulse(dut, sig):
 @cocotb.test()
 async def drive(dut):
     j = cosim.job()
-    # the clock toggles from C++ (cocotb's default would resume a Python coroutine every half period)
-    Clock(dut.clk, 10, unit="ns", impl="gpi").start()
+    # the clock toggles inside the model (hw.sim.clocked_wrapper): no callback per edge
     for name in ("start", "ack", "eof", "fill", "drain"):
         getattr(dut, name).value = 0
     dut.gap.value, dut.stall.value, dut.seed.value = j["gap"], j["stall"], j["seed"] & 0xFFFFFFFF
@@ -48,8 +46,8 @@ async def drive(dut):
 
     words, tag_shift, tag_end = j["beats"], j["tag_shift"], j["tag_end"]
     # one handle per memory word, by index (iterating would follow the declared range, [N-1:0])
-    beat_h = [dut.beats[i] for i in range(len(dut.beats))]
-    res_h = [dut.results[i] for i in range(len(dut.results))]
+    beat_h = [dut.h.beats[i] for i in range(len(dut.h.beats))]
+    res_h = [dut.h.results[i] for i in range(len(dut.h.results))]
     BD, RD = len(beat_h), len(res_h)
     timeout_ns = 5 * j["timeout_cycles"]  # the harness runs a processor cycle per clk edge: 5 ns
     raw, cur = [], []
