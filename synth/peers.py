@@ -1,6 +1,6 @@
 """Peer comparison on an MNIST-shaped 784-128-10 TTFS network: latency and logic cells.
 
-    python -m synth.peers [--out synth/reports] [--lanes 16] [--images 8] [--epochs 8] [--cat-epochs 4]
+    python -m synth.peers [--out synth/reports] [--lanes 4 16] [--images 8] [--epochs 8] [--cat-epochs 4]
 
 Input: scikit-learn's 8x8 digits upsampled bilinearly to 28x28
 (`model.data.digits(upsample=28)`), standing in for MNIST (no MNIST offline).
@@ -58,16 +58,46 @@ def train_mnist_shaped(epochs: int, cat_epochs: int, seed: int = 0):
     return pkg, encode_inputs(d.test.x, q), d.test.y, acc_float
 
 
-def main(argv=None):
-    from model import golden
+def build_row(pkg, x, res, lanes, a, out, work, acc, acc_float, log) -> dict:
+    """Simulate one build on the test images (it must equal golden) and place and route it."""
+    from hw.sim import simulate
 
     from . import builds
     from .flow import synthesize
 
+    cfg = builds.config_for(pkg, lanes)
+    row = {"config": asdict(cfg), "accuracy_golden": acc, "accuracy_float": acc_float, "images_simulated": 0}
+    log(f"RTL simulation of {a.images} images at {lanes} lanes (Verilator) ...")
+    rres, cycles = simulate(cfg, pkg, x[:a.images])
+    bad = [k for k in res if not np.array_equal(rres[k], res[k][:a.images])]
+    if bad:
+        raise RuntimeError(f"RTL differs from the golden model on {bad}: no latency is reported for a wrong result")
+    row["rtl_cycles"] = [int(c) for c in cycles]
+    row["rtl_matches_golden"] = True
+    row["images_simulated"] = a.images
+    row["cycles"] = float(np.mean(cycles))
+    row["cycles_source"] = f"RTL, mean of {a.images} test images, every result key equal to the golden model"
+    log(f"cycles per image: {row['cycles']:.0f} ({row['cycles_source']})")
+    if a.no_pnr:
+        r = json.loads((out / f"ecp5_p{lanes}.json").read_text())
+    else:
+        log("ECP5 place and route of this build ...")
+        v = builds.write_verilog(cfg, work / f"p{lanes}" / "rtl")
+        r = synthesize(v, "logspike", "ecp5", freq_mhz=a.freq, workdir=work / f"p{lanes}" / "ecp5", log=log)
+    row.update(fmax_mhz=r["fmax_mhz"], logic_cells=r["luts"], ffs=r["ffs"], brams=r["brams"], dsps=r["dsps"],
+               multipliers=r["multipliers"])
+    row["latency_us"] = row["cycles"] / row["fmax_mhz"]
+    row["latency_us_at_100mhz"] = row["cycles"] / 100.0
+    return row
+
+
+def main(argv=None):
+    from model import golden
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(HERE / "reports"))
     ap.add_argument("--work", default="out/synth/peers")
-    ap.add_argument("--lanes", type=int, default=16)
+    ap.add_argument("--lanes", type=int, nargs="+", default=[4, 16], help="one build per lane count, the same network")
     ap.add_argument("--images", type=int, default=8)
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--cat-epochs", type=int, default=4)
@@ -83,49 +113,27 @@ def main(argv=None):
     res = golden.run(pkg, x)
     acc = float((res["pred"] == y).mean())
     log(f"float accuracy {acc_float:.4f}, TTFS golden accuracy {acc:.4f}")
-    cfg = builds.config_for(pkg, a.lanes)
-    row = {"config": asdict(cfg), "accuracy_golden": acc, "accuracy_float": acc_float, "images_simulated": 0}
-    from hw.sim import simulate
-
-    log(f"RTL simulation of {a.images} images at {a.lanes} lanes (Verilator) ...")
-    rres, cycles = simulate(cfg, pkg, x[:a.images])
-    bad = [k for k in res if not np.array_equal(rres[k], res[k][:a.images])]
-    if bad:
-        raise RuntimeError(f"RTL differs from the golden model on {bad}: no latency is reported for a wrong result")
-    row["rtl_cycles"] = [int(c) for c in cycles]
-    row["rtl_matches_golden"] = True
-    row["images_simulated"] = a.images
-    row["cycles"] = float(np.mean(cycles))
-    row["cycles_source"] = f"RTL, mean of {a.images} test images, every result key equal to the golden model"
-    log(f"cycles per image: {row['cycles']:.0f} ({row['cycles_source']})")
-    if a.no_pnr:
-        r = json.loads((out / f"ecp5_p{a.lanes}.json").read_text())
-    else:
-        log("ECP5 place and route of this build ...")
-        v = builds.write_verilog(cfg, work / "rtl")
-        r = synthesize(v, "logspike", "ecp5", freq_mhz=a.freq, workdir=work / "ecp5", log=log)
-    row.update(fmax_mhz=r["fmax_mhz"], logic_cells=r["luts"], ffs=r["ffs"], brams=r["brams"], dsps=r["dsps"],
-               multipliers=r["multipliers"])
-    row["latency_us"] = row["cycles"] / row["fmax_mhz"]
-    row["latency_us_at_100mhz"] = row["cycles"] / 100.0
-    (out / "peers.json").write_text(json.dumps(row, indent=1) + "\n")
+    rows = [build_row(pkg, x, res, lanes, a, out, work, acc, acc_float, log) for lanes in a.lanes]
+    (out / "peers.json").write_text(json.dumps({"rows": rows}, indent=1) + "\n")
     L = ["# Peer comparison: MNIST-shaped 784-128-10 TTFS network", "",
          "Input: scikit-learn 8x8 digits upsampled to 28x28 (stand-in for MNIST; not MNIST). "
          f"Trained briefly ({a.epochs} float epochs + {a.cat_epochs} CAT epochs): float accuracy {acc_float:.3f}, "
          f"TTFS golden accuracy {acc:.3f} on the digits test split.",
-         f"LogSpike build: {a.lanes} lanes, sized for this package; ECP5-25k out of context, nextpnr post-P&R. "
-         f"Cycles: {row['cycles_source']}" + (f", RTL logits equal golden: {row.get('rtl_matches_golden')}" if row.get("images_simulated") else "") + ".",
-         "", "| design | latency per image (us) | logic | BRAM | clock |", "| --- | --- | --- | --- | --- |",
-         f"| LogSpike, this build | {row['latency_us']:.2f} ({row['cycles']:.0f} cycles / {row['fmax_mhz']} MHz) | "
-         f"{row['logic_cells']:,} logic cells (ECP5 TRELLIS_COMB), {row['ffs']:,} FF, {row['dsps']} DSP | {row['brams']} DP16KD (18 kbit) | {row['fmax_mhz']} MHz (post-P&R) |",
-         f"| LogSpike at 100 MHz | {row['latency_us_at_100mhz']:.2f} | | | 100 MHz |"]
+         "LogSpike builds: sized for this package; ECP5-25k out of context, nextpnr post-P&R. "
+         f"Cycles: {rows[0]['cycles_source']}, every result key equal to the golden model.",
+         "", "| design | latency per image (us) | logic | BRAM | clock |", "| --- | --- | --- | --- | --- |"]
+    for row in rows:
+        P = row["config"]["lanes"]
+        L += [f"| LogSpike, {P} lanes | {row['latency_us']:.2f} ({row['cycles']:.0f} cycles / {row['fmax_mhz']} MHz) | "
+              f"{row['logic_cells']:,} logic cells (ECP5 TRELLIS_COMB), {row['ffs']:,} FF, {row['dsps']} DSP | {row['brams']} DP16KD (18 kbit) | {row['fmax_mhz']} MHz (post-P&R) |",
+              f"| LogSpike, {P} lanes at 100 MHz | {row['latency_us_at_100mhz']:.2f} | | | 100 MHz |"]
     L += [f"| {p['design']} | {p['latency_us']:.0f} | {p['logic']} | {p['brams']} | {p['clock']} |" for p in PEERS]
     L += ["", "Caveats: different FPGA families count logic cells differently (ECP5 LUT4 slices vs Xilinx 6-LUTs); "
           "the peers ran real MNIST, this run digits upsampled to 28x28, so input sparsity (which sets TTFS event counts) differs; "
           "peers' figures are as quoted in the brief, not re-measured."]
     (out / "peers.md").write_text("\n".join(L) + "\n")
     log(f"-> {out / 'peers.md'}")
-    return row
+    return rows
 
 
 if __name__ == "__main__":
