@@ -76,7 +76,7 @@ TAG_SPIKE, TAG_LOGIT, TAG_END, TAG_COUNT = 0, 1, 2, 3
 SEL_GLOBAL, SEL_LUT, SEL_THR, SEL_TABLE, SEL_WEIGHT, SEL_BIAS = range(6)
 G_T, G_TAULOG, G_IN_WORDS, G_MODE, G_LEAK, G_MARGIN, G_MARGIN_NULL, G_MIN_STEPS, G_T_MAX = range(9)
 RES_FIFO_DEPTH = 16
-PIPE_SLACK = 11  # cycles from a fire / pool / emit issue to its result beat, and one more
+PIPE_SLACK = 12  # cycles from a fire / pool / emit issue to its result beat, and one more
 (S_CLEAR, S_IDLE, S_PREP, S_PREP2, S_PREP3, S_INPUT, S_LAYER, S_LAYER2, S_LAYER3, S_LAYER4, S_SCATTER,
  S_DRAIN, S_FIRE, S_POOL, S_DECIDE, S_OUTE, S_CNTL, S_CNTL2, S_CNTL3, S_CNTE, S_END) = range(21)
 END_BITS = 128
@@ -191,7 +191,10 @@ class Processor(wiring.Component):
         graded = ms & first   # the first layer of a multistep network reads graded bytes
 
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=res_layout(cfg).size, depth=RES_FIFO_DEPTH)
-        fw = data.View(res_layout(cfg), fifo.w_data)
+        # the beat is chosen by state (spike, pool, logit, END words) into a register, written a cycle later:
+        # the state-selected mux and the FIFO's write port are apart (a routing-bound path at 107 MHz)
+        fw, fw_en = Signal(res_layout(cfg)), Signal()
+        m.d.sync += [fifo.w_data.eq(fw), fifo.w_en.eq(fw_en)]
         m.d.comb += [self.res.payload.eq(fifo.r_data), self.res.valid.eq(fifo.r_rdy), fifo.r_en.eq(self.res.ready)]
         # a word issued now reaches the FIFO at most PIPE_SLACK cycles later
         credit = Signal()
@@ -229,7 +232,7 @@ class Processor(wiring.Component):
         spike_beat = reg(m, spike_sel, "spike_beat")
         with m.If(spike_beat & ~ms):
             m.d.comb += [fw.tag.eq(TAG_SPIKE), fw.layer.eq(cur.index), fw.addr.eq(writer.addr),
-                         fw.data.eq(writer.codes), fifo.w_en.eq(1)]
+                         fw.data.eq(writer.codes), fw_en.eq(1)]
 
         # ---- scatter -> PE pipeline: issue (scatter registers, weight read), R (weight word arrives),
         # X1..X4 (lane stages, hw/shiftadd.py), A (accumulate, write back). The potential word is read
@@ -403,7 +406,7 @@ class Processor(wiring.Component):
             """One word per cycle from fa = 0 to cur.out_words (payload registered in F2), as result beats."""
             with m.If(fv2):
                 m.d.comb += [fw.tag.eq(tag), fw.layer.eq(cur.index), fw.addr.eq(fa2), fw.data.eq(payload),
-                             fifo.w_en.eq(1)]
+                             fw_en.eq(1)]
             with m.If(fa != cur.out_words):
                 with m.If(credit):
                     m.d.comb += f_issue.eq(1)
@@ -469,7 +472,7 @@ class Processor(wiring.Component):
         with m.If(in_fire):
             with m.If(fv5 & is_out & ~ms):
                 m.d.comb += [fw.tag.eq(TAG_LOGIT), fw.layer.eq(cur.index), fw.addr.eq(fa5),
-                             fw.data.eq(vsum5), fifo.w_en.eq(1)]
+                             fw.data.eq(vsum5), fw_en.eq(1)]
             with m.If(fw_v):
                 m.d.comb += [win_v.eq(1), win_codes.eq(fw_codes), spike_sel.eq(1)]
             with m.If(f_gap != 0):
@@ -527,8 +530,8 @@ class Processor(wiring.Component):
                 m.d.sync += state.eq(1 << S_CNTL)
             emit_pass(TAG_COUNT, k2, next_layer)
         with m.If(state[S_END]):
-            with m.If(fifo.w_rdy):
-                m.d.comb += [fw.tag.eq(TAG_END), fifo.w_en.eq(1),
+            with m.If(credit):  # not w_rdy: the write lands a cycle later, behind any write now in flight
+                m.d.comb += [fw.tag.eq(TAG_END), fw_en.eq(1),
                              fw.data.eq(Cat(ex.pred, (cycles + 1)[:32], sops, events, ex.step[:16]))]
                 m.d.sync += running.eq(0)
                 m.d.sync += state.eq(1 << S_IDLE)
