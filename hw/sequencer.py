@@ -221,19 +221,22 @@ class Scatter:
         # to a few cells, placed together), the whole record in a wide one read only into a register
         m.submodules.sc_rfifo = rfifo = SyncFIFO(width=P + ubits(P), depth=RECORD_FIFO_DEPTH)
         m.submodules.sc_dfifo = dfifo = SyncFIFO(width=rec_l.size, depth=RECORD_FIFO_DEPTH)
+        # the record is registered between the event memory's read port and the FIFOs' LUT RAM (the BRAM's
+        # clock-to-out and the LUT RAM write were the worst P1 / P4 path): two reads in flight
         ri = Signal(RB)
-        rpend = Signal()
+        rpend, rpend2 = Signal(), Signal()
         rd_go = Signal()
         live = Signal()  # from start until every op is issued (n_rec changes between layers)
         m.d.comb += [self.raddr.eq(ri),
-                     rd_go.eq(live & (ri != self.n_rec) & (rfifo.level + rpend < RECORD_FIFO_DEPTH - 1))]
-        m.d.sync += rpend.eq(rd_go & ~self.start)
+                     rd_go.eq(live & (ri != self.n_rec) & (rfifo.level + rpend + rpend2 < RECORD_FIFO_DEPTH - 1))]
+        m.d.sync += [rpend.eq(rd_go & ~self.start), rpend2.eq(rpend & ~self.start)]
+        rdata2 = reg(m, self.rdata, "sc_rdata2")
         with m.If(self.start):
             m.d.sync += ri.eq(0)
         with m.Elif(rd_go):
             m.d.sync += ri.eq(ri + 1)
-        m.d.comb += [rfifo.w_en.eq(rpend), rfifo.w_data.eq(Cat(self.rdata.mask, self.rdata.nlanes)),
-                     dfifo.w_en.eq(rpend), dfifo.w_data.eq(self.rdata), dfifo.r_en.eq(rfifo.r_en)]
+        m.d.comb += [rfifo.w_en.eq(rpend2), rfifo.w_data.eq(Cat(rdata2.mask, rdata2.nlanes)),
+                     dfifo.w_en.eq(rpend2), dfifo.w_data.eq(rdata2), dfifo.r_en.eq(rfifo.r_en)]
 
         # ---- lane walker: one non-silent lane of the record at the FIFO head per cycle. The head's mask and
         # lane count are read in place from the narrow FIFO (a copy register's load enable fanned out to the
@@ -331,7 +334,7 @@ class Scatter:
         with m.Else():
             m.d.sync += active.eq(0)
 
-        work = active | efifo.r_rdy | v1 | v2 | v3 | rfifo.r_rdy | rpend | (ri != self.n_rec)
+        work = active | efifo.r_rdy | v1 | v2 | v3 | rfifo.r_rdy | rpend | rpend2 | (ri != self.n_rec)
         m.d.comb += self.busy.eq(live & work)
         with m.If(self.start):
             m.d.sync += live.eq(1)

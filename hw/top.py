@@ -204,12 +204,10 @@ class Processor(wiring.Component):
         state = Signal(21, init=1 << S_CLEAR)
         # the Writer takes its word from a register (input port, fire or pool words, selected by state)
         in_input, win_v, spike_sel = Signal(), Signal(), Signal()
-        win_codes = Signal(data.ArrayLayout(SY, P))
+        win_codes, win_ns = Signal(data.ArrayLayout(SY, P)), Signal(P)
         w_input = reg(m, in_input, "w_input")
         writer = Writer(m, cfg, nxt)
-        silent = Mux(in_input & ms, 0, T)   # graded input bytes: 0; codes and spikes: T
-        m.d.sync += [writer.valid.eq(win_v), writer.codes.eq(win_codes),
-                     writer.ns.eq(Cat(*[win_codes[l] != silent for l in range(P)]))]
+        m.d.sync += [writer.valid.eq(win_v), writer.codes.eq(win_codes), writer.ns.eq(win_ns)]
         scatter = Scatter(m, cfg, cur)
         pool = PoolWalk(m, cfg, cur)
         m.submodules.fire = fire = FiringUnit(cfg, latency=1 + cfg.fire_split, split=cfg.fire_split)
@@ -341,6 +339,19 @@ class Processor(wiring.Component):
         kaddr5 = pipe(pipe(kaddr3, "pl_ka4"), "pl_ka5")
         pk5 = pipe(k_data, "pl_k5")
         pool_busy = pool.busy | pool.inflight | pv3 | pv4 | pwv5
+
+        # ---- the Writer's word: a fire or a pool word when its pipeline delivers one (only in S_FIRE / S_POOL:
+        # each state waits for its pipeline to drain, so no state decode selects), else the input port in
+        # S_INPUT. Each source's non-silent lanes come from its own registers (a state-selected mux in front
+        # of the compares was the worst P16 path at 105.6 MHz). Silent: T, or 0 for graded input bytes.
+        with m.If(fw_v):
+            m.d.comb += [win_v.eq(1), win_codes.eq(fw_codes), win_ns.eq(Cat(*[fw_codes[l] != T for l in range(P)]))]
+        with m.Elif(pwv5):
+            m.d.comb += [win_v.eq(1), win_codes.eq(pw5), win_ns.eq(Cat(*[pw5[l] != T for l in range(P)]))]
+        with m.Else():
+            m.d.comb += [win_v.eq(in_input & self.inp.valid), win_codes.eq(self.inp.payload),
+                         win_ns.eq(Cat(*[self.inp.payload[l] != Mux(ms, 0, T) for l in range(P)]))]
+        m.d.comb += spike_sel.eq(fw_v | pwv5)
         pool_cnt = Signal(kl)
         for l in range(P):
             m.d.comb += pool_cnt[l].eq(Mux(step1, 0, pk5[l]) + (pw5[l] == 0))
@@ -435,8 +446,7 @@ class Processor(wiring.Component):
             m.d.sync += clr.eq(0)
             m.d.sync += state.eq(1 << S_INPUT)
         with m.If(state[S_INPUT]):
-            m.d.comb += [in_input.eq(1), self.inp.ready.eq(1), win_codes.eq(self.inp.payload),
-                         win_v.eq(self.inp.valid)]
+            m.d.comb += [in_input.eq(1), self.inp.ready.eq(1)]
             with m.If(self.inp.valid):
                 m.d.sync += clr.eq(clr + 1)
                 with m.If(clr + 1 == in_words):
@@ -473,8 +483,6 @@ class Processor(wiring.Component):
             with m.If(fv5 & is_out & ~ms):
                 m.d.comb += [fw.tag.eq(TAG_LOGIT), fw.layer.eq(cur.index), fw.addr.eq(fa5),
                              fw.data.eq(vsum5), fw_en.eq(1)]
-            with m.If(fw_v):
-                m.d.comb += [win_v.eq(1), win_codes.eq(fw_codes), spike_sel.eq(1)]
             with m.If(f_gap != 0):
                 m.d.sync += f_gap.eq(f_gap - 1)
             with m.If(fa != cur.out_words):
@@ -493,8 +501,6 @@ class Processor(wiring.Component):
             m.d.comb += pool.step.eq(credit)
             with m.If(pv3 & pl3):
                 m.d.sync += po.eq(po + 1)
-            with m.If(pwv5):
-                m.d.comb += [win_v.eq(1), win_codes.eq(pw5), spike_sel.eq(1)]
             with m.If(~pool_busy_r):
                 m.d.sync += li.eq(li + 1)
                 m.d.sync += state.eq(1 << S_LAYER)
