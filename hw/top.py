@@ -202,7 +202,7 @@ class Processor(wiring.Component):
 
         # one-hot state: every decode is one flip-flop (the state register fans out to most of the datapath)
         state = Signal(21, init=1 << S_CLEAR)
-        # the Writer takes its word from a register (input port, fire or pool words, selected by state)
+        # the Writer takes its word from a register (input port, fire or pool words: see 'the Writer's word')
         in_input, win_v, spike_sel = Signal(), Signal(), Signal()
         win_codes, win_ns = Signal(data.ArrayLayout(SY, P)), Signal(P)
         w_input = reg(m, in_input, "w_input")
@@ -344,13 +344,15 @@ class Processor(wiring.Component):
         # each state waits for its pipeline to drain, so no state decode selects), else the input port in
         # S_INPUT. Each source's non-silent lanes come from its own registers (a state-selected mux in front
         # of the compares was the worst P16 path at 105.6 MHz). Silent: T, or 0 for graded input bytes.
+        def nonsilent(codes, silent):
+            return Cat(*[codes[l] != silent for l in range(P)])
         with m.If(fw_v):
-            m.d.comb += [win_v.eq(1), win_codes.eq(fw_codes), win_ns.eq(Cat(*[fw_codes[l] != T for l in range(P)]))]
+            m.d.comb += [win_v.eq(1), win_codes.eq(fw_codes), win_ns.eq(nonsilent(fw_codes, T))]
         with m.Elif(pwv5):
-            m.d.comb += [win_v.eq(1), win_codes.eq(pw5), win_ns.eq(Cat(*[pw5[l] != T for l in range(P)]))]
+            m.d.comb += [win_v.eq(1), win_codes.eq(pw5), win_ns.eq(nonsilent(pw5, T))]
         with m.Else():
             m.d.comb += [win_v.eq(in_input & self.inp.valid), win_codes.eq(self.inp.payload),
-                         win_ns.eq(Cat(*[self.inp.payload[l] != Mux(ms, 0, T) for l in range(P)]))]
+                         win_ns.eq(nonsilent(self.inp.payload, Mux(ms, 0, T)))]
         m.d.comb += spike_sel.eq(fw_v | pwv5)
         pool_cnt = Signal(kl)
         for l in range(P):
