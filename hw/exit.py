@@ -17,16 +17,19 @@ Ports:
   exit     (registered) exit at this step: s >= t_max, or margin not null,
            s >= min_steps and top1 - top2 >= msum
   step, pred, top1, top2: s, argmax (lowest index on ties), a, b
-  ready    a word may be given this cycle (each word takes P cycles, back to back)
+  ready    a word may be given this cycle (each word takes LANE_CYCLES * P cycles, back to back)
   busy     work in flight: exit, pred, top1, top2 are final once it is low
 Ties: a lane equal to top-1 becomes top-2 (a - b = 0, like topk), and the
 first index of the top value is kept (strict >).
 
 Lane-serial for area and clock: a word is latched and its lanes merge into
-(top-1, index, top-2) one per cycle, lowest index first (the selected lane
-registered before the compare); a - b and the exit test are registered.
+(top-1, index, top-2) one every LANE_CYCLES = 2 cycles, lowest index first:
+the selected lane is registered, compared with top-1 and top-2 in the next
+cycle (the two compares registered), and merged in the one after, so the
+compare carry chains and the merge muxes (their selects fan out to 2A + 16
+bits) are in different cycles; a - b and the exit test are registered.
 The output layer is small (one word of 16 lanes holds 10 classes), so the
-P cycles a word costs are few, and a tree of P lanes' compares would cost
+2P cycles a word costs are few, and a tree of P lanes' compares would cost
 more logic than the rest of the firing path.
 """
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
@@ -34,6 +37,8 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import Config
+
+LANE_CYCLES = 2  # cycles per lane: a lane's compare and its merge alternate (the merge feeds the next compare)
 
 
 class ExitController(wiring.Component):
@@ -62,24 +67,30 @@ class ExitController(wiring.Component):
         waddr = Signal.like(self.addr)
         lane = Signal(max(1, LB))
         walking = Signal()
-        m.d.comb += self.ready.eq(~walking | (lane == P - 1))
+        second = Signal()   # the second cycle of a lane
+        m.d.comb += self.ready.eq(~walking | ((lane == P - 1) & second))
         with m.If(self.valid & self.ready):
-            m.d.sync += [word.eq(self.v), wmask.eq(self.mask), waddr.eq(self.addr), lane.eq(0), walking.eq(1)]
+            m.d.sync += [word.eq(self.v), wmask.eq(self.mask), waddr.eq(self.addr), lane.eq(0), walking.eq(1),
+                         second.eq(0)]
         with m.Elif(walking):
-            m.d.sync += lane.eq(lane + 1)
-            with m.If(lane == P - 1):
-                m.d.sync += walking.eq(0)
-        # the selected lane, registered
+            m.d.sync += second.eq(~second)
+            with m.If(second):
+                m.d.sync += lane.eq(lane + 1)
+                with m.If(lane == P - 1):
+                    m.d.sync += walking.eq(0)
+        # the selected lane, registered (once a lane, in its first cycle)
         sv, sok, si, s_valid = Signal(signed(A)), Signal(), Signal(16), Signal()
         idx = Cat(lane[:LB], waddr)[:16] if LB else waddr[:16]
         m.d.sync += [sv.eq(Array([word[l] for l in range(P)])[lane]),  # a mux, not an index times the width
-                      sok.eq(wmask.bit_select(lane, 1)), si.eq(idx), s_valid.eq(walking)]
+                      sok.eq(wmask.bit_select(lane, 1)), si.eq(idx), s_valid.eq(walking & ~second)]
         a, ai, b = Signal(signed(A), init=lo), Signal(16), Signal(signed(A), init=lo)
-        gt_a, gt_b = sok & (sv > a), sok & (sv > b)
+        # compare (a and b hold every earlier lane: its merge came the cycle before), registered
+        gt_a, gt_b, c_v, c_sv, c_si = Signal(), Signal(), Signal(), Signal(signed(A)), Signal(16)
+        m.d.sync += [gt_a.eq(sok & (sv > a)), gt_b.eq(sok & (sv > b)), c_v.eq(s_valid), c_sv.eq(sv), c_si.eq(si)]
         with m.If(self.clear):
             m.d.sync += [a.eq(lo), b.eq(lo), ai.eq(0)]
-        with m.Elif(s_valid):
-            m.d.sync += [a.eq(Mux(gt_a, sv, a)), ai.eq(Mux(gt_a, si, ai)), b.eq(Mux(gt_a, a, Mux(gt_b, sv, b)))]
+        with m.Elif(c_v):
+            m.d.sync += [a.eq(Mux(gt_a, c_sv, a)), ai.eq(Mux(gt_a, c_si, ai)), b.eq(Mux(gt_a, a, Mux(gt_b, c_sv, b)))]
         with m.If(self.start):
             m.d.sync += [s.eq(1), msum.eq(self.margin)]
         with m.Elif(self.advance):
@@ -89,9 +100,9 @@ class ExitController(wiring.Component):
         m.d.sync += [gap.eq(a - b),
                      ex.eq((s >= self.t_max) | (~self.margin_null & (s >= self.min_steps) & (gap >= msum)))]
         settle = [Signal(name=f"ex_settle{k}") for k in range(3)]
-        m.d.sync += [settle[0].eq(s_valid), settle[1].eq(settle[0]), settle[2].eq(settle[1])]
+        m.d.sync += [settle[0].eq(c_v), settle[1].eq(settle[0]), settle[2].eq(settle[1])]
         m.d.comb += [
-            self.exit.eq(ex), self.busy.eq(self.valid | walking | s_valid | Cat(*settle).any()),
+            self.exit.eq(ex), self.busy.eq(self.valid | walking | s_valid | c_v | Cat(*settle).any()),
             self.step.eq(s), self.pred.eq(ai), self.top1.eq(a), self.top2.eq(b),
         ]
         return m

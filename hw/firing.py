@@ -7,10 +7,11 @@ below, so the count is T (silent) exactly when no threshold is reached.
 
 Timing: `latency=0` is the combinational unit of the unit test. In the
 processor (`latency=2`) the compare bits and the codes are registered.
-`split=2` time-shares a bank of P/2 lanes over two cycles (lower lanes in
-the cycle `valid` is high, the upper half held and compared the next; codes
-out at latency 3): the bank is P x T_max compares of A bits, the largest
-block of a 16-lane build, and halving it costs one cycle per fired word.
+`split=2` time-shares a bank of P/2 lanes over two cycles (the lower lanes
+registered in the cycle `valid` is high and compared the next, the upper
+half the cycle after; codes out at latency 4): the bank is P x T_max
+compares of A bits, the largest block of a 16-lane build, and halving it
+costs one cycle per fired word.
 """
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
@@ -22,8 +23,8 @@ from .sequencer import popcount
 
 class FiringUnit(wiring.Component):
     def __init__(self, cfg: Config, latency: int = 0, split: int = 1):
-        if (latency, split) not in ((0, 1), (2, 1), (3, 2)):
-            raise ValueError(f"latency = {latency}, split = {split}: must be (0, 1), (2, 1) or (3, 2)")
+        if (latency, split) not in ((0, 1), (2, 1), (4, 2)):
+            raise ValueError(f"latency = {latency}, split = {split}: must be (0, 1), (2, 1) or (4, 2)")
         if split == 2 and cfg.lanes < 2:
             raise ValueError("split = 2 needs at least 2 lanes")
         self.conf, self.latency, self.split = cfg, latency, split
@@ -54,17 +55,23 @@ class FiringUnit(wiring.Component):
                 dom += self.codes[l].eq(cnt)
             return m
         H = P // 2
+        # the bank compares a register, loaded with the lower half in the cycle `valid` is high and with
+        # the held upper half in the next: the half-select mux sits before that register, not in front
+        # of the P/2 x T_max comparators it would otherwise be copied into (its select fanned out to
+        # thousands of LUTs: the 16-lane build's worst path at 115.6 MHz)
         hold = Signal(data.ArrayLayout(signed(self.conf.acc_bits), H))
-        upper = Signal()  # this cycle compares the held upper half
-        m.d.sync += upper.eq(self.valid)
+        cin = Signal(data.ArrayLayout(signed(self.conf.acc_bits), H))
         with m.If(self.valid):
             m.d.sync += hold.eq(Cat(*[self.v[H + l] for l in range(H)]))
-        counts = self._bank(m, m.d.sync, [Mux(upper, hold[l], self.v[l]) for l in range(H)], "below")
-        counted_upper = Signal()
-        m.d.sync += counted_upper.eq(upper)
+        m.d.sync += cin.eq(Mux(self.valid, Cat(*[self.v[l] for l in range(H)]), hold))
+        lower = Signal()   # cin holds the lower half
+        m.d.sync += lower.eq(self.valid)
+        counts = self._bank(m, m.d.sync, [cin[l] for l in range(H)], "below")
+        counted_lower, counted_upper = Signal(), Signal()
+        m.d.sync += [counted_lower.eq(lower), counted_upper.eq(counted_lower)]
         for l, cnt in enumerate(counts):
+            with m.If(counted_lower):
+                m.d.sync += self.codes[l].eq(cnt)
             with m.If(counted_upper):
                 m.d.sync += self.codes[H + l].eq(cnt)
-            with m.Else():
-                m.d.sync += self.codes[l].eq(cnt)
         return m

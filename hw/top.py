@@ -7,15 +7,16 @@ Phases of one inference (one layer-table entry per non-flatten layer):
           bytes) -> Writer -> code buffer + event list (non-silent words only)
   SCATTER (weighted layers) Scatter (hw/sequencer.py) issues one (event,
           output group) op per cycle from registers; the PE pipeline is
-          R (weight word arrives), X1..X3 (hw/shiftadd.py lane stages),
+          R (weight word arrives), X1..X4 (hw/shiftadd.py lane stages),
           A (accumulate and write back). The potential word is read in X2 by a
-          non-transparent port, so the two sums written since are forwarded
+          non-transparent port, so the three sums written since are forwarded
           (hit flags compared one stage ahead): back-to-back ops on one word
           cost no stall. DRAIN waits for the pipeline to empty.
-  FIRE    one potential word per cycle, read and cleared in one cycle (bias
+  FIRE    one potential word per cycle, read, and cleared a cycle later (bias
           folded in here, so no bias-init pass): F1 data, F2 registered,
           F3 V + bias, F4 comparator bank (ttfs) / leak and drive (multistep),
-          F5 codes / V_new, F6 codes to the Writer and SPIKE beats.
+          F5 codes / V_new (codes at F7 with a split comparator bank), then
+          codes to the Writer and SPIKE beats.
           multistep: V = leak(V) + I, spike and soft reset; V and the spike
           counter go back to their persistent memories.
           Output layer: ttfs LOGIT beats; both modes feed the exit controller
@@ -26,7 +27,12 @@ Phases of one inference (one layer-table entry per non-flatten layer):
 
 Every stage boundary is a register and every block-RAM read lands in a
 register before any arithmetic, so no path holds more than one carry chain
-of A bits and a few LUT levels (the clock target is 150 MHz on ECP5). The
+of A bits and a few LUT levels (the clock target is 150 MHz on ECP5). That
+register (`ram_q`) has no reset, no enable and no other load, so the ECP5
+flow moves it into the RAM (output register, synth/outreg.py); and no read
+whose data is used ever meets a write to the same address in the same
+cycle, so the memories are marked `no_rw_check` and Yosys puts no collision
+bypass mux between the RAM and that register. The
 result FIFO is written at most PIPE_SLACK cycles after an issue; issues
 stop while it lacks that room (credit).
 
@@ -67,16 +73,16 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .config import CFG_ADDR_BITS, LAYER_INDEX_BITS, Config, clog2, ubits
-from .exit import ExitController
+from .exit import LANE_CYCLES, ExitController
 from .firing import FiringUnit
-from .sequencer import PoolWalk, Scatter, Writer, entry_layout, record_layout, reg, widths
+from .sequencer import PoolWalk, Scatter, Writer, entry_layout, ram_q, record_layout, reg, widths
 from .shiftadd import lane_base, lane_stages, tau_e
 
 TAG_SPIKE, TAG_LOGIT, TAG_END, TAG_COUNT = 0, 1, 2, 3
 SEL_GLOBAL, SEL_LUT, SEL_THR, SEL_TABLE, SEL_WEIGHT, SEL_BIAS = range(6)
 G_T, G_TAULOG, G_IN_WORDS, G_MODE, G_LEAK, G_MARGIN, G_MARGIN_NULL, G_MIN_STEPS, G_T_MAX = range(9)
 RES_FIFO_DEPTH = 16
-PIPE_SLACK = 12  # cycles from a fire / pool / emit issue to its result beat, and one more
+PIPE_SLACK = 13  # cycles from a fire / pool / emit issue to its result beat, and one more
 (S_CLEAR, S_IDLE, S_PREP, S_PREP2, S_PREP3, S_INPUT, S_LAYER, S_LAYER2, S_LAYER3, S_LAYER4, S_SCATTER,
  S_DRAIN, S_FIRE, S_POOL, S_DECIDE, S_OUTE, S_CNTL, S_CNTL2, S_CNTL3, S_CNTE, S_END) = range(21)
 END_BITS = 128
@@ -148,23 +154,29 @@ class Processor(wiring.Component):
         vl = data.ArrayLayout(signed(A), P)
         cl = data.ArrayLayout(SY, P)
         kl = data.ArrayLayout(KB, P)
-        m.submodules.table = table = Memory(shape=ent_l.size, depth=cfg.max_layers, init=img.get("table", []))
-        m.submodules.wmem = wmem = Memory(shape=wl.size, depth=cfg.max_weight_words, init=img.get("weights", []))
-        m.submodules.bmem = bmem = Memory(shape=vl.size, depth=cfg.max_bias_words, init=img.get("bias", []))
-        m.submodules.pmem = pmem = Memory(shape=vl.size, depth=NW, init=[])
+        # no used read meets a write to its address in the same cycle (config writes only while idle; the
+        # Writer fills the bank the scatter and pool do not read; pmem is cleared a cycle after its fire
+        # read, and a PE read that meets the accumulate stage's write is replaced by forwarding; vmem,
+        # kmem, imem are written at addresses the fire / pool pipelines have passed), so collisions are
+        # left undefined: Yosys then adds no bypass mux behind the RAM (it was on every BRAM path)
+        ram = {"attrs": {"no_rw_check": 1}}
+        m.submodules.table = table = Memory(shape=ent_l.size, depth=cfg.max_layers, init=img.get("table", []), **ram)
+        m.submodules.wmem = wmem = Memory(shape=wl.size, depth=cfg.max_weight_words, init=img.get("weights", []), **ram)
+        m.submodules.bmem = bmem = Memory(shape=vl.size, depth=cfg.max_bias_words, init=img.get("bias", []), **ram)
+        m.submodules.pmem = pmem = Memory(shape=vl.size, depth=NW, init=[], **ram)
         # two banks addressed as Cat(addr, bank): each bank a power of two deep, so bank 1 lies inside
         NB = 1 << clog2(NW)
-        m.submodules.cmem = cmem = Memory(shape=cl.size, depth=2 * NB, init=[])
-        m.submodules.emem = emem = Memory(shape=rec_l.size, depth=2 * NB, init=[])
+        m.submodules.cmem = cmem = Memory(shape=cl.size, depth=2 * NB, init=[], **ram)
+        m.submodules.emem = emem = Memory(shape=rec_l.size, depth=2 * NB, init=[], **ram)
         # multistep state: persistent potentials, spike counters, first layer's input current
-        m.submodules.vmem = vmem = Memory(shape=vl.size, depth=cfg.max_state_words, init=[])
-        m.submodules.kmem = kmem = Memory(shape=kl.size, depth=cfg.max_count_words, init=[])
-        m.submodules.imem = imem = Memory(shape=vl.size, depth=NW, init=[])
+        m.submodules.vmem = vmem = Memory(shape=vl.size, depth=cfg.max_state_words, init=[], **ram)
+        m.submodules.kmem = kmem = Memory(shape=kl.size, depth=cfg.max_count_words, init=[], **ram)
+        m.submodules.imem = imem = Memory(shape=vl.size, depth=NW, init=[], **ram)
         t_rd, t_wr = table.read_port(), table.write_port()
         w_rd, w_wr = wmem.read_port(), wmem.write_port()
         b_rd, b_wr = bmem.read_port(), bmem.write_port()
         p_wr = pmem.write_port()
-        p_rd = pmem.read_port()  # not transparent: the accumulate stage forwards in-flight sums
+        p_rd = pmem.read_port()  # not transparent: the PE forwards in-flight sums
         c_rd, c_wr = cmem.read_port(), cmem.write_port()
         e_rd, e_wr = emem.read_port(), emem.write_port()
         v_rd, v_wr = vmem.read_port(), vmem.write_port()
@@ -210,7 +222,7 @@ class Processor(wiring.Component):
         m.d.sync += [writer.valid.eq(win_v), writer.codes.eq(win_codes), writer.ns.eq(win_ns)]
         scatter = Scatter(m, cfg, cur)
         pool = PoolWalk(m, cfg, cur)
-        m.submodules.fire = fire = FiringUnit(cfg, latency=1 + cfg.fire_split, split=cfg.fire_split)
+        m.submodules.fire = fire = FiringUnit(cfg, latency=2 * cfg.fire_split, split=cfg.fire_split)
         for t in range(cfg.max_t):
             m.d.comb += fire.thr[t].eq(thrs[t])
 
@@ -234,13 +246,14 @@ class Processor(wiring.Component):
 
         # ---- scatter -> PE pipeline: issue (scatter registers, weight read), R (weight word arrives),
         # X1..X4 (lane stages, hw/shiftadd.py), A (accumulate, write back). The potential word is read
-        # in X3; the two sums written since then are forwarded (non-transparent read port).
+        # in X2 and lands in pmem_q in X4 (the RAM's output register); the three sums written since the
+        # read are forwarded: the oldest into pe_a_old (in X4), the two newest in A.
         def pipe(sig, name):
             return reg(m, sig, name)
 
         m.d.comb += w_rd.addr.eq(scatter.waddr)
         r_v, r_pa, r_t = pipe(scatter.op, "pe_r_v"), pipe(scatter.paddr, "pe_r_pa"), pipe(scatter.t, "pe_r_t")
-        x1_v, x1_pa, x1_t, x1_w = pipe(r_v, "pe_x1_v"), pipe(r_pa, "pe_x1_pa"), pipe(r_t, "pe_x1_t"), pipe(w_data, "pe_x1_w")
+        x1_v, x1_pa, x1_t, x1_w = pipe(r_v, "pe_x1_v"), pipe(r_pa, "pe_x1_pa"), pipe(r_t, "pe_x1_t"), ram_q(m, w_data, "pe_x1_w")
         x1_silent = Mux(graded, x1_t == 0, x1_t >= T)
         # the event's share of every lane's exponent sum, from R; tau * (-1 - E) is constant over a layer
         x1_base = pipe(lane_base(r_t, graded, pipe(tau_e(cur.E, taulog), "pe_tau_e")), "pe_x1_base")
@@ -250,10 +263,14 @@ class Processor(wiring.Component):
         x3_v, x3_pa = pipe(x2_v, "pe_x3_v"), pipe(x2_pa, "pe_x3_pa")
         x4_v, x4_pa = pipe(x3_v, "pe_x4_v"), pipe(x3_pa, "pe_x4_pa")
         a_v, a_pa = pipe(x4_v, "pe_a_v"), pipe(x4_pa, "pe_a_pa")
-        a_old = pipe(p_data, "pe_a_old")   # the word read in X3
         sums = Signal(vl)
         h1_v, h1_pa, h1_s = pipe(a_v, "pe_h1_v"), pipe(a_pa, "pe_h1_pa"), pipe(sums, "pe_h1_s")  # written last cycle
         h2_s = pipe(h1_s, "pe_h2_s")                                                         # two cycles ago
+        p_q = ram_q(m, p_data, "pmem_q")   # the word read in X2 (also the fire pass's F2 register)
+        # in X4, h2_s is the sum written in the cycle of the read, which the read did not see
+        hit3 = pipe(h1_v & (h1_pa == x3_pa), "pe_hit3")
+        a_old = Signal(vl, name="pe_a_old")
+        m.d.sync += a_old.eq(Mux(hit3, h2_s, p_q))   # a Mux of two views is a plain value: a_old keeps the lanes
         hit1 = pipe(a_v & (a_pa == x4_pa), "pe_hit1")
         hit2 = pipe(h1_v & (h1_pa == x4_pa), "pe_hit2")
         # no op enters the accumulate stage: hold it at 0, so its sum is 0 (clear and fire passes write it)
@@ -270,14 +287,17 @@ class Processor(wiring.Component):
         pe_busy = r_v | x1_v | x2_v | x3_v | x4_v | a_v
         m.d.sync += [sops.eq(sops + r_v), events.eq(events + pipe(scatter.event, "sc_event_r"))]
 
-        # ---- fire / emit pipeline: F0 issue (read-and-clear), F1 data arrives, F2 registered,
-        # F3 V + bias, F4 compare bank / leak + drive, F5 codes / V_new, F6 codes to the Writer
+        # ---- fire / emit pipeline: F0 issue (read; cleared in F1), F1 data arrives, F2 registered,
+        # F3 V + bias, F4 compare bank / leak + drive, F5 codes / V_new (split bank: codes in F7), then
+        # codes to the Writer
         fa, fgo = Signal(XA), Signal(XA)
         f_issue = Signal()
         in_fire = state[S_FIRE]
         fv1, fa1 = pipe(f_issue, "f_v1"), pipe(fa, "f_a1")
         fv2, fa2 = pipe(fv1, "f_v2"), pipe(fa1, "f_a2")
-        p2, b2, v2, i2, k2 = (pipe(x, f"f_{n}2") for x, n in ((p_data, "p"), (b_data, "b"), (v_data, "v"), (i_data, "i"), (k_data, "k")))
+        k_q = ram_q(m, k_data, "kmem_q")   # fire (F2) and pool (stage 5) read kmem at the same distance
+        p2, k2 = p_q, k_q
+        b2, v2, i2 = (ram_q(m, x, f"f_{n}2") for x, n in ((b_data, "b"), (v_data, "v"), (i_data, "i")))
         is_out = cur.last
         vsum = Signal(vl)
         vold = Signal(vl)
@@ -312,22 +332,24 @@ class Processor(wiring.Component):
             m.d.comb += [ex.v[l].eq(Mux(ms, vnew5[l], vsum5[l])),
                          ex.mask[l].eq((fa5 + 1 != cur.out_words) | cur.last_mask[l])]
         m.d.comb += [ex.addr.eq(fa5), ex.valid.eq(in_fire & fv5 & is_out)]
-        fv6 = pipe(fv5, "f_v6")
-        # the codes of a word come out of the firing unit at F(3 + latency): F5, or F6 with a split bank
-        fc_v, ms_codes = (fv5, ~spk) if fire.latency == 2 else (fv6, pipe(~spk, "f_spk6"))
+        # the codes of a word come out of the firing unit at F(3 + latency): F5, or F7 with a split bank
+        fc_v, ms_codes, late = fv5, ~spk, []
+        for k in range(6, 4 + fire.latency):
+            fc_v, ms_codes = pipe(fc_v, f"f_v{k}"), pipe(ms_codes, f"f_spk{k}")
+            late.append(fc_v)
         fire_codes = Signal(cl)  # ttfs codes or multistep spikes (code 0 = spike, 1 = silent)
         for l in range(P):
             m.d.comb += fire_codes[l].eq(Mux(ms, ms_codes[l], fire.codes[l]))
         fw_v, fw_codes = pipe(fc_v & ~is_out, "f_wv"), pipe(fire_codes, "f_wcodes")   # to the Writer
-        f_busy = fv1 | fv2 | fv3 | fv4 | fv5 | fv6 | fw_v
-        f_gap = Signal(range(P))  # cycles until the next fire issue
+        f_busy = fv1 | fv2 | fv3 | fv4 | fv5 | Cat(*late).any() | fw_v
+        f_gap = Signal(range(LANE_CYCLES * P))  # cycles until the next fire issue
 
         # ---- pool pipeline: walk (2 stages of address sum) -> read -> registered -> lane-wise min
         # (ttfs: earliest code; multistep: spike code 0 < silent 1, so min is OR) -> Writer
         po = Signal(XA)  # pooled words so far (multistep counter address)
         m.d.comb += c_rd.addr.eq(Cat(pool.rd[:len(c_rd.addr) - 1], rbank))
         pv3, pf3, pl3 = pipe(pool.valid, "pl_v3"), pipe(pool.first, "pl_f3"), pipe(pool.last, "pl_l3")
-        pv4, pf4, pl4, cd4 = pipe(pv3, "pl_v4"), pipe(pf3, "pl_f4"), pipe(pl3, "pl_l4"), pipe(c_data, "pl_cd4")
+        pv4, pf4, pl4, cd4 = pipe(pv3, "pl_v4"), pipe(pf3, "pl_f4"), pipe(pl3, "pl_l4"), ram_q(m, c_data, "pl_cd4")
         pacc, pmin = Signal(cl), Signal(cl)
         for l in range(P):
             m.d.comb += pmin[l].eq(Mux(pf4 | (cd4[l] < pacc[l]), cd4[l], pacc[l]))
@@ -337,7 +359,7 @@ class Processor(wiring.Component):
         m.d.comb += kaddr3.eq(cur.cbase + po)
         pwv5, pw5 = pipe(pv4 & pl4, "pl_v5"), pipe(pmin, "pl_w5")
         kaddr5 = pipe(pipe(kaddr3, "pl_ka4"), "pl_ka5")
-        pk5 = pipe(k_data, "pl_k5")
+        pk5 = k_q
         pool_busy = pool.busy | pool.inflight | pv3 | pv4 | pwv5
 
         # ---- the Writer's word: a fire or a pool word when its pipeline delivers one (only in S_FIRE / S_POOL:
@@ -383,15 +405,15 @@ class Processor(wiring.Component):
         in_pool = state[S_POOL]
         m.d.comb += [b_rd.addr.eq(cur.bbase + fgo), v_rd.addr.eq(cur.vbase + fa), i_rd.addr.eq(fa),
                      k_rd.addr.eq(Mux(in_pool, kaddr3, cur.cbase + fa)),
-                     p_rd.addr.eq(Mux(in_fire, fa, x3_pa))]
+                     p_rd.addr.eq(Mux(in_fire, fa, x2_pa))]
         clr = Signal(XA)
         # the write data is always the accumulate stage's sum; clearing holds that stage at zero
         # (synchronous resets of its registers, free in FPGA flip-flops) instead of muxing in a 0
         m.d.comb += p_wr.data.eq(sums)
         with m.If(state[S_CLEAR]):  # after reset: potentials back to zero
             m.d.comb += [p_wr.addr.eq(clr), p_wr.en.eq(1)]
-        with m.Elif(in_fire):         # read-and-clear
-            m.d.comb += [p_wr.addr.eq(fa), p_wr.en.eq(f_issue)]
+        with m.Elif(in_fire):         # read at F0, cleared at F1 (one address in one cycle would collide)
+            m.d.comb += [p_wr.addr.eq(fa1), p_wr.en.eq(fv1)]
         with m.Else():
             m.d.comb += [p_wr.addr.eq(a_pa), p_wr.en.eq(a_v)]
         m.d.comb += [v_wr.addr.eq(cur.vbase + fa5), v_wr.data.eq(vst), v_wr.en.eq(in_fire & fv5 & ms)]
@@ -491,8 +513,9 @@ class Processor(wiring.Component):
                 with m.If(credit & (f_gap == 0)):
                     m.d.comb += f_issue.eq(1)
                     m.d.sync += [fa.eq(fa + 1), fgo.eq(Mux(fgo + 1 == cur.gout, 0, fgo + 1))]
-                    # the exit controller walks an output word in P cycles; a split bank takes 2 a word
-                    m.d.sync += f_gap.eq(Mux(is_out, P - 1, cfg.fire_split - 1))
+                    # the exit controller walks an output word in LANE_CYCLES * P cycles; a split bank
+                    # takes 2 a word
+                    m.d.sync += f_gap.eq(Mux(is_out, LANE_CYCLES * P - 1, cfg.fire_split - 1))
             with m.Elif(~fire_busy_r):
                 with m.If(cur.last):
                     m.d.sync += state.eq(1 << S_DECIDE)
