@@ -55,6 +55,12 @@ async def collect(dut, out, ready_p, rnd):
             await RisingEdge(dut.res__valid)
 
 
+async def watchdog(dut, cycles):
+    await ClockCycles(dut.clk, cycles)
+    cosim.answer({"error": f"the job did not finish within {cycles} cycles"})
+    raise RuntimeError(f"the job did not finish within {cycles} cycles")
+
+
 @cocotb.test()
 async def drive(dut):
     j = cosim.job()
@@ -67,6 +73,8 @@ async def drive(dut):
     dut.rst.value = 1
     await ClockCycles(dut.clk, 3)
     dut.rst.value = 0
+    if j.get("max_cycles"):   # a design that never ends its inferences fails instead of hanging
+        cocotb.start_soon(watchdog(dut, j["max_cycles"]))
     answers = []
     for step in j["steps"]:
         if "cfg" in step:
