@@ -27,7 +27,7 @@ host permutes the following dense layer's weight rows into this order.
 """
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data
-from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 
 from .config import LAYER_INDEX_BITS, Config, ubits
 from .shiftadd import EXP_BITS
@@ -228,7 +228,10 @@ class Scatter:
         # ---- record reader: keeps the record FIFO full (reads in flight counted)
         # two FIFOs in lockstep: the walker's mask and lane count in a narrow one (its read pointer fans out
         # to a few cells, placed together), the whole record in a wide one read only into a register
-        m.submodules.sc_rfifo = rfifo = SyncFIFO(width=P + ubits(P), depth=RECORD_FIFO_DEPTH)
+        # (buffered: the head's mask and count come from a register, not through a LUT-RAM read whose
+        # address is the read pointer; that read before the lowest-lane chain was the 120.7 MHz worst path.
+        # It shows a record a cycle after the wide FIFO does, so the wide FIFO's head is the same record.)
+        m.submodules.sc_rfifo = rfifo = SyncFIFOBuffered(width=P + ubits(P), depth=RECORD_FIFO_DEPTH)
         m.submodules.sc_dfifo = dfifo = SyncFIFO(width=rec_l.size, depth=RECORD_FIFO_DEPTH)
         # the record is registered between the event memory's read port and the FIFOs' LUT RAM (the BRAM's
         # clock-to-out and the LUT RAM write were the worst P1 / P4 path): two reads in flight
@@ -343,7 +346,7 @@ class Scatter:
         with m.Else():
             m.d.sync += active.eq(0)
 
-        work = active | efifo.r_rdy | v1 | v2 | v3 | rfifo.r_rdy | rpend | rpend2 | (ri != self.n_rec)
+        work = active | efifo.r_rdy | v1 | v2 | v3 | (rfifo.level != 0) | rpend | rpend2 | (ri != self.n_rec)
         m.d.comb += self.busy.eq(live & work)
         with m.If(self.start):
             m.d.sync += live.eq(1)

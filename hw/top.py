@@ -291,6 +291,11 @@ class Processor(wiring.Component):
         # F3 V + bias, F4 compare bank / leak + drive, F5 codes / V_new (split bank: codes in F7), then
         # codes to the Writer
         fa, fgo = Signal(XA), Signal(XA)
+        # fa's next value is picked in the FSM; f_more = (fa != cur.out_words) is registered from it, so the
+        # issue decision (fanning out to the pipeline) waits on no compare
+        fa_n, f_more = Signal(XA), Signal()
+        m.d.comb += fa_n.eq(fa)
+        m.d.sync += [fa.eq(fa_n), f_more.eq(fa_n != cur.out_words)]
         f_issue = Signal()
         in_fire = state[S_FIRE]
         fv1, fa1 = pipe(f_issue, "f_v1"), pipe(fa, "f_a1")
@@ -442,10 +447,9 @@ class Processor(wiring.Component):
             with m.If(fv2):
                 m.d.comb += [fw.tag.eq(tag), fw.layer.eq(cur.index), fw.addr.eq(fa2), fw.data.eq(payload),
                              fw_en.eq(1)]
-            with m.If(fa != cur.out_words):
+            with m.If(f_more):
                 with m.If(credit):
-                    m.d.comb += f_issue.eq(1)
-                    m.d.sync += fa.eq(fa + 1)
+                    m.d.comb += [f_issue.eq(1), fa_n.eq(fa + 1)]
             with m.Elif(~emit_busy_r):  # later stages act only in the fire pass
                 done()
 
@@ -465,15 +469,16 @@ class Processor(wiring.Component):
         with m.If(state[S_PREP2]):
             m.d.sync += nxt.eq(t_data)
             m.d.sync += state.eq(1 << S_PREP3)
+        in_last = Signal()  # the next input word is the last (clr + 1 == in_words, registered)
         with m.If(state[S_PREP3]):
             m.d.comb += writer.restart.eq(1)
-            m.d.sync += clr.eq(0)
+            m.d.sync += [clr.eq(0), in_last.eq(in_words == 1)]
             m.d.sync += state.eq(1 << S_INPUT)
         with m.If(state[S_INPUT]):
             m.d.comb += [in_input.eq(1), self.inp.ready.eq(1)]
             with m.If(self.inp.valid):
-                m.d.sync += clr.eq(clr + 1)
-                with m.If(clr + 1 == in_words):
+                m.d.sync += [clr.eq(clr + 1), in_last.eq(clr + 2 == in_words)]
+                with m.If(in_last):
                     m.d.sync += state.eq(1 << S_LAYER)
         with m.If(state[S_LAYER]):
             m.d.comb += t_rd.addr.eq(li)
@@ -488,7 +493,8 @@ class Processor(wiring.Component):
             m.d.sync += state.eq(1 << S_LAYER4)
         with m.If(state[S_LAYER4]):
             m.d.comb += [writer.restart.eq(1), ex.clear.eq(cur.last)]
-            m.d.sync += [fa.eq(0), fgo.eq(0), po.eq(0)]
+            m.d.comb += fa_n.eq(0)
+            m.d.sync += [fgo.eq(0), po.eq(0)]
             with m.If(cur.kind == 1):
                 m.d.comb += pool.start.eq(1)
                 m.d.sync += state.eq(1 << S_POOL)
@@ -509,10 +515,10 @@ class Processor(wiring.Component):
                              fw.data.eq(vsum5), fw_en.eq(1)]
             with m.If(f_gap != 0):
                 m.d.sync += f_gap.eq(f_gap - 1)
-            with m.If(fa != cur.out_words):
+            with m.If(f_more):
                 with m.If(credit & (f_gap == 0)):
-                    m.d.comb += f_issue.eq(1)
-                    m.d.sync += [fa.eq(fa + 1), fgo.eq(Mux(fgo + 1 == cur.gout, 0, fgo + 1))]
+                    m.d.comb += [f_issue.eq(1), fa_n.eq(fa + 1)]
+                    m.d.sync += fgo.eq(Mux(fgo + 1 == cur.gout, 0, fgo + 1))
                     # the exit controller walks an output word in LANE_CYCLES * P cycles; a split bank
                     # takes 2 a word
                     m.d.sync += f_gap.eq(Mux(is_out, LANE_CYCLES * P - 1, cfg.fire_split - 1))
@@ -533,7 +539,7 @@ class Processor(wiring.Component):
             with m.If(~ms):
                 m.d.sync += state.eq(1 << S_END)
             with m.Elif(ex.exit):
-                m.d.sync += fa.eq(0)
+                m.d.comb += fa_n.eq(0)
                 m.d.sync += state.eq(1 << S_OUTE)
             with m.Else():
                 m.d.comb += ex.advance.eq(1)
@@ -548,7 +554,8 @@ class Processor(wiring.Component):
             m.d.comb += t_rd.addr.eq(li)
             m.d.sync += state.eq(1 << S_CNTL2)
         with m.If(state[S_CNTL2]):
-            m.d.sync += [cur.eq(t_data), fa.eq(0)]
+            m.d.sync += cur.eq(t_data)
+            m.d.comb += fa_n.eq(0)
             m.d.sync += state.eq(1 << S_CNTL3)
         with m.If(state[S_CNTL3]):
             with m.If(cur.last):
