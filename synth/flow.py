@@ -435,6 +435,11 @@ def markdown(res: dict, title: str | None = None) -> str:
         if r.get(k) is not None:
             L.append(f"| {k} | {r[k]} |")
     L.append(f"| times (s) | {', '.join(f'{k} {v}' for k, v in r['times_s'].items())} |")
+    if r.get("bram_outreg"):
+        o = r["bram_outreg"]
+        L += ["", f"Block-RAM output registers (synth/outreg.py): {o['absorbed']} of {o['read_ports']} read sides moved "
+                  f"into the RAM ({o['flip_flops_removed']} flip-flops)"
+              + "".join(f"; kept {k['ram']} {k['side']}: {k['why']}" for k in o["kept"]) + "."]
     if r.get("luts_note"):
         L += ["", r["luts_note"]]
     if r.get("rtl_arith"):

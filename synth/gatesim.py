@@ -177,3 +177,51 @@ def run_steps(gate_v, steps: list, test_dir, seed: int = 0, tag_shift: int | Non
     job = {"steps": steps, "seed": seed, "max_cycles": max_cycles,
            "tag_shift": res_layout(cfg)["tag"].offset if tag_shift is None else tag_shift}
     return cosim.run(bdir, TOP, "hw.tb_driver", Path(test_dir), job)["results"]
+
+
+def main(argv=None):
+    """python -m synth.gatesim [--net digits_cnn] [--lanes 16] [--images 4]: a stored golden network on the
+    gate-level netlist of its build (synth_ecp5 + the output-register pass), compared with its golden results."""
+    import argparse
+    import time
+
+    import numpy as np
+
+    from golden.make import load
+    from hw import image, sim
+
+    from . import builds
+    from .flow import _local, ecp5_netlist
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--net", default="digits_cnn")
+    ap.add_argument("--lanes", type=int, default=16)
+    ap.add_argument("--images", type=int, default=4)
+    ap.add_argument("--work", default="out/gatesim")
+    a = ap.parse_args(argv)
+    t0 = time.perf_counter()
+
+    def say(msg):
+        print(f"[gatesim {time.perf_counter() - t0:7.1f}s] {msg}", flush=True)
+    pkg, x, _, want = load(a.net)
+    x, want = x[:a.images], {k: v[:a.images] for k, v in want.items()}
+    cfg = builds.config_for(pkg, a.lanes)
+    wd = Path(a.work) / f"{a.net}_p{a.lanes}"
+    wd.mkdir(parents=True, exist_ok=True)
+    say(f"{a.net}, {a.lanes} lanes: synth_ecp5 + output-register pass ...")
+    v = _local(builds.write_verilog(cfg, wd / "rtl"), wd)
+    net, cells, rep, _ = ecp5_netlist(v, "logspike", wd)
+    say(f"{cells.get('DP16KD', 0)} DP16KD, {len(rep['absorbed'])} of {rep['ports']} read sides moved into the RAM; flattening ...")
+    gate_v = flatten(wd / net, wd / "gate")
+    say(f"gate-level Verilog {gate_v.stat().st_size / 1e6:.0f} MB; Verilator build and {len(x)} inferences ...")
+    steps = [{"cfg": image.config_beats(cfg, pkg)}, {"infer": [image.input_beats(cfg, pkg, xi) for xi in x]}]
+    raw = run_steps(gate_v, steps, wd / "run", cfg=cfg, max_cycles=50_000 * (len(x) + 10))
+    res, counters = sim.collate(cfg, pkg, raw)
+    exact = all(np.array_equal(res[k], want[k]) for k in want)
+    say(f"bit-exact with the golden model on {len(x)} images: {exact}; cycles {[c['cycles'] for c in counters]}")
+    if not exact:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
