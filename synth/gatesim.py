@@ -176,7 +176,7 @@ def run_steps(gate_v, steps: list, test_dir, seed: int = 0, tag_shift: int | Non
     bdir = cosim.build(text, TOP, public_rw=ins, public_rd=outs)
     job = {"steps": steps, "seed": seed, "max_cycles": max_cycles,
            "tag_shift": res_layout(cfg)["tag"].offset if tag_shift is None else tag_shift}
-    return cosim.run(bdir, TOP, "hw.tb_driver", Path(test_dir), job)["results"]
+    return cosim.run(bdir, TOP, "hw.tb_driver", Path(test_dir).resolve(), job)["results"]
 
 
 def main(argv=None):
