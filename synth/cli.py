@@ -1,6 +1,7 @@
 """`logspike synth`: synthesise (and place and route) a processor build; JSON + Markdown report.
 
     logspike synth --target ecp5|ice40|generic [--lanes N] [--package DIR] --json OUT.json [--md OUT.md] [--freq MHz]
+                  [--no-outreg]
 
 Without --package the build is sized for the digits CNN (see synth.builds).
 """
@@ -11,7 +12,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 
-def run(target: str, lanes: int = 4, package=None, freq: float = 150.0, workdir=None, log=print) -> dict:
+def run(target: str, lanes: int = 4, package=None, freq: float = 150.0, workdir=None, log=print,
+        outreg: bool = True) -> dict:
     from model.package import read
 
     from . import builds
@@ -27,7 +29,7 @@ def run(target: str, lanes: int = 4, package=None, freq: float = 150.0, workdir=
     prog(f"generating Verilog for {lanes} lanes ({desc}) ...")
     v = builds.write_verilog(cfg, wd)
     prog(f"Verilog -> {v}")
-    res = synthesize(v, "logspike", target, freq_mhz=freq, workdir=wd, log=log)
+    res = synthesize(v, "logspike", target, freq_mhz=freq, workdir=wd, log=log, outreg=outreg)
     res["config"] = asdict(cfg)
     res["package"] = desc
     res["times_s"]["verilog"] = round(prog.elapsed - res["times_s"]["total"], 1)
@@ -44,6 +46,8 @@ def cmd_synth(a):
     from .flow import markdown, require_tools
 
     check_lanes(a.lanes)
+    if a.no_outreg and a.target != "ecp5":
+        raise CliError(f"--no-outreg: only for --target ecp5 (the output-register pass is ECP5's), not {a.target}")
     if not (math.isfinite(a.freq) and a.freq > 0):
         raise CliError(f"--freq {a.freq}: must be a positive clock in MHz")
     out_json = _out_file(a.json, "--json")
@@ -51,7 +55,7 @@ def cmd_synth(a):
     if a.workdir:
         _out_dir(a.workdir, "--workdir")
     require_tools(a.target)
-    res = run(a.target, a.lanes, a.package, a.freq, a.workdir)
+    res = run(a.target, a.lanes, a.package, a.freq, a.workdir, outreg=not a.no_outreg)
     out_json.write_text(json.dumps(res, indent=1, default=str) + "\n")
     print(f"results -> {out_json}")
     if out_md:
@@ -68,6 +72,8 @@ def register(sub):
     p.add_argument("--md", default=None, help="Markdown report")
     p.add_argument("--freq", type=float, default=150.0, help="requested clock in MHz (nextpnr reports the achieved Fmax)")
     p.add_argument("--workdir", default=None, help="where netlists and logs go (default out/synth/TARGET_pLANES)")
+    p.add_argument("--no-outreg", action="store_true",
+                   help="ecp5: place Yosys' netlist as it is, without moving registers into the block RAMs")
     p.set_defaults(fn=cmd_synth)
 
 

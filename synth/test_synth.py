@@ -49,6 +49,8 @@ def test_ecp5_small_build_places(tmp_path):
     assert r["fmax_mhz"] > 0
     assert r["multipliers"] == 0 and r["dsps"] == 0
     assert r["critical_path"]["delay_ns"] > 0
+    o = r["bram_outreg"]   # every block-RAM read of the processor ends in a plain register (hw ram_q)
+    assert o["kept"] == [] and o["absorbed"] == o["read_ports"], o
 
 
 @pytest.mark.slow

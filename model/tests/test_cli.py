@@ -278,6 +278,7 @@ def test_synth_refuses_bad_input_before_synthesis(tmp_path, capsys, no_expensive
     assert "lanes = 3: must be a power of two" in _err(capsys, ["synth", "--lanes", "3"] + js)
     assert "--freq 0.0: must be a positive clock in MHz" in _err(capsys, ["synth", "--freq", "0"] + js)
     assert "--freq nan: must be a positive clock in MHz" in _err(capsys, ["synth", "--freq", "nan"] + js)
+    assert "--no-outreg: only for --target ecp5" in _err(capsys, ["synth", "--target", "ice40", "--no-outreg"] + js)
     assert "--json" in _err(capsys, ["synth", "--json", str(tmp_path)])
     (tmp_path / "file").write_text("x")
     assert "--workdir" in _err(capsys, ["synth", "--workdir", str(tmp_path / "file")] + js)
