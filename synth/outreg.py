@@ -27,8 +27,9 @@ import json
 from pathlib import Path
 
 
-def _bits_to_int(v) -> int:
-    return int(v, 2) if isinstance(v, str) else int(v)
+def param_int(v) -> int:
+    """An integer cell parameter of a Yosys JSON netlist (written as a binary string, or a plain number)."""
+    return int(v, 2) if isinstance(v, str) and v and set(v) <= {"0", "1"} else int(v)
 
 
 def _sinks(mod: dict) -> dict:
@@ -49,7 +50,7 @@ def _sinks(mod: dict) -> dict:
 
 def _groups(cell: dict) -> list:
     """(output-register name(s), data-out pin prefix(es), clock pin) of each read side of a DP16KD."""
-    if _bits_to_int(cell["parameters"].get("DATA_WIDTH_A", "0")) == 36:
+    if param_int(cell["parameters"].get("DATA_WIDTH_A", "0")) == 36:
         return [(("A", "B"), ("DOA", "DOB"), "CLKB")]
     return [(("A",), ("DOA",), "CLKA"), (("B",), ("DOB",), "CLKB")]
 

@@ -158,7 +158,7 @@ def test_gate_level_netlist_is_bit_exact(tmp_path):
     assert cells.get("DP16KD", 0) >= 3 and rep["kept"] == [] and len(rep["absorbed"]) == rep["ports"]
     modes = {(r["a"], r["b"]) for r in gatesim.check_rams(json.loads(net.read_text()))}
     assert (36, 36) in modes and any(a == b < 36 for a, b in modes), modes
-    gate_v = gatesim.flatten(net, tmp_path / "gate")
+    gate = gatesim.flatten(net, tmp_path / "gate")
     steps, cases = [], []
     for seed, mode, kind in [(3, "ttfs", "dense"), (4, "ttfs", "conv"), (5, "multistep", "dense"), (6, "multistep", "conv")]:
         rng = np.random.default_rng(seed)
@@ -169,7 +169,7 @@ def test_gate_level_netlist_is_bit_exact(tmp_path):
         steps += [{"cfg": image.config_beats(cfg, pkg), "gap": 0.2},
                   {"infer": [image.input_beats(cfg, pkg, xi) for xi in x], "gap": 0.2, "ready_p": 0.6}]
         cases.append((pkg, x))
-    raw = gatesim.run_steps(gate_v, steps, tmp_path / "run", seed=1, cfg=cfg, max_cycles=500_000)
+    raw = gatesim.run_steps(gate, cfg, steps, tmp_path / "run", seed=1, max_cycles=500_000)
     pos = 0
     for pkg, x in cases:
         _check(cfg, pkg, x, raw[pos:pos + len(x)])
