@@ -24,10 +24,12 @@ first index of the top value is kept (strict >).
 
 Lane-serial for area and clock: a word is latched and its lanes merge into
 (top-1, index, top-2) one every LANE_CYCLES = 2 cycles, lowest index first:
-the selected lane is registered, compared with top-1 and top-2 in the next
-cycle (the two compares registered), and merged in the one after, so the
+the lane is selected in two registered steps of 4:1 (one per cycle of the
+lane), compared with top-1 and top-2 in the next cycle (the two compares
+registered), and merged in the one after, so the
 compare carry chains and the merge muxes (their selects fan out to 2A + 16
-bits) are in different cycles; a - b and the exit test are registered.
+bits) are in different cycles; a - b, the exit test and `ready` are
+registered.
 The output layer is small (one word of 16 lanes holds 10 classes), so the
 2P cycles a word costs are few, and a tree of P lanes' compares would cost
 more logic than the rest of the firing path.
@@ -68,21 +70,33 @@ class ExitController(wiring.Component):
         lane = Signal(max(1, LB))
         walking = Signal()
         second = Signal()   # the second cycle of a lane
-        m.d.comb += self.ready.eq(~walking | ((lane == P - 1) & second))
-        with m.If(self.valid & self.ready):
-            m.d.sync += [word.eq(self.v), wmask.eq(self.mask), waddr.eq(self.addr), lane.eq(0), walking.eq(1),
-                         second.eq(0)]
+        rdy = Signal(init=1)  # ready, registered: computed from the next cycle's walking / lane / second
+        walking_n, lane_n, second_n = Signal(), Signal.like(lane), Signal()
+        m.d.comb += [self.ready.eq(rdy), walking_n.eq(walking), lane_n.eq(lane), second_n.eq(second)]
+        with m.If(self.valid & rdy):
+            m.d.sync += [word.eq(self.v), wmask.eq(self.mask), waddr.eq(self.addr)]
+            m.d.comb += [lane_n.eq(0), walking_n.eq(1), second_n.eq(0)]
         with m.Elif(walking):
-            m.d.sync += second.eq(~second)
+            m.d.comb += second_n.eq(~second)
             with m.If(second):
-                m.d.sync += lane.eq(lane + 1)
+                m.d.comb += lane_n.eq(lane + 1)
                 with m.If(lane == P - 1):
-                    m.d.sync += walking.eq(0)
-        # the selected lane, registered (once a lane, in its first cycle)
+                    m.d.comb += walking_n.eq(0)
+        m.d.sync += [walking.eq(walking_n), lane.eq(lane_n), second.eq(second_n),
+                     rdy.eq(~walking_n | ((lane_n == P - 1) & second_n))]
+        # the selected lane in two registered steps of at most 4:1 (one P:1 mux across the die was the
+        # 124 MHz worst path): in a lane's first cycle each group of 4 lanes picks by the low lane bits, in
+        # its second the group is picked by the high bits and registered
+        G = min(P, 4)
+        GB = max(0, (G - 1).bit_length())
+        groups = Signal(data.ArrayLayout(signed(A), P // G))
+        for j in range(P // G):
+            pick = Array([word[j * G + k] for k in range(G)])[lane[:GB]] if GB else word[j * G]
+            m.d.sync += groups[j].eq(pick)
         sv, sok, si, s_valid = Signal(signed(A)), Signal(), Signal(16), Signal()
         idx = Cat(lane[:LB], waddr)[:16] if LB else waddr[:16]
-        m.d.sync += [sv.eq(Array([word[l] for l in range(P)])[lane]),  # a mux, not an index times the width
-                      sok.eq(wmask.bit_select(lane, 1)), si.eq(idx), s_valid.eq(walking & ~second)]
+        m.d.sync += [sv.eq(Array([groups[j] for j in range(P // G)])[lane[GB:]] if P > G else groups[0]),
+                     sok.eq(wmask.bit_select(lane, 1)), si.eq(idx), s_valid.eq(walking & second)]
         a, ai, b = Signal(signed(A), init=lo), Signal(16), Signal(signed(A), init=lo)
         # compare (a and b hold every earlier lane: its merge came the cycle before), registered
         gt_a, gt_b, c_v, c_sv, c_si = Signal(), Signal(), Signal(), Signal(signed(A)), Signal(16)

@@ -13,12 +13,27 @@ half the cycle after; codes out at latency 4): the bank is P x T_max
 compares of A bits, the largest block of a 16-lane build, and halving it
 costs one cycle per fired word.
 """
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import Config
-from .sequencer import popcount
+
+
+def thermo_count(bits):
+    """The number of set bits of a thermometer code (ones first, as the compare bits of a non-increasing
+    table are): bit j of the count is an OR of `count in [a, b)` tests, each two bits of the code, so the
+    count is two LUT levels deep where an adder tree (which any code would need) is four or five."""
+    N = len(bits)
+
+    def ge(c):  # count >= c
+        return Const(1, 1) if c <= 0 else Const(0, 1) if c > N else bits[c - 1]
+
+    out = []
+    for j in range(N.bit_length()):
+        span = 1 << (j + 1)
+        out.append(Cat(*[ge(k * span + span // 2) & ~ge((k + 1) * span) for k in range(N // span + 1)]).any())
+    return Cat(*out)
 
 
 class FiringUnit(wiring.Component):
@@ -41,8 +56,8 @@ class FiringUnit(wiring.Component):
         for l, v in enumerate(vs):
             below = Signal(self.conf.max_t, name=f"{name}{l}")
             dom += below.eq(Cat(*[v < self.thr[t] for t in range(self.conf.max_t)]))
-            cnt = Signal(self.conf.code_bits, name=f"{name}{l}_n")  # one adder tree, however many uses
-            m.d.comb += cnt.eq(popcount(below))
+            cnt = Signal(self.conf.code_bits, name=f"{name}{l}_n")
+            m.d.comb += cnt.eq(thermo_count(below))
             counts.append(cnt)
         return counts
 

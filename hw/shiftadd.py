@@ -9,8 +9,11 @@ n = t + tau*(e - E); q, r = n >> log2(tau), n & (tau-1); m = lut[r] >> q or
 lut[r] << -q; the result is taken modulo 2^A. Modular arithmetic is exact
 here: the package guarantees every partial sum is in the A-bit range, and
 sums mod 2^A of the exact terms give the exact sum. So left shifts of A or
-more give 0, and right shifts past the LUT width give 0: both shifters are
-clamped, no multiplier, no wide intermediate.
+more give 0, and right shifts past the LUT width give 0. Both directions are
+one right shift: lut[r] << -q = (lut[r] << A) >> (A + q), and so is
+lut[r] >> q; the lane computes n + A * tau (folded into the per-layer
+constant), whose quotient is A + q, and clamps it to [0, A + BW] (0 leaves
+only the zero low bits of lut[r] << A). No multiplier, no wide intermediate.
 """
 from amaranth.hdl import Array, Const, Elaboratable, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
@@ -21,9 +24,10 @@ from .config import Config, ubits
 EXP_BITS = 7  # exp_offset in [-32, 32]
 
 
-def tau_e(E, taulog):
-    """tau * (-1 - E): the exponent sum's per-layer constant (e = mag - 1), a register in the processor."""
-    return (-1 - E) << taulog
+def tau_e(E, taulog, A):
+    """tau * (A - 1 - E): the exponent sum's per-layer constant (e = mag - 1; A * tau makes the quotient
+    A + q, the right-shift amount of lut[r] << A), a register in the processor."""
+    return (A - 1 - E) << taulog
 
 
 def lane_base(t, graded, te):
@@ -33,44 +37,59 @@ def lane_base(t, graded, te):
     return Mux(graded, 8, t) + te
 
 
-def lane_stages(m: Module, cfg: Config, t, silent, sign, mag, base, taulog, lut: Array, graded, name: str, pipe):
+def _widths(cfg: Config):
+    """(bits of n, widest base value, bits of a shift amount)."""
+    # |mag - 1 - E| < 2^9 (magnitudes < 2^7, |E| < 2^6), shifted by at most the taulog register's range;
+    # one more bit for A * tau (A < 2^9)
+    nbits = max(cfg.sym_bits + 1, 10 + (1 << cfg.tau_log_bits) - 1) + 2
+    BW = cfg.frac_bits + 8  # widest base: a byte << F
+    return nbits, BW, ubits(cfg.acc_bits + BW)
+
+
+def shift_limits(cfg: Config, taulog):
+    """Stage 2's clamp limits on n (quotient A + q): below tau the quotient is <= 0 (a left shift of A or
+    more), from (A + BW + 1) * tau on it is past the base. Constants shifted by the taulog register, so
+    the processor registers them once (a shift of a constant in front of every lane's compare chains was
+    on its worst paths)."""
+    nbits, BW, _ = _widths(cfg)
+    return Const(1, signed(nbits)) << taulog, Const(cfg.acc_bits + BW + 1, signed(nbits)) << taulog
+
+
+def lane_stages(m: Module, cfg: Config, t, silent, sign, mag, base, taulog, limits, lut: Array, graded, name: str, pipe):
     """One lane's shift path in four stages; `pipe(sig, name)` is the boundary between them (a
-    register in the processor, the identity in the standalone lane). Stage 1: the exponent sum
+    register in the processor, the identity in the standalone lane); limits from shift_limits. Stage 1: the exponent sum
     n = base + (mag << taulog) (base from lane_base); stage 2: quotient / remainder and the clamped
     shift, its compares taken on n against per-tau limits so they run beside the divide; stage 3: the
-    base value; stage 4: the barrel shift. Returns (magnitude mm, sign, nonzero) of the contribution,
+    base value; stage 4: the barrel shift (one right shift). Returns (magnitude mm, sign, nonzero) of the contribution,
     A bits unsigned (the accumulate stage adds or subtracts it: the negation folds into the adder's
     carry chain). graded (1 bit): t is a byte x, base x << F (taulog must then be 0)."""
     A, F = cfg.acc_bits, cfg.frac_bits
-    # |mag - 1 - E| < 2^9 (magnitudes < 2^7, |E| < 2^6), shifted by at most the taulog register's range
-    nbits = max(cfg.sym_bits + 1, 10 + (1 << cfg.tau_log_bits) - 1) + 1
-    BW = F + 8  # widest base: a byte << F
-    sh_bits = ubits(max(A, BW))
+    nbits, BW, sh_bits = _widths(cfg)
+    lim_zero, lim_rsat = limits
     # stage 1: n = t + tau * (e - E)
     n = Signal(signed(nbits), name=f"{name}_n")
     nz = Signal(name=f"{name}_nz")
     m.d.comb += [n.eq(base + (mag << taulog)), nz.eq(~silent & (mag != 0))]
     n, t, sign, nz, graded = (pipe(x, f"{name}_{k}1") for x, k in ((n, "n"), (t, "t"), (sign, "s"), (nz, "nz"), (graded, "g")))
-    # stage 2: q, r = divmod(n, tau). q < 0: a left shift by -q = 1 + ~q (stage 4 shifts by one more),
-    # 0 when -q >= A, i.e. n < (1 - A) * tau; q > BW: a right shift past the base, clamped to BW.
+    # stage 2: Q, r = divmod(n, tau) with Q = A + q (the base carries A * tau), the right-shift amount of
+    # lut[r] << A: 0 when Q <= 0 (q <= -A: a left shift of A or more gives 0 mod 2^A), clamped to A + BW
+    # past the base (the result is 0 either way)
     q = Signal(signed(nbits), name=f"{name}_q")
     r = Signal(unsigned(max(1, ubits(cfg.max_tau - 1))), name=f"{name}_r")
-    left, zero, rsat = Signal(name=f"{name}_left"), Signal(name=f"{name}_zero"), Signal(name=f"{name}_rsat")
+    zero, rsat = Signal(name=f"{name}_zero"), Signal(name=f"{name}_rsat")
     amt = Signal(sh_bits, name=f"{name}_amt")
-    m.d.comb += [q.eq(n >> taulog), r.eq(n & ((Const(1, 8) << taulog) - 1)), left.eq(n[-1]),
-                 zero.eq(n < (Const(1 - A, signed(nbits)) << taulog)),
-                 rsat.eq(n >= (Const(BW + 1, signed(nbits)) << taulog)),
-                 amt.eq(Mux(left, (~q)[:sh_bits], Mux(rsat, BW, q[:sh_bits])))]
-    r, left, zero, amt, t, sign, nz, graded = (pipe(x, f"{name}_{k}2") for x, k in (
-        (r, "r"), (left, "left"), (zero, "zero"), (amt, "amt"), (t, "t"), (sign, "s"), (nz, "nz"), (graded, "g")))
+    m.d.comb += [q.eq(n >> taulog), r.eq(n & ((Const(1, 8) << taulog) - 1)),
+                 zero.eq(n < lim_zero), rsat.eq(n >= lim_rsat),
+                 amt.eq(Mux(zero, 0, Mux(rsat, A + BW, q[:sh_bits])))]
+    r, amt, t, sign, nz, graded = (pipe(x, f"{name}_{k}2") for x, k in (
+        (r, "r"), (amt, "amt"), (t, "t"), (sign, "s"), (nz, "nz"), (graded, "g")))
     # stage 3: base lut[r] (or x << F)
     lr = Signal(BW, name=f"{name}_lut")
     m.d.comb += lr.eq(Mux(graded, t[:8] << F, lut[r]))
-    lr, left, zero, amt, sign, nz = (pipe(x, f"{name}_{k}3") for x, k in (
-        (lr, "lut"), (left, "left"), (zero, "zero"), (amt, "amt"), (sign, "s"), (nz, "nz")))
-    # stage 4: shifted
+    lr, amt, sign, nz = (pipe(x, f"{name}_{k}3") for x, k in ((lr, "lut"), (amt, "amt"), (sign, "s"), (nz, "nz")))
+    # stage 4: one right shift (both directions)
     mm = Signal(A, name=f"{name}_m")
-    m.d.comb += mm.eq(Mux(left, Mux(zero, 0, ((lr << 1) << amt)[:A]), lr >> amt))
+    m.d.comb += mm.eq(((lr << A) >> amt)[:A])
     return mm, sign, nz
 
 
@@ -78,8 +97,8 @@ def lane_contrib(m: Module, cfg: Config, t, silent, sign, mag, E, taulog, lut: A
     """One lane's combinational contribution (SPEC section 2) as a signed A-bit Signal."""
     if graded is None:
         graded = Const(0, 1)
-    mm, sign, nz = lane_stages(m, cfg, t, silent, sign, mag, lane_base(t, graded, tau_e(E, taulog)), taulog, lut, graded, name,
-                               lambda x, _n: x)
+    mm, sign, nz = lane_stages(m, cfg, t, silent, sign, mag, lane_base(t, graded, tau_e(E, taulog, cfg.acc_bits)), taulog,
+                               shift_limits(cfg, taulog), lut, graded, name, lambda x, _n: x)
     out = Signal(signed(cfg.acc_bits), name=f"{name}_c")
     m.d.comb += out.eq(Mux(nz, Mux(sign, -mm, mm), 0))
     return out

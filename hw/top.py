@@ -76,7 +76,7 @@ from .config import CFG_ADDR_BITS, LAYER_INDEX_BITS, Config, clog2, ubits
 from .exit import LANE_CYCLES, ExitController
 from .firing import FiringUnit
 from .sequencer import PoolWalk, Scatter, Writer, entry_layout, ram_q, record_layout, reg, widths
-from .shiftadd import lane_base, lane_stages, tau_e
+from .shiftadd import lane_base, lane_stages, shift_limits, tau_e
 
 TAG_SPIKE, TAG_LOGIT, TAG_END, TAG_COUNT = 0, 1, 2, 3
 SEL_GLOBAL, SEL_LUT, SEL_THR, SEL_TABLE, SEL_WEIGHT, SEL_BIAS = range(6)
@@ -84,7 +84,7 @@ G_T, G_TAULOG, G_IN_WORDS, G_MODE, G_LEAK, G_MARGIN, G_MARGIN_NULL, G_MIN_STEPS,
 RES_FIFO_DEPTH = 16
 PIPE_SLACK = 13  # cycles from a fire / pool / emit issue to its result beat, and one more
 (S_CLEAR, S_IDLE, S_PREP, S_PREP2, S_PREP3, S_INPUT, S_LAYER, S_LAYER2, S_LAYER3, S_LAYER4, S_SCATTER,
- S_DRAIN, S_FIRE, S_POOL, S_DECIDE, S_OUTE, S_CNTL, S_CNTL2, S_CNTL3, S_CNTE, S_END) = range(21)
+ S_DRAIN, S_FIRE, S_POOL, S_DECIDE, S_OUTE, S_CNTL, S_CNTL2, S_CNTL3, S_CNTE, S_END, S_END2) = range(22)
 END_BITS = 128
 
 
@@ -213,7 +213,7 @@ class Processor(wiring.Component):
         m.d.sync += credit.eq(fifo.level < RES_FIFO_DEPTH - PIPE_SLACK)
 
         # one-hot state: every decode is one flip-flop (the state register fans out to most of the datapath)
-        state = Signal(21, init=1 << S_CLEAR)
+        state = Signal(S_END2 + 1, init=1 << S_CLEAR)
         # the Writer takes its word from a register (input port, fire or pool words: see 'the Writer's word')
         in_input, win_v, spike_sel = Signal(), Signal(), Signal()
         win_codes, win_ns = Signal(data.ArrayLayout(SY, P)), Signal(P)
@@ -256,21 +256,26 @@ class Processor(wiring.Component):
         x1_v, x1_pa, x1_t, x1_w = pipe(r_v, "pe_x1_v"), pipe(r_pa, "pe_x1_pa"), pipe(r_t, "pe_x1_t"), ram_q(m, w_data, "pe_x1_w")
         x1_silent = Mux(graded, x1_t == 0, x1_t >= T)
         # the event's share of every lane's exponent sum, from R; tau * (-1 - E) is constant over a layer
-        x1_base = pipe(lane_base(r_t, graded, pipe(tau_e(cur.E, taulog), "pe_tau_e")), "pe_x1_base")
-        lanes = [lane_stages(m, cfg, x1_t, x1_silent, x1_w[l].sign, x1_w[l].mag, x1_base, taulog, luts, graded,
+        x1_base = pipe(lane_base(r_t, graded, pipe(tau_e(cur.E, taulog, A), "pe_tau_e")), "pe_x1_base")
+        limits = tuple(pipe(x, f"pe_lim{k}") for k, x in enumerate(shift_limits(cfg, taulog)))  # taulog is static
+        lanes = [lane_stages(m, cfg, x1_t, x1_silent, x1_w[l].sign, x1_w[l].mag, x1_base, taulog, limits, luts, graded,
                              f"pe{l}", pipe) for l in range(P)]
         x2_v, x2_pa = pipe(x1_v, "pe_x2_v"), pipe(x1_pa, "pe_x2_pa")
         x3_v, x3_pa = pipe(x2_v, "pe_x3_v"), pipe(x2_pa, "pe_x3_pa")
         x4_v, x4_pa = pipe(x3_v, "pe_x4_v"), pipe(x3_pa, "pe_x4_pa")
         a_v, a_pa = pipe(x4_v, "pe_a_v"), pipe(x4_pa, "pe_a_pa")
         sums = Signal(vl)
-        h1_v, h1_pa, h1_s = pipe(a_v, "pe_h1_v"), pipe(a_pa, "pe_h1_pa"), pipe(sums, "pe_h1_s")  # written last cycle
-        h2_s = pipe(h1_s, "pe_h2_s")                                                         # two cycles ago
+        # h1_s is what pmem's (registered) write port writes: the sum of the op one cycle past A
+        h1_v, h1_pa, h1_s = pipe(a_v, "pe_h1_v"), pipe(a_pa, "pe_h1_pa"), pipe(sums, "pe_h1_s")  # summed last cycle
+        h2_v, h2_pa, h2_s = pipe(h1_v, "pe_h2_v"), pipe(h1_pa, "pe_h2_pa"), pipe(h1_s, "pe_h2_s")  # two cycles ago
+        h3_s = pipe(h2_s, "pe_h3_s")                                                              # three
         p_q = ram_q(m, p_data, "pmem_q")   # the word read in X2 (also the fire pass's F2 register)
-        # in X4, h2_s is the sum written in the cycle of the read, which the read did not see
+        # in X4, h2_s and h3_s are the sums written in the cycle of the read and the one after, which the
+        # read did not see (the newer one first)
         hit3 = pipe(h1_v & (h1_pa == x3_pa), "pe_hit3")
+        hit4 = pipe(h2_v & (h2_pa == x3_pa), "pe_hit4")
         a_old = Signal(vl, name="pe_a_old")
-        m.d.sync += a_old.eq(Mux(hit3, h2_s, p_q))   # a Mux of two views is a plain value: a_old keeps the lanes
+        m.d.sync += a_old.eq(Mux(hit3, h2_s, Mux(hit4, h3_s, p_q)))   # a Mux of views is a plain value: a_old keeps the lanes
         hit1 = pipe(a_v & (a_pa == x4_pa), "pe_hit1")
         hit2 = pipe(h1_v & (h1_pa == x4_pa), "pe_hit2")
         # no op enters the accumulate stage: hold it at 0, so its sum is 0 (clear and fire passes write it)
@@ -284,7 +289,7 @@ class Processor(wiring.Component):
             old = Mux(hit1, h1_s[l], Mux(hit2, h2_s[l], a_old[l]))
             # old + (nz ? (sign ? -mm : mm) : 0), the negation as invert-and-carry-in of one adder
             m.d.comb += sums[l].eq(old + (Mux(nz4, mm4, 0) ^ neg4.replicate(A)) + neg4)
-        pe_busy = r_v | x1_v | x2_v | x3_v | x4_v | a_v
+        pe_busy = r_v | x1_v | x2_v | x3_v | x4_v | a_v | h1_v   # h1: the write of the last sum
         m.d.sync += [sops.eq(sops + r_v), events.eq(events + pipe(scatter.event, "sc_event_r"))]
 
         # ---- fire / emit pipeline: F0 issue (read; cleared in F1), F1 data arrives, F2 registered,
@@ -293,9 +298,12 @@ class Processor(wiring.Component):
         fa, fgo = Signal(XA), Signal(XA)
         # fa's next value is picked in the FSM; f_more = (fa != cur.out_words) is registered from it, so the
         # issue decision (fanning out to the pipeline) waits on no compare
-        fa_n, f_more = Signal(XA), Signal()
-        m.d.comb += fa_n.eq(fa)
-        m.d.sync += [fa.eq(fa_n), f_more.eq(fa_n != cur.out_words)]
+        # the FSM only says which (fa_inc: fa + 1, fa_zero: 0, else fa); the three candidates' compares run
+        # beside it, so f_more's input is a 3:1 mux of flags (the compare after the FSM's mux was a 7.3 ns path)
+        fa_n, f_more, fa_inc, fa_zero = Signal(XA), Signal(), Signal(), Signal()
+        m.d.comb += fa_n.eq(Mux(fa_zero, 0, Mux(fa_inc, fa + 1, fa)))
+        m.d.sync += [fa.eq(fa_n), f_more.eq(Mux(fa_zero, cur.out_words != 0,
+                                                Mux(fa_inc, fa + 1 != cur.out_words, fa != cur.out_words)))]
         f_issue = Signal()
         in_fire = state[S_FIRE]
         fv1, fa1 = pipe(f_issue, "f_v1"), pipe(fa, "f_a1")
@@ -323,6 +331,9 @@ class Processor(wiring.Component):
             m.d.comb += vnew[l].eq(vleak4[l] + drive4[l])
         fv5, fa5, vsum5, vnew5, k5 = (pipe(x, f"f_{n}5") for x, n in (
             (fv4, "v"), (fa4, "a"), (vsum4, "vsum"), (vnew, "vnew"), (k4, "k")))
+        # a ttfs output word's logits beat, as a flag of its own from F4 (the FSM stays in S_FIRE while a
+        # word is in flight): one flip-flop selects the 368-bit word into the result FIFO's register
+        logit_beat = pipe(in_fire & fv4 & is_out & ~ms, "f_logit5")
         spk = Signal(P)
         vst = Signal(vl)
         cnt_new = Signal(kl)
@@ -333,10 +344,12 @@ class Processor(wiring.Component):
                 cnt_new[l].eq(Mux(step1, 0, k5[l]) + spk[l]),
             ]
         # exit controller / argmax input: the output layer's words
+        # its valid bit and the last word's test are registered from F4 (the word's load enable fans out to
+        # P x A flip-flops)
+        ex_v5, ex_last5 = pipe(in_fire & fv4 & is_out, "ex_v5"), pipe(fa4 + 1 == cur.out_words, "ex_last5")
         for l in range(P):
-            m.d.comb += [ex.v[l].eq(Mux(ms, vnew5[l], vsum5[l])),
-                         ex.mask[l].eq((fa5 + 1 != cur.out_words) | cur.last_mask[l])]
-        m.d.comb += [ex.addr.eq(fa5), ex.valid.eq(in_fire & fv5 & is_out)]
+            m.d.comb += [ex.v[l].eq(Mux(ms, vnew5[l], vsum5[l])), ex.mask[l].eq(~ex_last5 | cur.last_mask[l])]
+        m.d.comb += [ex.addr.eq(fa5), ex.valid.eq(ex_v5)]
         # the codes of a word come out of the firing unit at F(3 + latency): F5, or F7 with a split bank
         fc_v, ms_codes, late = fv5, ~spk, []
         for k in range(6, 4 + fire.latency):
@@ -397,12 +410,15 @@ class Processor(wiring.Component):
         for k, r in gregs if cfg.multistep else gregs[:3]:
             with m.If(take & (cp.sel == SEL_GLOBAL) & (cp.addr == k)):
                 m.d.sync += r.eq(cp.data)
+        # the LUT and threshold registers (wide, read only in the PE and fire passes) load a cycle after their
+        # beat, from a registered beat and write flags: the stream's decode fanned out to their ~450 enables
+        cp_d = reg(m, cp.data[:max(A, F + 1)], "cfg_d")
         for i in range(cfg.max_tau):
-            with m.If(take & (cp.sel == SEL_LUT) & (cp.addr == i)):
-                m.d.sync += luts[i].eq(cp.data)
+            with m.If(reg(m, take & (cp.sel == SEL_LUT) & (cp.addr == i), f"cfg_lut{i}")):
+                m.d.sync += luts[i].eq(cp_d)
         for i in range(cfg.max_t):
-            with m.If(take & (cp.sel == SEL_THR) & (cp.addr == i)):
-                m.d.sync += thrs[i].eq(cp.data)
+            with m.If(reg(m, take & (cp.sel == SEL_THR) & (cp.addr == i), f"cfg_thr{i}")):
+                m.d.sync += thrs[i].eq(cp_d)
         m.d.comb += [t_wr.en.eq(take & (cp.sel == SEL_TABLE)), w_wr.en.eq(take & (cp.sel == SEL_WEIGHT)),
                      b_wr.en.eq(take & (cp.sel == SEL_BIAS))]
 
@@ -413,14 +429,17 @@ class Processor(wiring.Component):
                      p_rd.addr.eq(Mux(in_fire, fa, x2_pa))]
         clr = Signal(XA)
         # the write data is always the accumulate stage's sum; clearing holds that stage at zero
-        # (synchronous resets of its registers, free in FPGA flip-flops) instead of muxing in a 0
-        m.d.comb += p_wr.data.eq(sums)
+        # (synchronous resets of its registers, free in FPGA flip-flops) instead of muxing in a 0.
+        # The port is registered (a cycle after the sum, from h1_s): the forwarding mux and adder end in
+        # a flip-flop, not at the RAM's inputs (the worst paths' endpoints at 124 MHz)
+        pw_a, pw_e = Signal.like(p_wr.addr), Signal()
+        m.d.comb += [p_wr.data.eq(h1_s), p_wr.addr.eq(pw_a), p_wr.en.eq(pw_e)]
         with m.If(state[S_CLEAR]):  # after reset: potentials back to zero
-            m.d.comb += [p_wr.addr.eq(clr), p_wr.en.eq(1)]
-        with m.Elif(in_fire):         # read at F0, cleared at F1 (one address in one cycle would collide)
-            m.d.comb += [p_wr.addr.eq(fa1), p_wr.en.eq(fv1)]
+            m.d.sync += [pw_a.eq(clr), pw_e.eq(1)]
+        with m.Elif(in_fire):         # read at F0, cleared at F2 (one address in one cycle would collide)
+            m.d.sync += [pw_a.eq(fa1), pw_e.eq(fv1)]
         with m.Else():
-            m.d.comb += [p_wr.addr.eq(a_pa), p_wr.en.eq(a_v)]
+            m.d.sync += [pw_a.eq(a_pa), pw_e.eq(a_v)]
         m.d.comb += [v_wr.addr.eq(cur.vbase + fa5), v_wr.data.eq(vst), v_wr.en.eq(in_fire & fv5 & ms)]
         with m.If(in_pool):
             m.d.comb += [k_wr.addr.eq(kaddr5), k_wr.data.eq(pool_cnt), k_wr.en.eq(pwv5 & ms)]
@@ -449,7 +468,7 @@ class Processor(wiring.Component):
                              fw_en.eq(1)]
             with m.If(f_more):
                 with m.If(credit):
-                    m.d.comb += [f_issue.eq(1), fa_n.eq(fa + 1)]
+                    m.d.comb += [f_issue.eq(1), fa_inc.eq(1)]
             with m.Elif(~emit_busy_r):  # later stages act only in the fire pass
                 done()
 
@@ -460,7 +479,8 @@ class Processor(wiring.Component):
         with m.If(state[S_IDLE]):
             m.d.comb += self.cfg.ready.eq(1)
             with m.If(self.inp.valid):
-                m.d.sync += [cycles.eq(0), sops.eq(0), events.eq(0), running.eq(1), li.eq(0)]
+                # cycles counts from this cycle on, so the END beat (S_END2) reports every cycle up to its own
+                m.d.sync += [cycles.eq(1), sops.eq(0), events.eq(0), running.eq(1), li.eq(0)]
                 m.d.comb += ex.start.eq(1)
                 m.d.sync += state.eq(1 << S_PREP)
         with m.If(state[S_PREP]):
@@ -470,6 +490,7 @@ class Processor(wiring.Component):
             m.d.sync += nxt.eq(t_data)
             m.d.sync += state.eq(1 << S_PREP3)
         in_last = Signal()  # the next input word is the last (clr + 1 == in_words, registered)
+        in_words2 = reg(m, in_words - 2, "in_words2")   # in_words is static: clr + 2 == in_words without an add
         with m.If(state[S_PREP3]):
             m.d.comb += writer.restart.eq(1)
             m.d.sync += [clr.eq(0), in_last.eq(in_words == 1)]
@@ -477,7 +498,7 @@ class Processor(wiring.Component):
         with m.If(state[S_INPUT]):
             m.d.comb += [in_input.eq(1), self.inp.ready.eq(1)]
             with m.If(self.inp.valid):
-                m.d.sync += [clr.eq(clr + 1), in_last.eq(clr + 2 == in_words)]
+                m.d.sync += [clr.eq(clr + 1), in_last.eq(clr == in_words2)]
                 with m.If(in_last):
                     m.d.sync += state.eq(1 << S_LAYER)
         with m.If(state[S_LAYER]):
@@ -493,7 +514,7 @@ class Processor(wiring.Component):
             m.d.sync += state.eq(1 << S_LAYER4)
         with m.If(state[S_LAYER4]):
             m.d.comb += [writer.restart.eq(1), ex.clear.eq(cur.last)]
-            m.d.comb += fa_n.eq(0)
+            m.d.comb += fa_zero.eq(1)
             m.d.sync += [fgo.eq(0), po.eq(0)]
             with m.If(cur.kind == 1):
                 m.d.comb += pool.start.eq(1)
@@ -509,15 +530,14 @@ class Processor(wiring.Component):
         with m.If(state[S_DRAIN]):     # the last sums written before the fire pass reads them
             with m.If(~pe_busy_r):
                 m.d.sync += state.eq(1 << S_FIRE)
+        with m.If(logit_beat):
+            m.d.comb += [fw.tag.eq(TAG_LOGIT), fw.layer.eq(cur.index), fw.addr.eq(fa5), fw.data.eq(vsum5), fw_en.eq(1)]
         with m.If(in_fire):
-            with m.If(fv5 & is_out & ~ms):
-                m.d.comb += [fw.tag.eq(TAG_LOGIT), fw.layer.eq(cur.index), fw.addr.eq(fa5),
-                             fw.data.eq(vsum5), fw_en.eq(1)]
             with m.If(f_gap != 0):
                 m.d.sync += f_gap.eq(f_gap - 1)
             with m.If(f_more):
                 with m.If(credit & (f_gap == 0)):
-                    m.d.comb += [f_issue.eq(1), fa_n.eq(fa + 1)]
+                    m.d.comb += [f_issue.eq(1), fa_inc.eq(1)]
                     m.d.sync += fgo.eq(Mux(fgo + 1 == cur.gout, 0, fgo + 1))
                     # the exit controller walks an output word in LANE_CYCLES * P cycles; a split bank
                     # takes 2 a word
@@ -539,7 +559,7 @@ class Processor(wiring.Component):
             with m.If(~ms):
                 m.d.sync += state.eq(1 << S_END)
             with m.Elif(ex.exit):
-                m.d.comb += fa_n.eq(0)
+                m.d.comb += fa_zero.eq(1)
                 m.d.sync += state.eq(1 << S_OUTE)
             with m.Else():
                 m.d.comb += ex.advance.eq(1)
@@ -555,7 +575,7 @@ class Processor(wiring.Component):
             m.d.sync += state.eq(1 << S_CNTL2)
         with m.If(state[S_CNTL2]):
             m.d.sync += cur.eq(t_data)
-            m.d.comb += fa_n.eq(0)
+            m.d.comb += fa_zero.eq(1)
             m.d.sync += state.eq(1 << S_CNTL3)
         with m.If(state[S_CNTL3]):
             with m.If(cur.last):
@@ -569,8 +589,9 @@ class Processor(wiring.Component):
             emit_pass(TAG_COUNT, k2, next_layer)
         with m.If(state[S_END]):
             with m.If(credit):  # not w_rdy: the write lands a cycle later, behind any write now in flight
-                m.d.comb += [fw.tag.eq(TAG_END), fw_en.eq(1),
-                             fw.data.eq(Cat(ex.pred, (cycles + 1)[:32], sops, events, ex.step[:16]))]
-                m.d.sync += running.eq(0)
-                m.d.sync += state.eq(1 << S_IDLE)
+                m.d.sync += state.eq(1 << S_END2)
+        with m.If(state[S_END2]):  # the END beat, selected by a state flip-flop alone (no credit, no adder)
+            m.d.comb += [fw.tag.eq(TAG_END), fw_en.eq(1), fw.data.eq(Cat(ex.pred, cycles, sops, events, ex.step[:16]))]
+            m.d.sync += running.eq(0)
+            m.d.sync += state.eq(1 << S_IDLE)
         return m
