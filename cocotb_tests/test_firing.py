@@ -23,3 +23,25 @@ def test_firing_random(tmp_path):
     got = [c for w in ans["out"] for c in w]
     want = [next((t for t in range(T) if v >= thr[t]), T) for v in vals]
     assert got == want
+
+
+def test_thermo_count_every_code():
+    """The firing count is decoded from the compare bits as a thermometer code (ones first): every code
+    of every table length up to 17 gives its number of ones."""
+    from amaranth.hdl import Const, Module, Signal
+    from amaranth.sim import Simulator
+    from hw.firing import thermo_count
+    m, cases = Module(), []
+    for n in range(1, 18):
+        for c in range(n + 1):
+            o = Signal(n.bit_length(), name=f"o{n}_{c}")
+            m.d.comb += o.eq(thermo_count([Const((1 << c) - 1, n)[i] for i in range(n)]))
+            cases.append((o, c))
+    got = []
+
+    async def tb(ctx):
+        got.extend((ctx.get(o), c) for o, c in cases)
+    sim = Simulator(m)
+    sim.add_testbench(tb)
+    sim.run()
+    assert len(got) == 170 and all(g == c for g, c in got), [x for x in got if x[0] != x[1]]

@@ -51,6 +51,9 @@ def test_ecp5_small_build_places(tmp_path):
     assert r["critical_path"]["delay_ns"] > 0
     o = r["bram_outreg"]   # every block-RAM read of the processor ends in a plain register (hw ram_q)
     assert o["kept"] == [] and o["absorbed"] == o["read_ports"], o
+    fe = r["failing_endpoints"]   # from nextpnr's detailed report: every endpoint's arrival against 10 ns
+    assert fe["period_ns"] == 10.0 and fe["endpoints"] > r["ffs"] // 2
+    assert fe["failing"] == 0 or r["fmax_mhz"] < 100, (fe, r["fmax_mhz"])   # an endpoint late => a slow path
 
 
 @pytest.mark.slow
@@ -73,3 +76,21 @@ def test_ice40_reports_fit(tmp_path):
     r = synthesize(v, "logspike", "ice40", workdir=tmp_path / "i")
     assert r["luts"] > 0 and set(r["ice40_fit"]) == {"up5k", "hx8k"}
     assert r.get("status")
+
+
+def test_failing_endpoints_grouped():
+    """The endpoint summary counts, per register and port kind, the endpoints whose arrival (the largest
+    over the nets that reach them) misses the period; a met endpoint is in no group."""
+    from synth.flow import _endpoints
+    ep = lambda cell, port, d: {"cell": cell, "port": port, "delay": [d - 0.2, d], "event": "posedge clk"}
+    rep = {"detailed_net_timings": [
+        {"net": "a", "endpoints": [ep("word_TRELLIS_FF_Q_1", "CE", 7.1), ep("word_TRELLIS_FF_Q_2", "CE", 6.9),
+                                   ep("sv_TRELLIS_FF_Q", "DI", 5.0)]},
+        {"net": "b", "endpoints": [ep("sv_TRELLIS_FF_Q", "DI", 8.0), ep("pmem.0.1_DP16KD", "DIA3", 6.0)]},
+        {"net": "c", "endpoints": [ep("word_TRELLIS_FF_Q_1", "CE", 6.0)]},
+    ]}
+    e = _endpoints(rep, 1000 / 150)
+    assert e["endpoints"] == 4 and e["failing"] == 3 and e["groups_total"] == 2
+    assert e["groups"] == [{"register": "sv.DI", "failing": 1, "worst_ns": 8.0},
+                           {"register": "word.CE", "failing": 2, "worst_ns": 7.1}]
+    assert _endpoints({}, 6.67) is None
