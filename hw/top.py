@@ -254,7 +254,7 @@ class Processor(wiring.Component):
         m.d.comb += w_rd.addr.eq(scatter.waddr)
         r_v, r_pa, r_t = pipe(scatter.op, "pe_r_v"), pipe(scatter.paddr, "pe_r_pa"), pipe(scatter.t, "pe_r_t")
         x1_v, x1_pa, x1_t, x1_w = pipe(r_v, "pe_x1_v"), pipe(r_pa, "pe_x1_pa"), pipe(r_t, "pe_x1_t"), ram_q(m, w_data, "pe_x1_w")
-        x1_silent = Mux(graded, x1_t == 0, x1_t >= T)
+        x1_silent = pipe(Mux(graded, r_t == 0, r_t >= T), "pe_x1_silent")   # tested in R: X1 ANDs it with mag != 0
         # the event's share of every lane's exponent sum, from R; tau * (-1 - E) is constant over a layer
         x1_base = pipe(lane_base(r_t, graded, pipe(tau_e(cur.E, taulog, A), "pe_tau_e")), "pe_x1_base")
         limits = tuple(pipe(x, f"pe_lim{k}") for k, x in enumerate(shift_limits(cfg, taulog)))  # taulog is static
@@ -296,6 +296,7 @@ class Processor(wiring.Component):
         # F3 V + bias, F4 compare bank / leak + drive, F5 codes / V_new (split bank: codes in F7), then
         # codes to the Writer
         fa, fgo = Signal(XA), Signal(XA)
+        fgo_end = Signal()   # fgo + 1 == cur.gout, registered with fgo (no compare before its mux)
         # fa's next value is picked in the FSM; f_more = (fa != cur.out_words) is registered from it, so the
         # issue decision (fanning out to the pipeline) waits on no compare
         # the FSM only says which (fa_inc: fa + 1, fa_zero: 0, else fa); the three candidates' compares run
@@ -355,10 +356,14 @@ class Processor(wiring.Component):
         for k in range(6, 4 + fire.latency):
             fc_v, ms_codes = pipe(fc_v, f"f_v{k}"), pipe(ms_codes, f"f_spk{k}")
             late.append(fc_v)
+        def nonsilent(codes, silent):
+            return Cat(*[codes[l] != silent for l in range(P)])
+
         fire_codes = Signal(cl)  # ttfs codes or multistep spikes (code 0 = spike, 1 = silent)
         for l in range(P):
             m.d.comb += fire_codes[l].eq(Mux(ms, ms_codes[l], fire.codes[l]))
         fw_v, fw_codes = pipe(fc_v & ~is_out, "f_wv"), pipe(fire_codes, "f_wcodes")   # to the Writer
+        fw_ns = pipe(nonsilent(fire_codes, T), "f_wns")   # its non-silent lanes, compared a stage early
         f_busy = fv1 | fv2 | fv3 | fv4 | fv5 | Cat(*late).any() | fw_v
         f_gap = Signal(range(LANE_CYCLES * P))  # cycles until the next fire issue
 
@@ -384,10 +389,8 @@ class Processor(wiring.Component):
         # each state waits for its pipeline to drain, so no state decode selects), else the input port in
         # S_INPUT. Each source's non-silent lanes come from its own registers (a state-selected mux in front
         # of the compares was the worst P16 path at 105.6 MHz). Silent: T, or 0 for graded input bytes.
-        def nonsilent(codes, silent):
-            return Cat(*[codes[l] != silent for l in range(P)])
         with m.If(fw_v):
-            m.d.comb += [win_v.eq(1), win_codes.eq(fw_codes), win_ns.eq(nonsilent(fw_codes, T))]
+            m.d.comb += [win_v.eq(1), win_codes.eq(fw_codes), win_ns.eq(fw_ns)]
         with m.Elif(pwv5):
             m.d.comb += [win_v.eq(1), win_codes.eq(pw5), win_ns.eq(nonsilent(pw5, T))]
         with m.Else():
@@ -515,7 +518,7 @@ class Processor(wiring.Component):
         with m.If(state[S_LAYER4]):
             m.d.comb += [writer.restart.eq(1), ex.clear.eq(cur.last)]
             m.d.comb += fa_zero.eq(1)
-            m.d.sync += [fgo.eq(0), po.eq(0)]
+            m.d.sync += [fgo.eq(0), fgo_end.eq(cur.gout == 1), po.eq(0)]
             with m.If(cur.kind == 1):
                 m.d.comb += pool.start.eq(1)
                 m.d.sync += state.eq(1 << S_POOL)
@@ -538,7 +541,7 @@ class Processor(wiring.Component):
             with m.If(f_more):
                 with m.If(credit & (f_gap == 0)):
                     m.d.comb += [f_issue.eq(1), fa_inc.eq(1)]
-                    m.d.sync += fgo.eq(Mux(fgo + 1 == cur.gout, 0, fgo + 1))
+                    m.d.sync += [fgo.eq(Mux(fgo_end, 0, fgo + 1)), fgo_end.eq(Mux(fgo_end, cur.gout == 1, fgo + 2 == cur.gout))]
                     # the exit controller walks an output word in LANE_CYCLES * P cycles; a split bank
                     # takes 2 a word
                     m.d.sync += f_gap.eq(Mux(is_out, LANE_CYCLES * P - 1, cfg.fire_split - 1))
