@@ -361,9 +361,12 @@ def _ice40(v: Path, top: str, freq: float, wd: Path, prog: Progress, res: dict):
                       "--json", "netlist_pins.json", "--report", "report.json"], log, "nextpnr-ice40")
         except RuntimeError:
             text = log.read_text(errors="replace")
-            if "no BELs remaining" not in text:
-                raise
             used = re.search(r"ICESTORM_LC:\s*(\d+)/\s*(\d+)", text)
+            # the packer may stop ("no BELs remaining") or pack past 100% and leave the placer to fail
+            # ("Failed to expand region"): either way the part has too few logic cells
+            over = used is not None and int(used.group(1)) > int(used.group(2))
+            if "no BELs remaining" not in text and not over:
+                raise
             tried.append(f"{part.upper()}: the packer needs {used.group(1)} of {used.group(2)} logic cells" if used
                          else f"{part.upper()}: out of logic cells")
             prog(tried[-1])
