@@ -269,13 +269,15 @@ class Scatter:
         m.d.comb += [rfifo.w_en.eq(rpend2), rfifo.w_data.eq(Cat(rdata2.mask, (rdata2.nlanes - 1)[:ubits(P)])),
                      dfifo.w_en.eq(rpend2), dfifo.w_data.eq(rdata2), dfifo.r_en.eq(rfifo.r_en)]
 
+        # the event FIFO, buffered: the issuer's event comes from a register, and its read enable reaches the
+        # FIFO's level and output register, not a LUT-RAM read (the level update behind that enable was a
+        # 7.6 ns path)
+        m.submodules.sc_efifo = efifo = SyncFIFOBuffered(width=ev_l.size, depth=EVENT_FIFO_DEPTH)
+
         # ---- lane walker: one non-silent lane of the record at the FIFO head per cycle. The head's mask and
         # lane count are read in place from the narrow FIFO (a copy register's load enable fanned out to the
         # whole record: a routing-bound path); `taken` marks the lanes already emitted, `ntaken` counts
         # them against nlanes - 1.
-        # buffered: the issuer's event comes from a register, and its read enable reaches the FIFO's level
-        # and output register, not a LUT-RAM read (the level update behind that enable was a 7.6 ns path)
-        m.submodules.sc_efifo = efifo = SyncFIFOBuffered(width=ev_l.size, depth=EVENT_FIFO_DEPTH)
         head = data.View(rec_l, dfifo.r_data)
         h_mask, h_last = rfifo.r_data[:P], rfifo.r_data[P:]   # h_last = nlanes - 1
         taken = Signal(P)

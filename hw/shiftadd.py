@@ -57,12 +57,12 @@ def shift_limits(cfg: Config, taulog):
 
 def lane_stages(m: Module, cfg: Config, t, silent, sign, mag, base, taulog, limits, lut: Array, graded, name: str, pipe):
     """One lane's shift path in four stages; `pipe(sig, name)` is the boundary between them (a
-    register in the processor, the identity in the standalone lane); limits from shift_limits. Stage 1: the exponent sum
-    n = base + (mag << taulog) (base from lane_base); stage 2: quotient / remainder and the clamped
-    shift, its compares taken on n against per-tau limits so they run beside the divide; stage 3: the
-    base value; stage 4: the barrel shift (one right shift). Returns (magnitude mm, sign, nonzero) of the contribution,
-    A bits unsigned (the accumulate stage adds or subtracts it: the negation folds into the adder's
-    carry chain). graded (1 bit): t is a byte x, base x << F (taulog must then be 0)."""
+    register in the processor, the identity in the standalone lane); limits from shift_limits. Stage 1:
+    the exponent sum n = base + (mag << taulog) (base from lane_base); stage 2: quotient / remainder and
+    the clamped shift, its compares taken on n against per-tau limits so they run beside the divide;
+    stage 3: the base value; stage 4: the barrel shift (one right shift). Returns (magnitude mm, sign,
+    nonzero) of the contribution, A bits unsigned (the accumulate stage adds or subtracts it: the
+    negation folds into the adder's carry chain). graded (1 bit): t is a byte x, base x << F (taulog must then be 0)."""
     A, F = cfg.acc_bits, cfg.frac_bits
     nbits, BW, sh_bits = _widths(cfg)
     lim_zero, lim_rsat = limits

@@ -9,10 +9,10 @@ Phases of one inference (one layer-table entry per non-flatten layer):
           output group) op per cycle from registers; the PE pipeline is
           R (weight word arrives), X1..X4 (hw/shiftadd.py lane stages),
           A (accumulate and write back). The potential word is read in X2 by a
-          non-transparent port, so the three sums written since are forwarded
+          non-transparent port, so the four sums not yet written by then are forwarded
           (hit flags compared one stage ahead): back-to-back ops on one word
           cost no stall. DRAIN waits for the pipeline to empty.
-  FIRE    one potential word per cycle, read, and cleared a cycle later (bias
+  FIRE    one potential word per cycle, read, and cleared two cycles later (bias
           folded in here, so no bias-init pass): F1 data, F2 registered,
           F3 V + bias, F4 comparator bank (ttfs) / leak and drive (multistep),
           F5 codes / V_new (codes at F7 with a split comparator bank), then
@@ -20,7 +20,7 @@ Phases of one inference (one layer-table entry per non-flatten layer):
           multistep: V = leak(V) + I, spike and soft reset; V and the spike
           counter go back to their persistent memories.
           Output layer: ttfs LOGIT beats; both modes feed the exit controller
-          (a pipelined top-1 / top-2 / argmax tree).
+          (lane-serial top-1 / top-2 / argmax, hw/exit.py).
   POOL    k*k reads per pooled word (address sums pipelined), lane-wise min
           (ttfs: earliest code; multistep: spike code 0 < silent 1, so min is
           OR) -> Writer.
@@ -246,8 +246,9 @@ class Processor(wiring.Component):
 
         # ---- scatter -> PE pipeline: issue (scatter registers, weight read), R (weight word arrives),
         # X1..X4 (lane stages, hw/shiftadd.py), A (accumulate, write back). The potential word is read
-        # in X2 and lands in pmem_q in X4 (the RAM's output register); the three sums written since the
-        # read are forwarded: the oldest into pe_a_old (in X4), the two newest in A.
+        # in X2 and lands in pmem_q in X4 (the RAM's output register); pmem's write port is a cycle behind
+        # A, so the four sums the read did not see are forwarded: the two oldest into pe_a_old (in X4), the
+        # two newest in A.
         def pipe(sig, name):
             return reg(m, sig, name)
 
@@ -255,7 +256,7 @@ class Processor(wiring.Component):
         r_v, r_pa, r_t = pipe(scatter.op, "pe_r_v"), pipe(scatter.paddr, "pe_r_pa"), pipe(scatter.t, "pe_r_t")
         x1_v, x1_pa, x1_t, x1_w = pipe(r_v, "pe_x1_v"), pipe(r_pa, "pe_x1_pa"), pipe(r_t, "pe_x1_t"), ram_q(m, w_data, "pe_x1_w")
         x1_silent = pipe(Mux(graded, r_t == 0, r_t >= T), "pe_x1_silent")   # tested in R: X1 ANDs it with mag != 0
-        # the event's share of every lane's exponent sum, from R; tau * (-1 - E) is constant over a layer
+        # the event's share of every lane's exponent sum, from R; tau * (A - 1 - E) is constant over a layer
         x1_base = pipe(lane_base(r_t, graded, pipe(tau_e(cur.E, taulog, A), "pe_tau_e")), "pe_x1_base")
         limits = tuple(pipe(x, f"pe_lim{k}") for k, x in enumerate(shift_limits(cfg, taulog)))  # taulog is static
         lanes = [lane_stages(m, cfg, x1_t, x1_silent, x1_w[l].sign, x1_w[l].mag, x1_base, taulog, limits, luts, graded,
@@ -292,15 +293,14 @@ class Processor(wiring.Component):
         pe_busy = r_v | x1_v | x2_v | x3_v | x4_v | a_v | h1_v   # h1: the write of the last sum
         m.d.sync += [sops.eq(sops + r_v), events.eq(events + pipe(scatter.event, "sc_event_r"))]
 
-        # ---- fire / emit pipeline: F0 issue (read; cleared in F1), F1 data arrives, F2 registered,
+        # ---- fire / emit pipeline: F0 issue (read; cleared in F2), F1 data arrives, F2 registered,
         # F3 V + bias, F4 compare bank / leak + drive, F5 codes / V_new (split bank: codes in F7), then
         # codes to the Writer
         fa, fgo = Signal(XA), Signal(XA)
         fgo_end = Signal()   # fgo + 1 == cur.gout, registered with fgo (no compare before its mux)
-        # fa's next value is picked in the FSM; f_more = (fa != cur.out_words) is registered from it, so the
-        # issue decision (fanning out to the pipeline) waits on no compare
-        # the FSM only says which (fa_inc: fa + 1, fa_zero: 0, else fa); the three candidates' compares run
-        # beside it, so f_more's input is a 3:1 mux of flags (the compare after the FSM's mux was a 7.3 ns path)
+        # f_more = (fa != cur.out_words) is registered, so the issue decision (fanning out to the pipeline)
+        # waits on no compare; the FSM only says which next fa (fa_inc: fa + 1, fa_zero: 0, else fa) and the
+        # three candidates' compares run beside it (a compare after the FSM's mux was a 7.3 ns path)
         fa_n, f_more, fa_inc, fa_zero = Signal(XA), Signal(), Signal(), Signal()
         m.d.comb += fa_n.eq(Mux(fa_zero, 0, Mux(fa_inc, fa + 1, fa)))
         m.d.sync += [fa.eq(fa_n), f_more.eq(Mux(fa_zero, cur.out_words != 0,
