@@ -114,6 +114,10 @@ def _entries(cfg: Config, pkg: Package):
             if i != out_i:
                 e["cbase"] = cwords
                 cwords += e["out_words"]
+        g = lambda k: e.get(k, 0)  # noqa: E731  (fields a layer kind leaves out are 0 in the table)
+        e.update(g0_end=int(g("in_g") == 0), x0_end=int(g("in_x") == 0), y0_end=int(g("in_y") == 0),
+                 rx0_w=int(g("rx0") + 1 == g("s")), qx0_m=int(g("qx0") + 1 != g("wout")),
+                 ry0_w=int(g("ry0") + 1 == g("s")), qy0_m=int(g("qy0") + 1 != g("hout")), s1=int(g("s") == 1))
         ents.append(e)
         if i == out_i:
             break

@@ -25,14 +25,20 @@ host permutes the following dense layer's weight rows into this order.
   every output channel group, one (event, group) op per cycle from registers.
 - `PoolWalk`: reads the k x k input words of every pooled word (pipelined).
 """
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+import operator
+from functools import reduce
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data
 from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 
 from .config import LAYER_INDEX_BITS, Config, ubits
 from .shiftadd import EXP_BITS
 
-EVENT_FIFO_DEPTH = 8
+# the lane walker's event reaches the event FIFO WALK_STAGES cycles after it is emitted; the FIFO is one
+# deeper than its room test needs (see Scatter), so its inner LUT RAM is a power of two deep
+WALK_STAGES = 4
+EVENT_FIFO_DEPTH = 9
 RECORD_FIFO_DEPTH = 4
 
 
@@ -60,6 +66,11 @@ def entry_layout(cfg: Config) -> data.StructLayout:
         "s": S, "rx0": R, "ry0": R, "qx0": D, "qy0": D,
         "px0": XA, "py0": XA, "wx0": WA, "wy0": WA,
         "kg": WA,            # k * Gout (weight step per ky)
+        # the Writer's counter end flags at a restart, precomputed by the host (hw/image.py) so the restart
+        # loads flip-flops from the entry, with no compare of entry fields behind the FSM's restart decision:
+        # g0_end = in_g == 0 (x0_end, y0_end likewise), rx0_w = rx0 + 1 == s, qx0_m = qx0 + 1 != wout,
+        # ry0_w, qy0_m likewise with hout, s1 = s == 1
+        "g0_end": 1, "x0_end": 1, "y0_end": 1, "rx0_w": 1, "qx0_m": 1, "ry0_w": 1, "qy0_m": 1, "s1": 1,
         # scatter
         "k": K, "hout": D, "wout": D, "gout": XA, "wg": XA,  # wg = Wout * Gout
         "ls": WA, "sg": WA, "skg": WA, "wbase": WA, "E": signed(EXP_BITS),
@@ -159,13 +170,13 @@ class Writer:
 
         def x_reset():
             return [rx.eq(ent.rx0), qx.eq(ent.qx0), px.eq(ent.px0), wx.eq(ent.wx0),
-                    rx_w.eq(ent.rx0 + 1 == ent.s), qx_m.eq(ent.qx0 + 1 != ent.wout)]
+                    rx_w.eq(ent.rx0_w), qx_m.eq(ent.qx0_m)]
 
         with m.If(self.restart):
             m.d.sync += [g.eq(0), x.eq(0), y.eq(0), wg.eq(0), self.addr.eq(0), self.count.eq(0),
-                         g_end.eq(ent.in_g == 0), x_end.eq(ent.in_x == 0), y_end.eq(ent.in_y == 0),
+                         g_end.eq(ent.g0_end), x_end.eq(ent.x0_end), y_end.eq(ent.y0_end),
                          ry.eq(ent.ry0), qy.eq(ent.qy0), py.eq(ent.py0), wy.eq(ent.wy0),
-                         ry_w.eq(ent.ry0 + 1 == ent.s), qy_m.eq(ent.qy0 + 1 != ent.hout)] + x_reset()
+                         ry_w.eq(ent.ry0_w), qy_m.eq(ent.qy0_m)] + x_reset()
         with m.Elif(self.valid):
             m.d.sync += self.addr.eq(self.addr + 1)
             with m.If(self.nonsilent):
@@ -173,7 +184,7 @@ class Writer:
             with m.If(~g_end):
                 m.d.sync += [g.eq(g + 1), g_end.eq(g + 1 == ent.in_g), wg.eq(wg + ent.wstep)]
             with m.Else():
-                m.d.sync += [g.eq(0), g_end.eq(ent.in_g == 0)]
+                m.d.sync += [g.eq(0), g_end.eq(ent.g0_end)]
                 m.d.sync += wg.eq(Mux(ent.dense, wg + ent.wstep, 0))
                 with m.If(ent.dense):
                     pass
@@ -181,16 +192,16 @@ class Writer:
                     m.d.sync += [x.eq(x + 1), x_end.eq(x + 1 == ent.in_x)]
                     # past the last output column q stays and r counts on (kernel offset of that column)
                     with m.If(rx_w & qx_m):
-                        m.d.sync += [rx.eq(0), rx_w.eq(ent.s == 1), qx.eq(qx + 1), qx_m.eq(qx + 2 != ent.wout),
+                        m.d.sync += [rx.eq(0), rx_w.eq(ent.s1), qx.eq(qx + 1), qx_m.eq(qx + 2 != ent.wout),
                                      px.eq(px + ent.gout), wx.eq(0)]
                     with m.Else():
                         m.d.sync += [rx.eq(rx + 1), rx_w.eq(rx + 2 == ent.s), wx.eq(wx + ent.gout)]
                 with m.Else():
-                    m.d.sync += [x.eq(0), x_end.eq(ent.in_x == 0)] + x_reset()
+                    m.d.sync += [x.eq(0), x_end.eq(ent.x0_end)] + x_reset()
                     with m.If(~y_end):
                         m.d.sync += [y.eq(y + 1), y_end.eq(y + 1 == ent.in_y)]
                         with m.If(ry_w & qy_m):
-                            m.d.sync += [ry.eq(0), ry_w.eq(ent.s == 1), qy.eq(qy + 1), qy_m.eq(qy + 2 != ent.hout),
+                            m.d.sync += [ry.eq(0), ry_w.eq(ent.s1), qy.eq(qy + 1), qy_m.eq(qy + 2 != ent.hout),
                                          py.eq(py + ent.wg), wy.eq(0)]
                         with m.Else():
                             m.d.sync += [ry.eq(ry + 1), ry_w.eq(ry + 2 == ent.s), wy.eq(wy + ent.kg)]
@@ -205,13 +216,16 @@ def popcount(bits):
 
 
 def lowest_lane(m: Module, mask, P: int, name: str):
-    """(one-hot lowest set bit, its index): a carry chain and an OR per index bit."""
+    """One-hot lowest set bit of mask: a carry chain."""
     low = Signal(P, name=f"{name}_low")
     m.d.comb += low.eq(mask & (~mask + 1))
+    return low
+
+
+def one_hot_index(low, P: int):
+    """Index of the set bit of a one-hot P-bit value: an OR per index bit."""
     nb = max(1, (P - 1).bit_length())
-    idx = Signal(nb, name=f"{name}_idx")
-    m.d.comb += idx.eq(Cat(*[Cat(*[low[i] for i in range(P) if i >> b & 1]).any() for b in range(nb)]))
-    return low, idx
+    return Cat(*[Cat(*[low[i] for i in range(P) if i >> b & 1]).any() for b in range(nb)])
 
 
 class Scatter:
@@ -250,20 +264,21 @@ class Scatter:
         ri = Signal(RB)
         rpend, rpend2 = Signal(), Signal()
         rd_go = Signal()
+        r_more = Signal()   # ri != n_rec, registered with ri (n_rec is set two states before a start)
         live = Signal()  # from start until every op is issued (n_rec changes between layers)
         # occ = rfifo.level + rpend + rpend2 (records held or in flight), kept as a counter of its own so the
         # read decision is a 2-bit compare of a register (the three-term sum before it was a late path);
         # everything is drained when a scatter starts, so occ is 0 then
         occ = Signal(range(RECORD_FIFO_DEPTH + 1))
         m.d.comb += [self.raddr.eq(ri),
-                     rd_go.eq(live & (ri != self.n_rec) & (occ < RECORD_FIFO_DEPTH - 1))]
+                     rd_go.eq(live & r_more & (occ < RECORD_FIFO_DEPTH - 1))]
         m.d.sync += [rpend.eq(rd_go & ~self.start), rpend2.eq(rpend & ~self.start),
                      occ.eq(occ + (rd_go & ~self.start) - (rfifo.r_en & rfifo.r_rdy))]
         rdata2 = ram_q(m, self.rdata, "sc_rdata2")
         with m.If(self.start):
-            m.d.sync += ri.eq(0)
+            m.d.sync += [ri.eq(0), r_more.eq(self.n_rec != 0)]
         with m.Elif(rd_go):
-            m.d.sync += ri.eq(ri + 1)
+            m.d.sync += [ri.eq(ri + 1), r_more.eq(ri + 1 != self.n_rec)]
         # the narrow FIFO holds nlanes - 1 (a record has at least one lane), so the walker's last-lane test
         # is an equality with ntaken, no +1 carry chain before the FIFO's read enable
         m.d.comb += [rfifo.w_en.eq(rpend2), rfifo.w_data.eq(Cat(rdata2.mask, (rdata2.nlanes - 1)[:ubits(P)])),
@@ -282,10 +297,10 @@ class Scatter:
         h_mask, h_last = rfifo.r_data[:P], rfifo.r_data[P:]   # h_last = nlanes - 1
         taken = Signal(P)
         ntaken = Signal(ubits(P))
-        low, lane = lowest_lane(m, h_mask & ~taken, P, "sc")
-        # three events may be in the row stages and one is emitted now; the level is a cycle old (registered
-        # test: the FIFO's level logic stays out of the walker's read enable), so one more entry is kept free
-        room = reg(m, efifo.level < EVENT_FIFO_DEPTH - 4, "sc_room")
+        low = lowest_lane(m, h_mask & ~taken, P, "sc")
+        # WALK_STAGES events may be between the walker and the FIFO, one is emitted now, and the level is a
+        # cycle old (registered test: the FIFO's level logic stays out of the walker's read enable)
+        room = reg(m, efifo.level < EVENT_FIFO_DEPTH - WALK_STAGES - 1, "sc_room")
         emit = Signal()
         m.d.comb += emit.eq(rfifo.r_rdy & room)
         with m.If(emit):
@@ -295,11 +310,14 @@ class Scatter:
             with m.Else():
                 m.d.sync += [taken.eq(taken | low), ntaken.eq(ntaken + 1)]
 
+        # ---- lane: the walker registers the one-hot lane (its carry chain and the index ORs in one cycle
+        # were the 134.7 MHz build's worst path); the next stage makes its index and selects its code
+        v0, r0, low0 = reg(m, emit, "sc_v0"), reg(m, head, "sc_r0"), reg(m, low, "sc_low0")
+        t0 = Signal(cfg.sym_bits)   # the lane's code: an AND-OR with the one-hot lane, no index in front
+        m.d.comb += t0.eq(reduce(operator.or_, [r0.codes[l] & low0[l].replicate(cfg.sym_bits) for l in range(P)]))
         # ---- weight row: wbase + rec.wbase + lane * ls, lane * ls by shifts and adds in two halves
-        v1 = reg(m, emit, "sc_v1")
-        r1 = reg(m, head, "sc_r1")
-        l1 = reg(m, lane, "sc_l1")
-        nb = len(lane)
+        v1, r1, l1, t1 = reg(m, v0, "sc_v1"), reg(m, r0, "sc_r1"), reg(m, one_hot_index(low0, P), "sc_l1"), reg(m, t0, "sc_t1")
+        nb = len(l1)
         halves = [list(range(0, (nb + 1) // 2)), list(range((nb + 1) // 2, nb))]
         parts = []
         for hb in halves:
@@ -308,8 +326,8 @@ class Scatter:
                 acc = acc + Mux(l1[b], ent.ls << b, 0)
             parts.append(acc)
         ev1 = Signal(ev_l)
-        m.d.comb += [ev1.t.eq(Array([r1.codes[l] for l in range(P)])[l1]),  # a mux, not an index times the width
-                      ev1.pbase.eq(r1.pbase), ev1.qx.eq(r1.qx), ev1.qy.eq(r1.qy),
+        m.d.comb += [ev1.t.eq(t1),
+                     ev1.pbase.eq(r1.pbase), ev1.qx.eq(r1.qx), ev1.qy.eq(r1.qy),
                      ev1.rx.eq(r1.rx), ev1.ry.eq(r1.ry), ev1.wrow.eq(ent.wbase + r1.wbase),
                      ev1.kx_more.eq((r1.rx + ent.s < ent.k) & (r1.qx != 0)),
                      ev1.ky_more.eq((r1.ry + ent.s < ent.k) & (r1.qy != 0)),
@@ -340,39 +358,50 @@ class Scatter:
         grem, gm1 = Signal(XA), Signal(XA)
         gm1_zero = Signal()
         m.d.sync += [gm1.eq(ent.gout - 1), gm1_zero.eq(ent.gout == 1)]
+        # more = active & ((inside & ~glast) | kxa | kya): the issuer keeps its event next cycle. Registered,
+        # recomputed in each branch from that branch's next flags, so the event FIFO's read enable (which
+        # loads its ~60-bit output register) is one gate from flip-flops (behind the issuer's priority
+        # chain it was a 7.1 ns path)
+        more = Signal()
         t = Signal(cfg.sym_bits)
         # an event whose first offset lies past the kernel (stride > kernel) reaches no output
         m.d.comb += [self.op.eq(active & inside), self.t.eq(t)]
 
         def load():
             m.d.comb += [efifo.r_en.eq(1), self.event.eq(1)]
+            m.d.sync += more.eq((ev.rx_in & ev.ry_in & ~gm1_zero) | (ev.kx_more & ev.ry_in) | ev.ky_more)
             m.d.sync += [active.eq(1), t.eq(ev.t), kx.eq(ev.rx), ox.eq(ev.qx), ky.eq(ev.ry), oy.eq(ev.qy),
                          rx0.eq(ev.rx), qx0.eq(ev.qx), wrow_y.eq(ev.wrow), wpos.eq(ev.wrow), self.waddr.eq(ev.wrow),
                          prow_y.eq(ev.pbase), ppos.eq(ev.pbase), self.paddr.eq(ev.pbase), grem.eq(gm1),
                          glast.eq(gm1_zero), row_kxa.eq(ev.kx_more), row_in.eq(ev.rx_in),
                          kxa.eq(ev.kx_more & ev.ry_in), kya.eq(ev.ky_more), inside.eq(ev.rx_in & ev.ry_in)]
 
-        with m.If(active & inside & ~glast):
-            m.d.sync += [grem.eq(grem - 1), glast.eq(grem == 1),
-                         self.waddr.eq(self.waddr + 1), self.paddr.eq(self.paddr + 1)]
-        with m.Elif(active & kxa):
-            m.d.sync += [grem.eq(gm1), glast.eq(gm1_zero), kx.eq(kx + ent.s), ox.eq(ox - 1),
-                         wpos.eq(wpos + ent.sg), ppos.eq(ppos - ent.gout),
-                         self.waddr.eq(wpos + ent.sg), self.paddr.eq(ppos - ent.gout),
-                         kxa.eq((kx + (ent.s << 1) < ent.k) & (ox != 1)), inside.eq(1)]
-        with m.Elif(active & kya):
-            m.d.sync += [grem.eq(gm1), glast.eq(gm1_zero), ky.eq(ky + ent.s), oy.eq(oy - 1), kx.eq(rx0), ox.eq(qx0),
-                         wrow_y.eq(wrow_y + ent.skg), prow_y.eq(prow_y - ent.wg),
-                         wpos.eq(wrow_y + ent.skg), ppos.eq(prow_y - ent.wg),
-                         self.waddr.eq(wrow_y + ent.skg), self.paddr.eq(prow_y - ent.wg),
-                         kxa.eq(row_kxa), kya.eq((ky + (ent.s << 1) < ent.k) & (oy != 1)), inside.eq(row_in)]
+        kxa_n, kya_n = Signal(), Signal()   # kxa after a kx step, kya after a ky step
+        m.d.comb += [kxa_n.eq((kx + (ent.s << 1) < ent.k) & (ox != 1)), kya_n.eq((ky + (ent.s << 1) < ent.k) & (oy != 1))]
+        with m.If(more):
+            with m.If(inside & ~glast):
+                m.d.sync += [grem.eq(grem - 1), glast.eq(grem == 1),
+                             self.waddr.eq(self.waddr + 1), self.paddr.eq(self.paddr + 1),
+                             more.eq((grem != 1) | kxa | kya)]
+            with m.Elif(kxa):
+                m.d.sync += [grem.eq(gm1), glast.eq(gm1_zero), kx.eq(kx + ent.s), ox.eq(ox - 1),
+                             wpos.eq(wpos + ent.sg), ppos.eq(ppos - ent.gout),
+                             self.waddr.eq(wpos + ent.sg), self.paddr.eq(ppos - ent.gout),
+                             kxa.eq(kxa_n), inside.eq(1), more.eq(~gm1_zero | kxa_n | kya)]
+            with m.Else():   # kya
+                m.d.sync += [grem.eq(gm1), glast.eq(gm1_zero), ky.eq(ky + ent.s), oy.eq(oy - 1), kx.eq(rx0), ox.eq(qx0),
+                             wrow_y.eq(wrow_y + ent.skg), prow_y.eq(prow_y - ent.wg),
+                             wpos.eq(wrow_y + ent.skg), ppos.eq(prow_y - ent.wg),
+                             self.waddr.eq(wrow_y + ent.skg), self.paddr.eq(prow_y - ent.wg),
+                             kxa.eq(row_kxa), kya.eq(kya_n), inside.eq(row_in),
+                             more.eq((row_in & ~gm1_zero) | row_kxa | kya_n)]
         with m.Elif(efifo.r_rdy):
             load()
         with m.Else():
-            m.d.sync += active.eq(0)
+            m.d.sync += [active.eq(0), more.eq(0)]
 
         # buffered FIFOs count an entry on its way to the output register in level, not yet in r_rdy
-        work = active | (efifo.level != 0) | v1 | v2 | v3 | (rfifo.level != 0) | rpend | rpend2 | (ri != self.n_rec)
+        work = active | (efifo.level != 0) | v0 | v1 | v2 | v3 | (rfifo.level != 0) | rpend | rpend2 | r_more
         m.d.comb += self.busy.eq(live & work)
         with m.If(self.start):
             m.d.sync += live.eq(1)
@@ -418,7 +447,7 @@ class PoolWalk:
         pk1 = ent.pk == 1
         with m.If(self.start):
             m.d.sync += [oy.eq(0), ox.eq(0), g.eq(0), dy.eq(0), dx.eq(0), ay.eq(0), ax.eq(0), ady.eq(0), adx.eq(0),
-                         self.busy.eq(1), dx_e.eq(pk1), dy_e.eq(pk1), g_e.eq(ent.in_g == 0),
+                         self.busy.eq(1), dx_e.eq(pk1), dy_e.eq(pk1), g_e.eq(ent.g0_end),
                          ox_e.eq(ent.p_ox == 0), oy_e.eq(ent.p_oy == 0)]
         with m.Elif(go):
             with m.If(~dx_e):
@@ -432,7 +461,7 @@ class PoolWalk:
                     with m.If(~g_e):
                         m.d.sync += [g.eq(g + 1), g_e.eq(g + 1 == ent.in_g)]
                     with m.Else():
-                        m.d.sync += [g.eq(0), g_e.eq(ent.in_g == 0)]
+                        m.d.sync += [g.eq(0), g_e.eq(ent.g0_end)]
                         with m.If(~ox_e):
                             m.d.sync += [ox.eq(ox + 1), ox_e.eq(ox + 1 == ent.p_ox), ax.eq(ax + ent.cstep)]
                         with m.Else():

@@ -60,7 +60,7 @@ def lane_stages(m: Module, cfg: Config, t, silent, sign, mag, base, taulog, limi
     register in the processor, the identity in the standalone lane); limits from shift_limits. Stage 1:
     the exponent sum n = base + (mag << taulog) (base from lane_base); stage 2: quotient / remainder and
     the clamped shift, its compares taken on n against per-tau limits so they run beside the divide;
-    stage 3: the base value; stage 4: the barrel shift (one right shift). Returns (magnitude mm, sign,
+    stage 3: the base value and the shift's coarse part; stage 4: its fine part (one right shift). Returns (magnitude mm, sign,
     nonzero) of the contribution, A bits unsigned (the accumulate stage adds or subtracts it: the
     negation folds into the adder's carry chain). graded (1 bit): t is a byte x, base x << F (taulog must then be 0)."""
     A, F = cfg.acc_bits, cfg.frac_bits
@@ -84,12 +84,15 @@ def lane_stages(m: Module, cfg: Config, t, silent, sign, mag, base, taulog, limi
     r, amt, t, sign, nz, graded = (pipe(x, f"{name}_{k}2") for x, k in (
         (r, "r"), (amt, "amt"), (t, "t"), (sign, "s"), (nz, "nz"), (graded, "g")))
     # stage 3: base lut[r] (or x << F)
+    # and the right shift's coarse part (by amt - amt % 4), kept A + 3 bits wide: the whole shift in
+    # stage 4 was six mux levels, the late end of the 134.7 MHz build's PE paths
     lr = Signal(BW, name=f"{name}_lut")
-    m.d.comb += lr.eq(Mux(graded, t[:8] << F, lut[r]))
-    lr, amt, sign, nz = (pipe(x, f"{name}_{k}3") for x, k in ((lr, "lut"), (amt, "amt"), (sign, "s"), (nz, "nz")))
-    # stage 4: one right shift (both directions)
+    pre = Signal(A + 3, name=f"{name}_pre")
+    m.d.comb += [lr.eq(Mux(graded, t[:8] << F, lut[r])), pre.eq(((lr << A) >> (amt[2:] << 2))[:A + 3])]
+    pre, fine, sign, nz = (pipe(x, f"{name}_{k}3") for x, k in ((pre, "pre"), (amt[:2], "fine"), (sign, "s"), (nz, "nz")))
+    # stage 4: the fine shift (by amt % 4)
     mm = Signal(A, name=f"{name}_m")
-    m.d.comb += mm.eq(((lr << A) >> amt)[:A])
+    m.d.comb += mm.eq((pre >> fine)[:A])
     return mm, sign, nz
 
 

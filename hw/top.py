@@ -366,6 +366,7 @@ class Processor(wiring.Component):
         fw_ns = pipe(nonsilent(fire_codes, T), "f_wns")   # its non-silent lanes, compared a stage early
         f_busy = fv1 | fv2 | fv3 | fv4 | fv5 | Cat(*late).any() | fw_v
         f_gap = Signal(range(LANE_CYCLES * P))  # cycles until the next fire issue
+        f_gap_z = Signal(init=1)                # f_gap == 0, registered with it (no compare before f_issue)
 
         # ---- pool pipeline: walk (2 stages of address sum) -> read -> registered -> lane-wise min
         # (ttfs: earliest code; multistep: spike code 0 < silent 1, so min is OR) -> Writer
@@ -376,11 +377,16 @@ class Processor(wiring.Component):
         pacc, pmin = Signal(cl), Signal(cl)
         for l in range(P):
             m.d.comb += pmin[l].eq(Mux(pf4 | (cd4[l] < pacc[l]), cd4[l], pacc[l]))
+        # the pooled word's non-silent lanes, kept beside the min: min < T exactly when some code of the
+        # window is not T (codes are at most T; multistep: T = 1, the silent spike), so it is an OR of
+        # per-read compares and no compare follows the min (that compare into the Writer was a late path)
+        pns, pns_n = Signal(P), Signal(P)
+        m.d.comb += pns_n.eq(Mux(pf4, 0, pns) | Cat(*[cd4[l] != T for l in range(P)]))
         with m.If(pv4):
-            m.d.sync += pacc.eq(pmin)
+            m.d.sync += [pacc.eq(pmin), pns.eq(pns_n)]
         kaddr3 = Signal(ubits(cfg.max_count_words) + 1)
         m.d.comb += kaddr3.eq(cur.cbase + po)
-        pwv5, pw5 = pipe(pv4 & pl4, "pl_v5"), pipe(pmin, "pl_w5")
+        pwv5, pw5, pns5 = pipe(pv4 & pl4, "pl_v5"), pipe(pmin, "pl_w5"), pipe(pns_n, "pl_ns5")
         kaddr5 = pipe(pipe(kaddr3, "pl_ka4"), "pl_ka5")
         pk5 = k_q
         pool_busy = pool.busy | pool.inflight | pv3 | pv4 | pwv5
@@ -392,7 +398,7 @@ class Processor(wiring.Component):
         with m.If(fw_v):
             m.d.comb += [win_v.eq(1), win_codes.eq(fw_codes), win_ns.eq(fw_ns)]
         with m.Elif(pwv5):
-            m.d.comb += [win_v.eq(1), win_codes.eq(pw5), win_ns.eq(nonsilent(pw5, T))]
+            m.d.comb += [win_v.eq(1), win_codes.eq(pw5), win_ns.eq(pns5)]
         with m.Else():
             m.d.comb += [win_v.eq(in_input & self.inp.valid), win_codes.eq(self.inp.payload),
                          win_ns.eq(nonsilent(self.inp.payload, Mux(ms, 0, T)))]
@@ -536,15 +542,16 @@ class Processor(wiring.Component):
         with m.If(logit_beat):
             m.d.comb += [fw.tag.eq(TAG_LOGIT), fw.layer.eq(cur.index), fw.addr.eq(fa5), fw.data.eq(vsum5), fw_en.eq(1)]
         with m.If(in_fire):
-            with m.If(f_gap != 0):
-                m.d.sync += f_gap.eq(f_gap - 1)
+            with m.If(~f_gap_z):
+                m.d.sync += [f_gap.eq(f_gap - 1), f_gap_z.eq(f_gap == 1)]
             with m.If(f_more):
-                with m.If(credit & (f_gap == 0)):
+                with m.If(credit & f_gap_z):
                     m.d.comb += [f_issue.eq(1), fa_inc.eq(1)]
                     m.d.sync += [fgo.eq(Mux(fgo_end, 0, fgo + 1)), fgo_end.eq(Mux(fgo_end, cur.gout == 1, fgo + 2 == cur.gout))]
                     # the exit controller walks an output word in LANE_CYCLES * P cycles; a split bank
                     # takes 2 a word
-                    m.d.sync += f_gap.eq(Mux(is_out, LANE_CYCLES * P - 1, cfg.fire_split - 1))
+                    gap = Mux(is_out, LANE_CYCLES * P - 1, cfg.fire_split - 1)
+                    m.d.sync += [f_gap.eq(gap), f_gap_z.eq(gap == 0)]
             with m.Elif(~fire_busy_r):
                 with m.If(cur.last):
                     m.d.sync += state.eq(1 << S_DECIDE)
@@ -559,15 +566,36 @@ class Processor(wiring.Component):
                 m.d.sync += li.eq(li + 1)
                 m.d.sync += state.eq(1 << S_LAYER)
         with m.If(state[S_DECIDE]):  # the fire pass ended after the exit controller settled (fire_busy_r)
-            with m.If(~ms):
+            if not cfg.multistep:
                 m.d.sync += state.eq(1 << S_END)
-            with m.Elif(ex.exit):
-                m.d.comb += fa_zero.eq(1)
-                m.d.sync += state.eq(1 << S_OUTE)
-            with m.Else():
-                m.d.comb += ex.advance.eq(1)
-                m.d.sync += li.eq(0)
-                m.d.sync += state.eq(1 << S_LAYER)
+            else:
+                with m.If(~ms):
+                    m.d.sync += state.eq(1 << S_END)
+                with m.Elif(ex.exit):
+                    m.d.comb += fa_zero.eq(1)
+                    m.d.sync += state.eq(1 << S_OUTE)
+                with m.Else():
+                    m.d.comb += ex.advance.eq(1)
+                    m.d.sync += li.eq(0)
+                    m.d.sync += state.eq(1 << S_LAYER)
+        # the multistep read-out passes exist only in a build with the multistep datapath: in a ttfs-only
+        # build their states were never entered, but Yosys kept them, and their beat selects reached the
+        # result FIFO's write register (69 of the late endpoints at 134.7 MHz)
+        if cfg.multistep:
+            self._readout(m, state, li, cur, t_rd, t_data, fa_zero, emit_pass, v2, k2)
+        with m.If(state[S_END]):
+            with m.If(credit):  # not w_rdy: the write lands a cycle later, behind any write now in flight
+                m.d.sync += state.eq(1 << S_END2)
+        with m.If(state[S_END2]):  # the END beat, selected by a state flip-flop alone (no credit, no adder)
+            m.d.comb += [fw.tag.eq(TAG_END), fw_en.eq(1), fw.data.eq(Cat(ex.pred, cycles, sops, events, ex.step[:16]))]
+            m.d.sync += running.eq(0)
+            m.d.sync += state.eq(1 << S_IDLE)
+        return m
+
+    @staticmethod
+    def _readout(m, state, li, cur, t_rd, t_data, fa_zero, emit_pass, v2, k2):
+        """Multistep read-out after the exit step: the output layer's O (from vmem), then every spiking or
+        pooling layer's spike counters (from kmem), as result beats."""
         with m.If(state[S_OUTE]):  # O at the exit step, from vmem
             def to_counts():
                 m.d.sync += li.eq(0)
@@ -590,11 +618,3 @@ class Processor(wiring.Component):
                 m.d.sync += li.eq(li + 1)
                 m.d.sync += state.eq(1 << S_CNTL)
             emit_pass(TAG_COUNT, k2, next_layer)
-        with m.If(state[S_END]):
-            with m.If(credit):  # not w_rdy: the write lands a cycle later, behind any write now in flight
-                m.d.sync += state.eq(1 << S_END2)
-        with m.If(state[S_END2]):  # the END beat, selected by a state flip-flop alone (no credit, no adder)
-            m.d.comb += [fw.tag.eq(TAG_END), fw_en.eq(1), fw.data.eq(Cat(ex.pred, cycles, sops, events, ex.step[:16]))]
-            m.d.sync += running.eq(0)
-            m.d.sync += state.eq(1 << S_IDLE)
-        return m
