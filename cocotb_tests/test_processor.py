@@ -5,7 +5,8 @@ import pytest
 from common import CFG, cfg_step, check, infer_step, make_pkg
 from hw import image, sim
 from hw.config import Config, FitError, fits
-from model import randnet
+from model import golden, randnet
+from synth import energy
 from model.package import PackageError
 
 
@@ -23,7 +24,15 @@ def _run_many(tmp_path, specs, batch=3, seed=0, **kw):
     raw = sim.run_steps(CFG, steps, tmp_path, seed=seed)
     pos = 0
     for pkg, x in cases:
-        for c in check(pkg, x, raw[pos:pos + len(x)]):
+        counters = check(pkg, x, raw[pos:pos + len(x)])
+        # the END beat's counts against the operation count of the golden run: scatter ops (one PE op per
+        # event, output position and output group) and events (the live inputs of every weighted layer)
+        t = energy.op_counts(pkg, CFG, x, golden.run(pkg, x))
+        sops = sum(r["scatter_ops"] for r in t.layers.values() if "scatter_ops" in r)
+        events = sum(r["live_inputs"] for r in t.layers.values() if "live_inputs" in r)
+        assert [c["sops"] for c in counters] == [int(v) for v in sops]
+        assert [c["events"] for c in counters] == [int(v) for v in events]
+        for c in counters:
             assert c["cycles"] > c["sops"] > 0 or c["sops"] == 0
         pos += len(x)
 

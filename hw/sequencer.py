@@ -154,8 +154,7 @@ class Writer:
         m.d.comb += [
             self.nonsilent.eq(ns.any()),
             self.rec.codes.eq(self.codes),
-            self.rec.mask.eq(ns),
-            self.rec.nlanes.eq(popcount(ns)),
+            self.rec.mask.eq(ns),   # nlanes is counted on the way to emem (hw/top.py)
             self.rec.wbase.eq(wg + wx + wy),
             self.rec.pbase.eq(px + py),
             self.rec.qx.eq(qx), self.rec.qy.eq(qy), self.rec.rx.eq(rx), self.rec.ry.eq(ry),
@@ -257,7 +256,7 @@ class Scatter:
         # (buffered: the head's mask and count come from a register, not through a LUT-RAM read whose
         # address is the read pointer; that read before the lowest-lane chain was the 120.7 MHz worst path.
         # It shows a record a cycle after the wide FIFO does, so the wide FIFO's head is the same record.)
-        m.submodules.sc_rfifo = rfifo = SyncFIFOBuffered(width=P + ubits(P), depth=RECORD_FIFO_DEPTH)
+        m.submodules.sc_rfifo = rfifo = SyncFIFOBuffered(width=P + ubits(P) + 1, depth=RECORD_FIFO_DEPTH)
         m.submodules.sc_dfifo = dfifo = SyncFIFO(width=rec_l.size, depth=RECORD_FIFO_DEPTH)
         # the record is registered between the event memory's read port and the FIFOs' LUT RAM (the BRAM's
         # clock-to-out and the LUT RAM write were the worst P1 / P4 path): two reads in flight
@@ -281,7 +280,8 @@ class Scatter:
             m.d.sync += [ri.eq(ri + 1), r_more.eq(ri + 1 != self.n_rec)]
         # the narrow FIFO holds nlanes - 1 (a record has at least one lane), so the walker's last-lane test
         # is an equality with ntaken, no +1 carry chain before the FIFO's read enable
-        m.d.comb += [rfifo.w_en.eq(rpend2), rfifo.w_data.eq(Cat(rdata2.mask, (rdata2.nlanes - 1)[:ubits(P)])),
+        m.d.comb += [rfifo.w_en.eq(rpend2),
+                     rfifo.w_data.eq(Cat(rdata2.mask, (rdata2.nlanes - 1)[:ubits(P)], rdata2.nlanes == 1)),
                      dfifo.w_en.eq(rpend2), dfifo.w_data.eq(rdata2), dfifo.r_en.eq(rfifo.r_en)]
 
         # the event FIFO, buffered: the issuer's event comes from a register, and its read enable reaches the
@@ -294,7 +294,7 @@ class Scatter:
         # whole record: a routing-bound path); `taken` marks the lanes already emitted, `ntaken` counts
         # them against nlanes - 1.
         head = data.View(rec_l, dfifo.r_data)
-        h_mask, h_last = rfifo.r_data[:P], rfifo.r_data[P:]   # h_last = nlanes - 1
+        h_mask, h_last, h_single = rfifo.r_data[:P], rfifo.r_data[P:-1], rfifo.r_data[-1]   # h_last = nlanes - 1
         taken = Signal(P)
         ntaken = Signal(ubits(P))
         low = lowest_lane(m, h_mask & ~taken, P, "sc")
@@ -303,12 +303,17 @@ class Scatter:
         room = reg(m, efifo.level < EVENT_FIFO_DEPTH - WALK_STAGES - 1, "sc_room")
         emit = Signal()
         m.d.comb += emit.eq(rfifo.r_rdy & room)
+        # the head's last lane: for a fresh head (`fresh`: none taken) the FIFO's single-lane bit, else a flag
+        # registered at the previous lane (ntaken + 1 == h_last), so the FIFO's read enable, which loads its
+        # output register, is two gates from flip-flops (the compare in front of it was a late path)
+        fresh, last_n = Signal(init=1), Signal()
+        is_last = Mux(fresh, h_single, last_n)
         with m.If(emit):
-            with m.If(ntaken == h_last):
+            with m.If(is_last):
                 m.d.comb += rfifo.r_en.eq(1)
-                m.d.sync += [taken.eq(0), ntaken.eq(0)]
+                m.d.sync += [taken.eq(0), ntaken.eq(0), fresh.eq(1)]
             with m.Else():
-                m.d.sync += [taken.eq(taken | low), ntaken.eq(ntaken + 1)]
+                m.d.sync += [taken.eq(taken | low), ntaken.eq(ntaken + 1), fresh.eq(0), last_n.eq(ntaken + 1 == h_last)]
 
         # ---- lane: the walker registers the one-hot lane (its carry chain and the index ORs in one cycle
         # were the 134.7 MHz build's worst path); the next stage makes its index and selects its code

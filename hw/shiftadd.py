@@ -84,13 +84,14 @@ def lane_stages(m: Module, cfg: Config, t, silent, sign, mag, base, taulog, limi
     r, amt, t, sign, nz, graded = (pipe(x, f"{name}_{k}2") for x, k in (
         (r, "r"), (amt, "amt"), (t, "t"), (sign, "s"), (nz, "nz"), (graded, "g")))
     # stage 3: base lut[r] (or x << F)
-    # and the right shift's coarse part (by amt - amt % 4), kept A + 3 bits wide: the whole shift in
-    # stage 4 was six mux levels, the late end of the 134.7 MHz build's PE paths
+    # and the right shift's coarse part (by amt - amt % 8), kept A + 7 bits wide: the whole shift in
+    # stage 4 was six mux levels, the late end of the 134.7 MHz build's PE paths; three and three balance
+    # the two stages (stage 3 also selects lut[r])
     lr = Signal(BW, name=f"{name}_lut")
-    pre = Signal(A + 3, name=f"{name}_pre")
-    m.d.comb += [lr.eq(Mux(graded, t[:8] << F, lut[r])), pre.eq(((lr << A) >> (amt[2:] << 2))[:A + 3])]
-    pre, fine, sign, nz = (pipe(x, f"{name}_{k}3") for x, k in ((pre, "pre"), (amt[:2], "fine"), (sign, "s"), (nz, "nz")))
-    # stage 4: the fine shift (by amt % 4)
+    pre = Signal(A + 7, name=f"{name}_pre")
+    m.d.comb += [lr.eq(Mux(graded, t[:8] << F, lut[r])), pre.eq(((lr << A) >> (amt[3:] << 3))[:A + 7])]
+    pre, fine, sign, nz = (pipe(x, f"{name}_{k}3") for x, k in ((pre, "pre"), (amt[:3], "fine"), (sign, "s"), (nz, "nz")))
+    # stage 4: the fine shift (by amt % 8)
     mm = Signal(A, name=f"{name}_m")
     m.d.comb += mm.eq((pre >> fine)[:A])
     return mm, sign, nz

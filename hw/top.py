@@ -75,7 +75,8 @@ from amaranth.lib.wiring import In, Out
 from .config import CFG_ADDR_BITS, LAYER_INDEX_BITS, Config, clog2, ubits
 from .exit import LANE_CYCLES, ExitController
 from .firing import FiringUnit
-from .sequencer import PoolWalk, Scatter, Writer, entry_layout, ram_q, record_layout, reg, widths
+from .counter import split_counter
+from .sequencer import PoolWalk, Scatter, Writer, entry_layout, popcount, ram_q, record_layout, reg, widths
 from .shiftadd import lane_base, lane_stages, shift_limits, tau_e
 
 TAG_SPIKE, TAG_LOGIT, TAG_END, TAG_COUNT = 0, 1, 2, 3
@@ -214,10 +215,20 @@ class Processor(wiring.Component):
 
         # one-hot state: every decode is one flip-flop (the state register fans out to most of the datapath)
         state = Signal(S_END2 + 1, init=1 << S_CLEAR)
+
+        def go(frm, to):
+            """A transition clears its own bit and sets the target's: each state bit's next value then depends
+            on the few transitions that touch it (whole-vector assignments made every bit a priority chain
+            over all states: the FSM was the worst path after the scatter's were removed)"""
+            m.d.sync += [state[frm].eq(0), state[to].eq(1)]
         # the Writer takes its word from a register (input port, fire or pool words: see 'the Writer's word')
         in_input, win_v, spike_sel = Signal(), Signal(), Signal()
         win_codes, win_ns = Signal(data.ArrayLayout(SY, P)), Signal(P)
-        w_input = reg(m, in_input, "w_input")
+        # the input port's word is registered (with its non-silent lanes) before the Writer's mux, so the
+        # port's compare is not in front of it; w_input marks the Writer's input words (two cycles on)
+        in_v, in_w = reg(m, in_input & self.inp.valid, "in_v"), reg(m, self.inp.payload, "in_w")
+        in_ns = reg(m, Cat(*[self.inp.payload[l] != Mux(ms, 0, T) for l in range(P)]), "in_ns")
+        w_input = reg(m, reg(m, in_input, "in_input1"), "w_input")
         writer = Writer(m, cfg, nxt)
         m.d.sync += [writer.valid.eq(win_v), writer.codes.eq(win_codes), writer.ns.eq(win_ns)]
         scatter = Scatter(m, cfg, cur)
@@ -226,8 +237,9 @@ class Processor(wiring.Component):
         for t in range(cfg.max_t):
             m.d.comb += fire.thr[t].eq(thrs[t])
 
-        cycles, sops, events = Signal(32), Signal(32), Signal(32)
-        m.d.comb += [self.cycles.eq(cycles), self.sops.eq(sops), self.events.eq(events)]
+        cycles = Signal(32)
+        count_clear = Signal()   # a new inference: sops and events back to 0
+
         n_rec = Signal(XA)
         m.d.comb += scatter.n_rec.eq(n_rec)
 
@@ -235,9 +247,15 @@ class Processor(wiring.Component):
         wbank = Mux(w_input, 0, ~rbank)
         m.d.sync += [
             c_wr.addr.eq(Cat(writer.addr[:len(c_wr.addr) - 1], wbank)), c_wr.data.eq(writer.codes), c_wr.en.eq(writer.valid),
-            e_wr.addr.eq(Cat(writer.count[:len(e_wr.addr) - 1], wbank)), e_wr.data.eq(writer.rec),
-            e_wr.en.eq(writer.valid & writer.nonsilent),
         ]
+        # event records reach emem two cycles after the word: the lane count (an adder tree on the Writer's
+        # mask) is taken between the two registers, the record's mask travels from the Writer to the RAM
+        # in two hops (in one it was a routing-only late path)
+        e1_a, e1_e = reg(m, Cat(writer.count[:len(e_wr.addr) - 1], wbank), "e1_addr"), reg(m, writer.valid & writer.nonsilent, "e1_en")
+        e1_r = reg(m, writer.rec, "e1_rec")
+        e1_rn = Signal(rec_l)
+        m.d.comb += [e1_rn.eq(e1_r), e1_rn.nlanes.eq(popcount(e1_r.mask))]
+        m.d.sync += [e_wr.addr.eq(e1_a), e_wr.data.eq(e1_rn), e_wr.en.eq(e1_e)]
         m.d.comb += [e_rd.addr.eq(Cat(scatter.raddr[:len(e_rd.addr) - 1], rbank)), scatter.rdata.eq(e_rd.data)]
         spike_beat = reg(m, spike_sel, "spike_beat")
         with m.If(spike_beat & ~ms):
@@ -291,13 +309,17 @@ class Processor(wiring.Component):
             # old + (nz ? (sign ? -mm : mm) : 0), the negation as invert-and-carry-in of one adder
             m.d.comb += sums[l].eq(old + (Mux(nz4, mm4, 0) ^ neg4.replicate(A)) + neg4)
         pe_busy = r_v | x1_v | x2_v | x3_v | x4_v | a_v | h1_v   # h1: the write of the last sum
-        m.d.sync += [sops.eq(sops + r_v), events.eq(events + pipe(scatter.event, "sc_event_r"))]
+        sops = split_counter(m, r_v, count_clear, "sops")
+        events = split_counter(m, pipe(scatter.event, "sc_event_r"), count_clear, "events")
+        m.d.comb += [self.cycles.eq(cycles), self.sops.eq(sops), self.events.eq(events)]
 
         # ---- fire / emit pipeline: F0 issue (read; cleared in F2), F1 data arrives, F2 registered,
         # F3 V + bias, F4 compare bank / leak + drive, F5 codes / V_new (split bank: codes in F7), then
         # codes to the Writer
         fa, fgo = Signal(XA), Signal(XA)
         fgo_end = Signal()   # fgo + 1 == cur.gout, registered with fgo (no compare before its mux)
+        # per-layer constants for it (cur is loaded two states before the fire pass): gout == 1, gout - 2
+        g_one, g_m2 = reg(m, cur.gout == 1, "f_g_one"), reg(m, cur.gout - 2, "f_g_m2")
         # f_more = (fa != cur.out_words) is registered, so the issue decision (fanning out to the pipeline)
         # waits on no compare; the FSM only says which next fa (fa_inc: fa + 1, fa_zero: 0, else fa) and the
         # three candidates' compares run beside it (a compare after the FSM's mux was a 7.3 ns path)
@@ -400,8 +422,7 @@ class Processor(wiring.Component):
         with m.Elif(pwv5):
             m.d.comb += [win_v.eq(1), win_codes.eq(pw5), win_ns.eq(pns5)]
         with m.Else():
-            m.d.comb += [win_v.eq(in_input & self.inp.valid), win_codes.eq(self.inp.payload),
-                         win_ns.eq(nonsilent(self.inp.payload, Mux(ms, 0, T)))]
+            m.d.comb += [win_v.eq(in_v), win_codes.eq(in_w), win_ns.eq(in_ns)]
         m.d.comb += spike_sel.eq(fw_v | pwv5)
         pool_cnt = Signal(kl)
         for l in range(P):
@@ -484,61 +505,62 @@ class Processor(wiring.Component):
         with m.If(state[S_CLEAR]):
             m.d.sync += clr.eq(clr + 1)
             with m.If(clr == NW - 1):
-                m.d.sync += state.eq(1 << S_IDLE)
+                go(S_CLEAR, S_IDLE)
         with m.If(state[S_IDLE]):
             m.d.comb += self.cfg.ready.eq(1)
             with m.If(self.inp.valid):
                 # cycles counts from this cycle on, so the END beat (S_END2) reports every cycle up to its own
-                m.d.sync += [cycles.eq(1), sops.eq(0), events.eq(0), running.eq(1), li.eq(0)]
+                m.d.sync += [cycles.eq(1), running.eq(1), li.eq(0)]
+                m.d.comb += count_clear.eq(1)
                 m.d.comb += ex.start.eq(1)
-                m.d.sync += state.eq(1 << S_PREP)
+                go(S_IDLE, S_PREP)
         with m.If(state[S_PREP]):
             m.d.comb += t_rd.addr.eq(0)
-            m.d.sync += state.eq(1 << S_PREP2)
+            go(S_PREP, S_PREP2)
         with m.If(state[S_PREP2]):
             m.d.sync += nxt.eq(t_data)
-            m.d.sync += state.eq(1 << S_PREP3)
+            go(S_PREP2, S_PREP3)
         in_last = Signal()  # the next input word is the last (clr + 1 == in_words, registered)
         in_words2 = reg(m, in_words - 2, "in_words2")   # in_words is static: clr + 2 == in_words without an add
         with m.If(state[S_PREP3]):
             m.d.comb += writer.restart.eq(1)
             m.d.sync += [clr.eq(0), in_last.eq(in_words == 1)]
-            m.d.sync += state.eq(1 << S_INPUT)
+            go(S_PREP3, S_INPUT)
         with m.If(state[S_INPUT]):
             m.d.comb += [in_input.eq(1), self.inp.ready.eq(1)]
             with m.If(self.inp.valid):
                 m.d.sync += [clr.eq(clr + 1), in_last.eq(clr == in_words2)]
                 with m.If(in_last):
-                    m.d.sync += state.eq(1 << S_LAYER)
+                    go(S_INPUT, S_LAYER)
         with m.If(state[S_LAYER]):
             m.d.comb += t_rd.addr.eq(li)
-            m.d.sync += state.eq(1 << S_LAYER2)
+            go(S_LAYER, S_LAYER2)
         with m.If(state[S_LAYER2]):
             m.d.comb += t_rd.addr.eq(li + 1)
-            m.d.sync += n_rec.eq(writer.count)   # the last input word reaches the Writer in S_LAYER
             m.d.sync += cur.eq(t_data)
-            m.d.sync += state.eq(1 << S_LAYER3)
+            go(S_LAYER2, S_LAYER3)
         with m.If(state[S_LAYER3]):
+            m.d.sync += n_rec.eq(writer.count)   # the last input word reaches the Writer in S_LAYER2
             m.d.sync += nxt.eq(t_data)
-            m.d.sync += state.eq(1 << S_LAYER4)
+            go(S_LAYER3, S_LAYER4)
         with m.If(state[S_LAYER4]):
             m.d.comb += [writer.restart.eq(1), ex.clear.eq(cur.last)]
             m.d.comb += fa_zero.eq(1)
-            m.d.sync += [fgo.eq(0), fgo_end.eq(cur.gout == 1), po.eq(0)]
+            m.d.sync += [fgo.eq(0), fgo_end.eq(g_one), po.eq(0)]
             with m.If(cur.kind == 1):
                 m.d.comb += pool.start.eq(1)
-                m.d.sync += state.eq(1 << S_POOL)
+                go(S_LAYER4, S_POOL)
             with m.Elif(graded & ~step1):  # input current kept in imem since step 1
-                m.d.sync += state.eq(1 << S_FIRE)
+                go(S_LAYER4, S_FIRE)
             with m.Else():
                 m.d.comb += scatter.start.eq(1)
-                m.d.sync += state.eq(1 << S_SCATTER)
+                go(S_LAYER4, S_SCATTER)
         with m.If(state[S_SCATTER]):
             with m.If(~sc_busy_r):
-                m.d.sync += state.eq(1 << S_DRAIN)
+                go(S_SCATTER, S_DRAIN)
         with m.If(state[S_DRAIN]):     # the last sums written before the fire pass reads them
             with m.If(~pe_busy_r):
-                m.d.sync += state.eq(1 << S_FIRE)
+                go(S_DRAIN, S_FIRE)
         with m.If(logit_beat):
             m.d.comb += [fw.tag.eq(TAG_LOGIT), fw.layer.eq(cur.index), fw.addr.eq(fa5), fw.data.eq(vsum5), fw_en.eq(1)]
         with m.If(in_fire):
@@ -547,74 +569,74 @@ class Processor(wiring.Component):
             with m.If(f_more):
                 with m.If(credit & f_gap_z):
                     m.d.comb += [f_issue.eq(1), fa_inc.eq(1)]
-                    m.d.sync += [fgo.eq(Mux(fgo_end, 0, fgo + 1)), fgo_end.eq(Mux(fgo_end, cur.gout == 1, fgo + 2 == cur.gout))]
+                    m.d.sync += [fgo.eq(Mux(fgo_end, 0, fgo + 1)), fgo_end.eq(Mux(fgo_end, g_one, fgo == g_m2))]
                     # the exit controller walks an output word in LANE_CYCLES * P cycles; a split bank
                     # takes 2 a word
                     gap = Mux(is_out, LANE_CYCLES * P - 1, cfg.fire_split - 1)
                     m.d.sync += [f_gap.eq(gap), f_gap_z.eq(gap == 0)]
             with m.Elif(~fire_busy_r):
                 with m.If(cur.last):
-                    m.d.sync += state.eq(1 << S_DECIDE)
+                    go(S_FIRE, S_DECIDE)
                 with m.Else():
                     m.d.sync += li.eq(li + 1)
-                    m.d.sync += state.eq(1 << S_LAYER)
+                    go(S_FIRE, S_LAYER)
         with m.If(in_pool):
             m.d.comb += pool.step.eq(credit)
             with m.If(pv3 & pl3):
                 m.d.sync += po.eq(po + 1)
             with m.If(~pool_busy_r):
                 m.d.sync += li.eq(li + 1)
-                m.d.sync += state.eq(1 << S_LAYER)
+                go(S_POOL, S_LAYER)
         with m.If(state[S_DECIDE]):  # the fire pass ended after the exit controller settled (fire_busy_r)
             if not cfg.multistep:
-                m.d.sync += state.eq(1 << S_END)
+                go(S_DECIDE, S_END)
             else:
                 with m.If(~ms):
-                    m.d.sync += state.eq(1 << S_END)
+                    go(S_DECIDE, S_END)
                 with m.Elif(ex.exit):
                     m.d.comb += fa_zero.eq(1)
-                    m.d.sync += state.eq(1 << S_OUTE)
+                    go(S_DECIDE, S_OUTE)
                 with m.Else():
                     m.d.comb += ex.advance.eq(1)
                     m.d.sync += li.eq(0)
-                    m.d.sync += state.eq(1 << S_LAYER)
+                    go(S_DECIDE, S_LAYER)
         # the multistep read-out passes exist only in a build with the multistep datapath: in a ttfs-only
         # build their states were never entered, but Yosys kept them, and their beat selects reached the
         # result FIFO's write register (69 of the late endpoints at 134.7 MHz)
         if cfg.multistep:
-            self._readout(m, state, li, cur, t_rd, t_data, fa_zero, emit_pass, v2, k2)
+            self._readout(m, state, go, li, cur, t_rd, t_data, fa_zero, emit_pass, v2, k2)
         with m.If(state[S_END]):
             with m.If(credit):  # not w_rdy: the write lands a cycle later, behind any write now in flight
-                m.d.sync += state.eq(1 << S_END2)
+                go(S_END, S_END2)
         with m.If(state[S_END2]):  # the END beat, selected by a state flip-flop alone (no credit, no adder)
             m.d.comb += [fw.tag.eq(TAG_END), fw_en.eq(1), fw.data.eq(Cat(ex.pred, cycles, sops, events, ex.step[:16]))]
             m.d.sync += running.eq(0)
-            m.d.sync += state.eq(1 << S_IDLE)
+            go(S_END2, S_IDLE)
         return m
 
     @staticmethod
-    def _readout(m, state, li, cur, t_rd, t_data, fa_zero, emit_pass, v2, k2):
+    def _readout(m, state, go, li, cur, t_rd, t_data, fa_zero, emit_pass, v2, k2):
         """Multistep read-out after the exit step: the output layer's O (from vmem), then every spiking or
         pooling layer's spike counters (from kmem), as result beats."""
         with m.If(state[S_OUTE]):  # O at the exit step, from vmem
             def to_counts():
                 m.d.sync += li.eq(0)
-                m.d.sync += state.eq(1 << S_CNTL)
+                go(S_OUTE, S_CNTL)
             emit_pass(TAG_LOGIT, v2, to_counts)
         with m.If(state[S_CNTL]):
             m.d.comb += t_rd.addr.eq(li)
-            m.d.sync += state.eq(1 << S_CNTL2)
+            go(S_CNTL, S_CNTL2)
         with m.If(state[S_CNTL2]):
             m.d.sync += cur.eq(t_data)
             m.d.comb += fa_zero.eq(1)
-            m.d.sync += state.eq(1 << S_CNTL3)
+            go(S_CNTL2, S_CNTL3)
         with m.If(state[S_CNTL3]):
             with m.If(cur.last):
-                m.d.sync += state.eq(1 << S_END)
+                go(S_CNTL3, S_END)
             with m.Else():
-                m.d.sync += state.eq(1 << S_CNTE)
+                go(S_CNTL3, S_CNTE)
         with m.If(state[S_CNTE]):  # spike counters of one spiking or pooling layer
             def next_layer():
                 m.d.sync += li.eq(li + 1)
-                m.d.sync += state.eq(1 << S_CNTL)
+                go(S_CNTE, S_CNTL)
             emit_pass(TAG_COUNT, k2, next_layer)

@@ -217,7 +217,8 @@ def op_counts(pkg, cfg, x, res, spikes=None) -> Tally:
                 t.mem("pmem", r=ops, w=ops)
                 t.op("shift_add", A, pos * K, adds=2)
                 t.cycles += ops
-                t.layer(i, l["type"], synaptic_events=pos * K, scatter_ops=ops)
+                t.layer(i, l["type"], synaptic_events=pos * K, scatter_ops=ops,
+                        live_inputs=live.reshape(B, -1).sum(1).astype(np.float64))
                 if ms and i == first:
                     t.mem("imem", w=ow * run)
             # FIRE: every output word read and cleared, its bias word read
