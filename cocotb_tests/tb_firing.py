@@ -10,7 +10,8 @@ async def firing(dut):
     j = cosim.job()
     A, P, CB = j["A"], j["P"], j["CB"]
     mask = (1 << A) - 1
-    dut.thr.value = sum((v & mask) << (A * t) for t, v in enumerate(j["thr"]))
+    TW = j["TW"]   # threshold width (unsigned)
+    dut.thr.value = sum(v << (TW * t) for t, v in enumerate(j["thr"]))
     out = []
     for word in j["words"]:
         dut.v.value = sum((v & mask) << (A * l) for l, v in enumerate(word))

@@ -10,7 +10,8 @@ from hw import image, sim
 from model import randnet
 from test_multistep import make_ms
 
-SPLIT = replace(CFG, fire_split=2)
+# narrow firing compares (thr_bits: frac_bits + 2, as build_for makes them), so the clamp meets random potentials
+SPLIT = replace(CFG, fire_split=2, thr_bits=CFG.frac_bits + 2)
 
 
 def test_split_bank_both_modes(tmp_path):

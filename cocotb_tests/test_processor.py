@@ -76,7 +76,8 @@ def test_refuses_misfit():
                        (Config(**dict(CFG.as_dict(), max_t=pkg.time_steps - 1)), "time_steps"),
                        (Config(**dict(CFG.as_dict(), max_tau=1)), "tau"),
                        (Config(**dict(CFG.as_dict(), max_weight_words=4)), "weights"),
-                       (Config(**dict(CFG.as_dict(), max_layers=1)), "layers")]:
+                       (Config(**dict(CFG.as_dict(), max_layers=1)), "layers"),
+                       (Config(**dict(CFG.as_dict(), thr_bits=max(pkg.thresholds).bit_length() - 1)), r"thresholds\[0\]")]:
         with pytest.raises(FitError, match=field):
             fits(cfg, pkg)
     big, _ = make_pkg(61, "dense", 2, input_shape=[40])

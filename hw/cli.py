@@ -23,7 +23,9 @@ def build_for(pkg, lanes: int, **over):
               max_neurons=n["neurons"], max_inputs=n["inputs"], max_weight_words=n["weight_words"],
               max_bias_words=n["bias_words"], max_dim=n["dim"], max_kernel=n["kernel"], max_stride=n["stride"],
               max_steps=max(1, n["steps"]), max_state_words=max(1, n["state_words"]),
-              max_count_words=max(1, n["count_words"]), multistep=not ttfs, fire_split=2 if lanes >= 16 else 1)
+              max_count_words=max(1, n["count_words"]), multistep=not ttfs, fire_split=2 if lanes >= 16 else 1,
+              # firing compares of frac_bits + 2 bits (thresholds below 4.0), wider if this package needs it
+              thr_bits=min(pkg.acc_bits - 1, max([pkg.frac_bits + 2] + [int(v).bit_length() for v in (pkg.thresholds if ttfs else [])])))
     kw.update({k: v for k, v in over.items() if v is not None})
     return Config(**kw)
 

@@ -61,6 +61,7 @@ class Config:
     max_count_words: int = 256  # spike counters of all spiking and pooling layers
     multistep: bool = True    # False: no multistep datapath (leak, state memories, exit rule): ttfs packages only
     fire_split: int = 1       # 2: the firing comparator bank has P/2 lanes, two cycles a word (hw/firing.py)
+    thr_bits: int = 0         # width of the firing compares (unsigned, hw/firing.py); 0: acc_bits - 1, any valid threshold
 
     def __post_init__(self):
         check_lanes(self.lanes)
@@ -70,6 +71,8 @@ class Config:
             raise ValueError("acc_bits must be >= frac_bits + 2")
         if self.fire_split not in (1, 2) or (self.fire_split == 2 and self.lanes < 2):
             raise ValueError(f"fire_split = {self.fire_split}: must be 1, or 2 with at least 2 lanes")
+        if not 0 <= self.thr_bits <= self.acc_bits - 1:
+            raise ValueError(f"thr_bits = {self.thr_bits}: must be 0 (acc_bits - 1) or 1 .. acc_bits - 1 = {self.acc_bits - 1}")
         for f in ("max_steps", "max_state_words", "max_count_words"):
             if getattr(self, f) < 1:
                 raise ValueError(f"{f} = {getattr(self, f)}: must be >= 1")
@@ -83,6 +86,11 @@ class Config:
     def sym_bits(self) -> int:
         """Lane width of input words, code buffers and event records: a ttfs code or a multistep byte."""
         return max(self.code_bits, 8)
+
+    @property
+    def thr_width(self) -> int:
+        """Bits of a threshold register and of each firing compare."""
+        return self.thr_bits or self.acc_bits - 1
 
     @property
     def step_bits(self) -> int:
@@ -206,6 +214,9 @@ def fits(cfg: Config, pkg: Package) -> None:
             fail("time_steps", pkg.time_steps, f"build max_t = {cfg.max_t}")
         if pkg.tau > cfg.max_tau:
             fail("tau", pkg.tau, f"build max_tau = {cfg.max_tau}")
+        for t, v in enumerate(pkg.thresholds):
+            if v >= 1 << cfg.thr_width:
+                fail(f"thresholds[{t}]", v, f"build thr_bits = {cfg.thr_width}: thresholds < {1 << cfg.thr_width}")
     else:
         if pkg.time_steps > cfg.max_steps:
             fail("time_steps", pkg.time_steps, f"multistep T_max; build max_steps = {cfg.max_steps}")

@@ -2,8 +2,15 @@
 
 A parallel comparator bank: the table is non-increasing, so the first t with
 V >= thr[t] equals the number of thresholds V stays below. Unused table
-entries (t >= the package's T) hold the most negative value, which no V is
-below, so the count is T (silent) exactly when no threshold is reached.
+entries (t >= the package's T) hold 0, which no compared V is below, so the
+count is T (silent) exactly when no threshold is reached.
+
+The compares are `thr_width` bits wide and unsigned (Config.thr_bits; the
+package's thresholds are all >= 1, and `fits` refuses any of 2^W or more):
+V is clamped to [0, 2^W - 1] first, which keeps every `V < thr` for a
+threshold in [1, 2^W - 1] (V < 0 is below it and stays below; V >= 2^W - 1
+is not and does not). A build for one network compares frac_bits + 2 bits
+instead of acc_bits: the bank is the largest block of a 16-lane build.
 
 Timing: `latency=0` is the combinational unit of the unit test. In the
 processor (`latency=2`) the compare bits and the codes are registered.
@@ -46,14 +53,21 @@ class FiringUnit(wiring.Component):
         super().__init__({
             "v": In(data.ArrayLayout(signed(cfg.acc_bits), cfg.lanes)),
             "valid": In(1),   # split = 2: v is taken in this cycle
-            "thr": In(data.ArrayLayout(signed(cfg.acc_bits), cfg.max_t)),
+            "thr": In(data.ArrayLayout(cfg.thr_width, cfg.max_t)),
             "codes": Out(data.ArrayLayout(cfg.code_bits, cfg.lanes)),
         })
+
+    def _clamp(self, v):
+        """V clamped to the compare width's unsigned range (see the module docstring)."""
+        W, A = self.conf.thr_width, self.conf.acc_bits
+        if W >= A - 1:
+            return Mux(v[A - 1], 0, v[:W])
+        return Mux(v[A - 1], 0, Mux(v[W:A - 1].any(), (1 << W) - 1, v[:W]))
 
     def _bank(self, m, dom, vs, name):
         """Compare bits of each potential in vs (registered in dom), and their counts (comb)."""
         counts = []
-        for l, v in enumerate(vs):
+        for l, v in enumerate(vs):   # each v already clamped
             below = Signal(self.conf.max_t, name=f"{name}{l}")
             dom += below.eq(Cat(*[v < self.thr[t] for t in range(self.conf.max_t)]))
             cnt = Signal(self.conf.code_bits, name=f"{name}{l}_n")
@@ -66,7 +80,7 @@ class FiringUnit(wiring.Component):
         P = self.conf.lanes
         if self.split == 1:
             dom = m.d.sync if self.latency else m.d.comb
-            for l, cnt in enumerate(self._bank(m, dom, [self.v[l] for l in range(P)], "below")):
+            for l, cnt in enumerate(self._bank(m, dom, [self._clamp(self.v[l]) for l in range(P)], "below")):
                 dom += self.codes[l].eq(cnt)
             return m
         H = P // 2
@@ -74,11 +88,12 @@ class FiringUnit(wiring.Component):
         # the held upper half in the next: the half-select mux sits before that register, not in front
         # of the P/2 x T_max comparators it would otherwise be copied into (its select fanned out to
         # thousands of LUTs: the 16-lane build's worst path at 115.6 MHz)
-        hold = Signal(data.ArrayLayout(signed(self.conf.acc_bits), H))
-        cin = Signal(data.ArrayLayout(signed(self.conf.acc_bits), H))
+        W = self.conf.thr_width
+        hold = Signal(data.ArrayLayout(W, H))   # clamped on the way in (the clamp is before both registers)
+        cin = Signal(data.ArrayLayout(W, H))
         with m.If(self.valid):
-            m.d.sync += hold.eq(Cat(*[self.v[H + l] for l in range(H)]))
-        m.d.sync += cin.eq(Mux(self.valid, Cat(*[self.v[l] for l in range(H)]), hold))
+            m.d.sync += hold.eq(Cat(*[self._clamp(self.v[H + l]) for l in range(H)]))
+        m.d.sync += cin.eq(Mux(self.valid, Cat(*[self._clamp(self.v[l]) for l in range(H)]), hold))
         lower = Signal()   # cin holds the lower half
         m.d.sync += lower.eq(self.valid)
         counts = self._bank(m, m.d.sync, [cin[l] for l in range(H)], "below")

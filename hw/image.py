@@ -32,8 +32,8 @@ def pack(layout, values: dict) -> int:
 
 
 def threshold_table(cfg: Config, thresholds) -> list[int]:
-    """The package thresholds padded to max_t with the most negative value (never fires)."""
-    return list(thresholds) + [-(1 << (cfg.acc_bits - 1))] * (cfg.max_t - len(thresholds))
+    """The package thresholds padded to max_t with 0, which no clamped potential is below (never fires)."""
+    return list(thresholds) + [0] * (cfg.max_t - len(thresholds))
 
 
 def nat_index(shape, P: int) -> np.ndarray:

@@ -165,6 +165,8 @@ class Writer:
         # were 7.3 - 7.9 ns paths at 124 MHz. g_end: g == in_g; x_end, y_end likewise; rx_w: rx + 1 == s;
         # qx_m: qx + 1 != wout; ry_w, qy_m likewise with hout.
         g_end, x_end, y_end = Signal(), Signal(), Signal()
+        # in_g - 1, a register: the entry is loaded a cycle before the restart and two before any word
+        g_m1 = reg(m, ent.in_g - 1, "w_g_m1")
         rx_w, qx_m, ry_w, qy_m = Signal(), Signal(), Signal(), Signal()
 
         def x_reset():
@@ -181,7 +183,7 @@ class Writer:
             with m.If(self.nonsilent):
                 m.d.sync += self.count.eq(self.count + 1)
             with m.If(~g_end):
-                m.d.sync += [g.eq(g + 1), g_end.eq(g + 1 == ent.in_g), wg.eq(wg + ent.wstep)]
+                m.d.sync += [g.eq(g + 1), g_end.eq(g == g_m1), wg.eq(wg + ent.wstep)]
             with m.Else():
                 m.d.sync += [g.eq(0), g_end.eq(ent.g0_end)]
                 m.d.sync += wg.eq(Mux(ent.dense, wg + ent.wstep, 0))

@@ -145,9 +145,9 @@ class Processor(wiring.Component):
         min_steps = greg("min_steps", SB, "min_steps")
         t_max = greg("t_max", SB, "t_max")
         lut_init = img.get("lut", [0] * cfg.max_tau)
-        thr_init = img.get("thr", [-(1 << (A - 1))] * cfg.max_t)
+        thr_init = img.get("thr", [0] * cfg.max_t)
         luts = Array([Signal(F + 1, init=lut_init[i], reset_less=True, name=f"lut{i}") for i in range(cfg.max_tau)])
-        thrs = Array([Signal(signed(A), init=thr_init[i], reset_less=True, name=f"thr{i}") for i in range(cfg.max_t)])
+        thrs = Array([Signal(cfg.thr_width, init=thr_init[i], reset_less=True, name=f"thr{i}") for i in range(cfg.max_t)])
 
         # ---- memories
         ent_l, rec_l = entry_layout(cfg), record_layout(cfg)
@@ -211,7 +211,11 @@ class Processor(wiring.Component):
         m.d.comb += [self.res.payload.eq(fifo.r_data), self.res.valid.eq(fifo.r_rdy), fifo.r_en.eq(self.res.ready)]
         # a word issued now reaches the FIFO at most PIPE_SLACK cycles later
         credit = Signal()
-        m.d.sync += credit.eq(fifo.level < RES_FIFO_DEPTH - PIPE_SLACK)
+        # the FIFO's occupancy as a counter of its own (its level is a sum of two registers: the sum and the
+        # compare after it were a late path)
+        res_occ = Signal(range(RES_FIFO_DEPTH + 1))
+        m.d.sync += [res_occ.eq(res_occ + (fifo.w_en & fifo.w_rdy) - (fifo.r_en & fifo.r_rdy)),
+                     credit.eq(res_occ < RES_FIFO_DEPTH - PIPE_SLACK)]
 
         # one-hot state: every decode is one flip-flop (the state register fans out to most of the datapath)
         state = Signal(S_END2 + 1, init=1 << S_CLEAR)
@@ -227,7 +231,12 @@ class Processor(wiring.Component):
         # the input port's word is registered (with its non-silent lanes) before the Writer's mux, so the
         # port's compare is not in front of it; w_input marks the Writer's input words (two cycles on)
         in_v, in_w = reg(m, in_input & self.inp.valid, "in_v"), reg(m, self.inp.payload, "in_w")
-        in_ns = reg(m, Cat(*[self.inp.payload[l] != Mux(ms, 0, T) for l in range(P)]), "in_ns")
+        # T fans out to every lane's silent test in four places: the input's and the pool's compares use
+        # copies a cycle and two behind it (T is static while a network runs; different inputs, so Yosys
+        # does not merge them back); the input's compare against T itself was a late path
+        T_in = reg(m, T, "T_in")
+        T_pool = reg(m, T_in, "T_pool")
+        in_ns = reg(m, Cat(*[self.inp.payload[l] != Mux(ms, 0, T_in) for l in range(P)]), "in_ns")
         w_input = reg(m, reg(m, in_input, "in_input1"), "w_input")
         writer = Writer(m, cfg, nxt)
         m.d.sync += [writer.valid.eq(win_v), writer.codes.eq(win_codes), writer.ns.eq(win_ns)]
@@ -369,7 +378,8 @@ class Processor(wiring.Component):
         # exit controller / argmax input: the output layer's words
         # its valid bit and the last word's test are registered from F4 (the word's load enable fans out to
         # P x A flip-flops)
-        ex_v5, ex_last5 = pipe(in_fire & fv4 & is_out, "ex_v5"), pipe(fa4 + 1 == cur.out_words, "ex_last5")
+        ow_m1 = reg(m, cur.out_words - 1, "f_ow_m1")   # per layer (cur is loaded two states before the pass)
+        ex_v5, ex_last5 = pipe(in_fire & fv4 & is_out, "ex_v5"), pipe(fa4 == ow_m1, "ex_last5")
         for l in range(P):
             m.d.comb += [ex.v[l].eq(Mux(ms, vnew5[l], vsum5[l])), ex.mask[l].eq(~ex_last5 | cur.last_mask[l])]
         m.d.comb += [ex.addr.eq(fa5), ex.valid.eq(ex_v5)]
@@ -403,7 +413,7 @@ class Processor(wiring.Component):
         # window is not T (codes are at most T; multistep: T = 1, the silent spike), so it is an OR of
         # per-read compares and no compare follows the min (that compare into the Writer was a late path)
         pns, pns_n = Signal(P), Signal(P)
-        m.d.comb += pns_n.eq(Mux(pf4, 0, pns) | Cat(*[cd4[l] != T for l in range(P)]))
+        m.d.comb += pns_n.eq(Mux(pf4, 0, pns) | Cat(*[cd4[l] != T_pool for l in range(P)]))
         with m.If(pv4):
             m.d.sync += [pacc.eq(pmin), pns.eq(pns_n)]
         kaddr3 = Signal(ubits(cfg.max_count_words) + 1)

@@ -118,7 +118,7 @@ def test_model_refuses_what_it_does_not_model(tmp_path):
 # 16-lane build, and the multistep datapath
 GATE_CFG = dict(lanes=2, weight_bits=5, frac_bits=10, acc_bits=32, max_t=16, max_tau=4, max_layers=8, max_neurons=256,
                 max_weight_words=2048, max_bias_words=64, max_inputs=128, max_state_words=128, max_count_words=128,
-                fire_split=2)
+                fire_split=2, thr_bits=12)   # narrow firing compares with their clamp, as build_for makes them
 
 
 def _gate_netlist(cfg, wd: Path):
