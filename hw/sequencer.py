@@ -370,13 +370,22 @@ class Scatter:
         # loads its ~60-bit output register) is one gate from flip-flops (behind the issuer's priority
         # chain it was a 7.1 ns path)
         more = Signal()
+        # which step the issuer takes next cycle, one-hot (or none), registered like `more`: the registers'
+        # load enables then come from these flip-flops, not from the priority chain of inside / glast / kxa /
+        # kya (those enables, fanning out to the walk registers, were late paths)
+        sg, sx, sy = Signal(), Signal(), Signal()   # group step, kx step, ky step
+
+        def next_steps(inside_n, glast_n, kxa_n, kya_n):
+            g = inside_n & ~glast_n
+            return [sg.eq(g), sx.eq(~g & kxa_n), sy.eq(~g & ~kxa_n & kya_n), more.eq(g | kxa_n | kya_n)]
+
         t = Signal(cfg.sym_bits)
         # an event whose first offset lies past the kernel (stride > kernel) reaches no output
         m.d.comb += [self.op.eq(active & inside), self.t.eq(t)]
 
         def load():
             m.d.comb += [efifo.r_en.eq(1), self.event.eq(1)]
-            m.d.sync += more.eq((ev.rx_in & ev.ry_in & ~gm1_zero) | (ev.kx_more & ev.ry_in) | ev.ky_more)
+            m.d.sync += next_steps(ev.rx_in & ev.ry_in, gm1_zero, ev.kx_more & ev.ry_in, ev.ky_more)
             m.d.sync += [active.eq(1), t.eq(ev.t), kx.eq(ev.rx), ox.eq(ev.qx), ky.eq(ev.ry), oy.eq(ev.qy),
                          rx0.eq(ev.rx), qx0.eq(ev.qx), wrow_y.eq(ev.wrow), wpos.eq(ev.wrow), self.waddr.eq(ev.wrow),
                          prow_y.eq(ev.pbase), ppos.eq(ev.pbase), self.paddr.eq(ev.pbase), grem.eq(gm1),
@@ -385,27 +394,27 @@ class Scatter:
 
         kxa_n, kya_n = Signal(), Signal()   # kxa after a kx step, kya after a ky step
         m.d.comb += [kxa_n.eq((kx + (ent.s << 1) < ent.k) & (ox != 1)), kya_n.eq((ky + (ent.s << 1) < ent.k) & (oy != 1))]
-        with m.If(more):
-            with m.If(inside & ~glast):
-                m.d.sync += [grem.eq(grem - 1), glast.eq(grem == 1),
-                             self.waddr.eq(self.waddr + 1), self.paddr.eq(self.paddr + 1),
-                             more.eq((grem != 1) | kxa | kya)]
-            with m.Elif(kxa):
-                m.d.sync += [grem.eq(gm1), glast.eq(gm1_zero), kx.eq(kx + ent.s), ox.eq(ox - 1),
-                             wpos.eq(wpos + ent.sg), ppos.eq(ppos - ent.gout),
-                             self.waddr.eq(wpos + ent.sg), self.paddr.eq(ppos - ent.gout),
-                             kxa.eq(kxa_n), inside.eq(1), more.eq(~gm1_zero | kxa_n | kya)]
-            with m.Else():   # kya
-                m.d.sync += [grem.eq(gm1), glast.eq(gm1_zero), ky.eq(ky + ent.s), oy.eq(oy - 1), kx.eq(rx0), ox.eq(qx0),
-                             wrow_y.eq(wrow_y + ent.skg), prow_y.eq(prow_y - ent.wg),
-                             wpos.eq(wrow_y + ent.skg), ppos.eq(prow_y - ent.wg),
-                             self.waddr.eq(wrow_y + ent.skg), self.paddr.eq(prow_y - ent.wg),
-                             kxa.eq(row_kxa), kya.eq(kya_n), inside.eq(row_in),
-                             more.eq((row_in & ~gm1_zero) | row_kxa | kya_n)]
+        with m.If(sg):
+            m.d.sync += [grem.eq(grem - 1), glast.eq(grem == 1),
+                         self.waddr.eq(self.waddr + 1), self.paddr.eq(self.paddr + 1)]
+            m.d.sync += next_steps(1, grem == 1, kxa, kya)
+        with m.Elif(sx):
+            m.d.sync += [grem.eq(gm1), glast.eq(gm1_zero), kx.eq(kx + ent.s), ox.eq(ox - 1),
+                         wpos.eq(wpos + ent.sg), ppos.eq(ppos - ent.gout),
+                         self.waddr.eq(wpos + ent.sg), self.paddr.eq(ppos - ent.gout),
+                         kxa.eq(kxa_n), inside.eq(1)]
+            m.d.sync += next_steps(1, gm1_zero, kxa_n, kya)
+        with m.Elif(sy):
+            m.d.sync += [grem.eq(gm1), glast.eq(gm1_zero), ky.eq(ky + ent.s), oy.eq(oy - 1), kx.eq(rx0), ox.eq(qx0),
+                         wrow_y.eq(wrow_y + ent.skg), prow_y.eq(prow_y - ent.wg),
+                         wpos.eq(wrow_y + ent.skg), ppos.eq(prow_y - ent.wg),
+                         self.waddr.eq(wrow_y + ent.skg), self.paddr.eq(prow_y - ent.wg),
+                         kxa.eq(row_kxa), kya.eq(kya_n), inside.eq(row_in)]
+            m.d.sync += next_steps(row_in, gm1_zero, row_kxa, kya_n)
         with m.Elif(efifo.r_rdy):
             load()
         with m.Else():
-            m.d.sync += [active.eq(0), more.eq(0)]
+            m.d.sync += [active.eq(0), more.eq(0), sg.eq(0), sx.eq(0), sy.eq(0)]
 
         # buffered FIFOs count an entry on its way to the output register in level, not yet in r_rdy
         work = active | (efifo.level != 0) | v0 | v1 | v2 | v3 | (rfifo.level != 0) | rpend | rpend2 | r_more

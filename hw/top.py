@@ -274,8 +274,8 @@ class Processor(wiring.Component):
         # ---- scatter -> PE pipeline: issue (scatter registers, weight read), R (weight word arrives),
         # X1..X4 (lane stages, hw/shiftadd.py), A (accumulate, write back). The potential word is read
         # in X2 and lands in pmem_q in X4 (the RAM's output register); pmem's write port is a cycle behind
-        # A, so the four sums the read did not see are forwarded: the two oldest into pe_a_old (in X4), the
-        # two newest in A.
+        # A, so the four sums the read did not see are forwarded: the three oldest into pe_a_old (in X4), the
+        # newest in A.
         def pipe(sig, name):
             return reg(m, sig, name)
 
@@ -299,22 +299,25 @@ class Processor(wiring.Component):
         h3_s = pipe(h2_s, "pe_h3_s")                                                              # three
         p_q = ram_q(m, p_data, "pmem_q")   # the word read in X2 (also the fire pass's F2 register)
         # in X4, h2_s and h3_s are the sums written in the cycle of the read and the one after, which the
-        # read did not see (the newer one first)
+        # read did not see, and h1_s is the sum of the op two ahead (the newest first); only the sum of the
+        # op just ahead is forwarded in A itself, so the accumulate adder has a 2:1 mux in front (a 3:1
+        # mux with its two selects fanning out to every lane's bits was a late path)
+        hit2 = pipe(a_v & (a_pa == x3_pa), "pe_hit2")
         hit3 = pipe(h1_v & (h1_pa == x3_pa), "pe_hit3")
         hit4 = pipe(h2_v & (h2_pa == x3_pa), "pe_hit4")
         a_old = Signal(vl, name="pe_a_old")
-        m.d.sync += a_old.eq(Mux(hit3, h2_s, Mux(hit4, h3_s, p_q)))   # a Mux of views is a plain value: a_old keeps the lanes
+        # a Mux of views is a plain value: a_old keeps the lanes
+        m.d.sync += a_old.eq(Mux(hit2, h1_s, Mux(hit3, h2_s, Mux(hit4, h3_s, p_q))))
         hit1 = pipe(a_v & (a_pa == x4_pa), "pe_hit1")
-        hit2 = pipe(h1_v & (h1_pa == x4_pa), "pe_hit2")
         # no op enters the accumulate stage: hold it at 0, so its sum is 0 (clear and fire passes write it)
         zero_a = ~x4_v
         with m.If(zero_a):
-            m.d.sync += [a_old.eq(0), hit1.eq(0), hit2.eq(0)]
+            m.d.sync += [a_old.eq(0), hit1.eq(0)]
         for l, (mm, sg, nz) in enumerate(lanes):
             mm4, neg4, nz4 = pipe(mm, f"pe{l}_m3"), pipe(sg & nz, f"pe{l}_neg3"), pipe(nz, f"pe{l}_nz3")
             with m.If(zero_a):
                 m.d.sync += nz4.eq(0)
-            old = Mux(hit1, h1_s[l], Mux(hit2, h2_s[l], a_old[l]))
+            old = Mux(hit1, h1_s[l], a_old[l])
             # old + (nz ? (sign ? -mm : mm) : 0), the negation as invert-and-carry-in of one adder
             m.d.comb += sums[l].eq(old + (Mux(nz4, mm4, 0) ^ neg4.replicate(A)) + neg4)
         pe_busy = r_v | x1_v | x2_v | x3_v | x4_v | a_v | h1_v   # h1: the write of the last sum
