@@ -26,7 +26,7 @@ Lane-serial for area and clock: a word is latched and its lanes merge into
 (top-1, index, top-2) one every LANE_CYCLES = 2 cycles, lowest index first:
 the lane is selected in two registered steps of 4:1 (one per cycle of the
 lane), compared with top-1 and top-2 in the next cycle (the two compares
-registered as half-width partial results), and merged in the one after, so the
+registered), and merged in the one after, so the
 compare carry chains and the merge muxes (their selects fan out to 2A + 16
 bits) are in different cycles; a - b, the exit test and `ready` are
 registered.
@@ -98,19 +98,9 @@ class ExitController(wiring.Component):
         m.d.sync += [sv.eq(Array([groups[j] for j in range(P // G)])[lane[GB:]] if P > G else groups[0]),
                      sok.eq(wmask.bit_select(lane, 1)), si.eq(idx), s_valid.eq(walking & second)]
         a, ai, b = Signal(signed(A), init=lo), Signal(16), Signal(signed(A), init=lo)
-        # compare (a and b hold every earlier lane: its merge came the cycle before), registered as the
-        # halves' partial results (upper half signed >, ==; lower half unsigned >), which the merge combines:
-        # two half-width carry chains instead of one A-bit chain (the A-bit compare was a late path)
-        L = A // 2
-
-        def partial(x, y):
-            return Cat(x[L:].as_signed() > y[L:].as_signed(), x[L:] == y[L:], x[:L] > y[:L])
-
-        pa, pb = Signal(3), Signal(3)
-        c_ok, c_v, c_sv, c_si = Signal(), Signal(), Signal(signed(A)), Signal(16)
-        m.d.sync += [pa.eq(partial(sv, a)), pb.eq(partial(sv, b)), c_ok.eq(sok), c_v.eq(s_valid), c_sv.eq(sv), c_si.eq(si)]
-        gt_a = c_ok & (pa[0] | (pa[1] & pa[2]))
-        gt_b = c_ok & (pb[0] | (pb[1] & pb[2]))
+        # compare (a and b hold every earlier lane: its merge came the cycle before), registered
+        gt_a, gt_b, c_v, c_sv, c_si = Signal(), Signal(), Signal(), Signal(signed(A)), Signal(16)
+        m.d.sync += [gt_a.eq(sok & (sv > a)), gt_b.eq(sok & (sv > b)), c_v.eq(s_valid), c_sv.eq(sv), c_si.eq(si)]
         with m.If(self.clear):
             m.d.sync += [a.eq(lo), b.eq(lo), ai.eq(0)]
         with m.Elif(c_v):
