@@ -167,7 +167,13 @@ class Writer:
         g_end, x_end, y_end = Signal(), Signal(), Signal()
         # in_g - 1, a register: the entry is loaded a cycle before the restart and two before any word
         g_m1 = reg(m, ent.in_g - 1, "w_g_m1")
+        x_m1, y_m1 = reg(m, ent.in_x - 1, "w_x_m1"), reg(m, ent.in_y - 1, "w_y_m1")
         rx_w, qx_m, ry_w, qy_m = Signal(), Signal(), Signal(), Signal()
+        # gx = g_end & ~dense (the next word ends its position's groups: x advances), gxy = gx & x_end (and
+        # ends the row: y advances), registered with g_end / x_end, so the x and y registers' load enables
+        # are two inputs from flip-flops (the chain valid, g_end, dense, x_end, y_end before them was late)
+        gx, gxy = Signal(), Signal()
+        nd = ~ent.dense
 
         def x_reset():
             return [rx.eq(ent.rx0), qx.eq(ent.qx0), px.eq(ent.px0), wx.eq(ent.wx0),
@@ -176,6 +182,7 @@ class Writer:
         with m.If(self.restart):
             m.d.sync += [g.eq(0), x.eq(0), y.eq(0), wg.eq(0), self.addr.eq(0), self.count.eq(0),
                          g_end.eq(ent.g0_end), x_end.eq(ent.x0_end), y_end.eq(ent.y0_end),
+                         gx.eq(ent.g0_end & nd), gxy.eq(ent.g0_end & nd & ent.x0_end),
                          ry.eq(ent.ry0), qy.eq(ent.qy0), py.eq(ent.py0), wy.eq(ent.wy0),
                          ry_w.eq(ent.ry0_w), qy_m.eq(ent.qy0_m)] + x_reset()
         with m.Elif(self.valid):
@@ -183,14 +190,15 @@ class Writer:
             with m.If(self.nonsilent):
                 m.d.sync += self.count.eq(self.count + 1)
             with m.If(~g_end):
-                m.d.sync += [g.eq(g + 1), g_end.eq(g == g_m1), wg.eq(wg + ent.wstep)]
+                m.d.sync += [g.eq(g + 1), g_end.eq(g == g_m1), wg.eq(wg + ent.wstep),
+                             gx.eq((g == g_m1) & nd), gxy.eq((g == g_m1) & nd & x_end)]
             with m.Else():
-                m.d.sync += [g.eq(0), g_end.eq(ent.g0_end)]
+                m.d.sync += [g.eq(0), g_end.eq(ent.g0_end), gx.eq(ent.g0_end & nd),
+                             gxy.eq(ent.g0_end & nd & Mux(x_end, ent.x0_end, x == x_m1))]
                 m.d.sync += wg.eq(Mux(ent.dense, wg + ent.wstep, 0))
-                with m.If(ent.dense):
-                    pass
-                with m.Elif(~x_end):
-                    m.d.sync += [x.eq(x + 1), x_end.eq(x + 1 == ent.in_x)]
+            with m.If(gx):
+                with m.If(~x_end):
+                    m.d.sync += [x.eq(x + 1), x_end.eq(x == x_m1)]
                     # past the last output column q stays and r counts on (kernel offset of that column)
                     with m.If(rx_w & qx_m):
                         m.d.sync += [rx.eq(0), rx_w.eq(ent.s1), qx.eq(qx + 1), qx_m.eq(qx + 2 != ent.wout),
@@ -199,13 +207,13 @@ class Writer:
                         m.d.sync += [rx.eq(rx + 1), rx_w.eq(rx + 2 == ent.s), wx.eq(wx + ent.gout)]
                 with m.Else():
                     m.d.sync += [x.eq(0), x_end.eq(ent.x0_end)] + x_reset()
-                    with m.If(~y_end):
-                        m.d.sync += [y.eq(y + 1), y_end.eq(y + 1 == ent.in_y)]
-                        with m.If(ry_w & qy_m):
-                            m.d.sync += [ry.eq(0), ry_w.eq(ent.s1), qy.eq(qy + 1), qy_m.eq(qy + 2 != ent.hout),
-                                         py.eq(py + ent.wg), wy.eq(0)]
-                        with m.Else():
-                            m.d.sync += [ry.eq(ry + 1), ry_w.eq(ry + 2 == ent.s), wy.eq(wy + ent.kg)]
+            with m.If(gxy & ~y_end):
+                m.d.sync += [y.eq(y + 1), y_end.eq(y == y_m1)]
+                with m.If(ry_w & qy_m):
+                    m.d.sync += [ry.eq(0), ry_w.eq(ent.s1), qy.eq(qy + 1), qy_m.eq(qy + 2 != ent.hout),
+                                 py.eq(py + ent.wg), wy.eq(0)]
+                with m.Else():
+                    m.d.sync += [ry.eq(ry + 1), ry_w.eq(ry + 2 == ent.s), wy.eq(wy + ent.kg)]
 
 
 def popcount(bits):
