@@ -59,10 +59,10 @@ def lane_stages(m: Module, cfg: Config, t, silent, sign, mag, base, taulog, limi
     """One lane's shift path in four stages; `pipe(sig, name)` is the boundary between them (a
     register in the processor, the identity in the standalone lane); limits from shift_limits. Stage 1:
     the exponent sum n = base + (mag << taulog) (base from lane_base); stage 2: quotient / remainder and
-    the clamped shift, its compares taken on n against per-tau limits so they run beside the divide;
-    stage 3: the base value and the shift's coarse part; stage 4: its fine part (one right shift). Returns (magnitude mm, sign,
-    nonzero) of the contribution, A bits unsigned (the accumulate stage adds or subtracts it: the
-    negation folds into the adder's carry chain). graded (1 bit): t is a byte x, base x << F (taulog must then be 0)."""
+    the clamped shift, its compares taken on n against per-tau limits so they run beside the divide,
+    and the base value lut[r]; stage 3: the shift's coarse part; stage 4: its fine part (together one
+    right shift). Returns (magnitude mm, sign, nonzero) of the contribution, A bits unsigned (the
+    accumulate stage adds or subtracts it: the negation folds into the adder's carry chain). graded (1 bit): t is a byte x, base x << F (taulog must then be 0)."""
     A, F = cfg.acc_bits, cfg.frac_bits
     nbits, BW, sh_bits = _widths(cfg)
     lim_zero, lim_rsat = limits
@@ -78,18 +78,17 @@ def lane_stages(m: Module, cfg: Config, t, silent, sign, mag, base, taulog, limi
     r = Signal(unsigned(max(1, ubits(cfg.max_tau - 1))), name=f"{name}_r")
     zero, rsat = Signal(name=f"{name}_zero"), Signal(name=f"{name}_rsat")
     amt = Signal(sh_bits, name=f"{name}_amt")
+    lr = Signal(BW, name=f"{name}_lut")
     m.d.comb += [q.eq(n >> taulog), r.eq(n & ((Const(1, 8) << taulog) - 1)),
                  zero.eq(n < lim_zero), rsat.eq(n >= lim_rsat),
-                 amt.eq(Mux(zero, 0, Mux(rsat, A + BW, q[:sh_bits])))]
-    r, amt, t, sign, nz, graded = (pipe(x, f"{name}_{k}2") for x, k in (
-        (r, "r"), (amt, "amt"), (t, "t"), (sign, "s"), (nz, "nz"), (graded, "g")))
-    # stage 3: base lut[r] (or x << F)
-    # and the right shift's coarse part (by amt - amt % 8), kept A + 7 bits wide: the whole shift in
+                 amt.eq(Mux(zero, 0, Mux(rsat, A + BW, q[:sh_bits]))),
+                 lr.eq(Mux(graded, t[:8] << F, lut[r]))]   # the base lut[r] (or x << F), beside the compares
+    lr, amt, sign, nz = (pipe(x, f"{name}_{k}2") for x, k in ((lr, "lut"), (amt, "amt"), (sign, "s"), (nz, "nz")))
+    # stage 3: the right shift's coarse part (by amt - amt % 8), kept A + 7 bits wide: the whole shift in
     # stage 4 was six mux levels, the late end of the 134.7 MHz build's PE paths; three and three balance
-    # the two stages (stage 3 also selects lut[r])
-    lr = Signal(BW, name=f"{name}_lut")
+    # the two stages
     pre = Signal(A + 7, name=f"{name}_pre")
-    m.d.comb += [lr.eq(Mux(graded, t[:8] << F, lut[r])), pre.eq(((lr << A) >> (amt[3:] << 3))[:A + 7])]
+    m.d.comb += pre.eq(((lr << A) >> (amt[3:] << 3))[:A + 7])
     pre, fine, sign, nz = (pipe(x, f"{name}_{k}3") for x, k in ((pre, "pre"), (amt[:3], "fine"), (sign, "s"), (nz, "nz")))
     # stage 4: the fine shift (by amt % 8)
     mm = Signal(A, name=f"{name}_m")

@@ -330,6 +330,7 @@ class Processor(wiring.Component):
         # codes to the Writer
         fa, fgo = Signal(XA), Signal(XA)
         fgo_end = Signal()   # fgo + 1 == cur.gout, registered with fgo (no compare before its mux)
+        baddr = Signal(len(b_rd.addr))   # cur.bbase + fgo, kept as a register (the add before the bias LUT RAM's read was late)
         # per-layer constants for it (cur is loaded two states before the fire pass): gout == 1, gout - 2
         g_one, g_m2 = reg(m, cur.gout == 1, "f_g_one"), reg(m, cur.gout - 2, "f_g_m2")
         # f_more = (fa != cur.out_words) is registered, so the issue decision (fanning out to the pipeline)
@@ -467,7 +468,7 @@ class Processor(wiring.Component):
 
         # ---- address muxes of the shared ports
         in_pool = state[S_POOL]
-        m.d.comb += [b_rd.addr.eq(cur.bbase + fgo), v_rd.addr.eq(cur.vbase + fa), i_rd.addr.eq(fa),
+        m.d.comb += [b_rd.addr.eq(baddr), v_rd.addr.eq(cur.vbase + fa), i_rd.addr.eq(fa),
                      k_rd.addr.eq(Mux(in_pool, kaddr3, cur.cbase + fa)),
                      p_rd.addr.eq(Mux(in_fire, fa, x2_pa))]
         clr = Signal(XA)
@@ -559,7 +560,7 @@ class Processor(wiring.Component):
         with m.If(state[S_LAYER4]):
             m.d.comb += [writer.restart.eq(1), ex.clear.eq(cur.last)]
             m.d.comb += fa_zero.eq(1)
-            m.d.sync += [fgo.eq(0), fgo_end.eq(g_one), po.eq(0)]
+            m.d.sync += [fgo.eq(0), fgo_end.eq(g_one), baddr.eq(cur.bbase), po.eq(0)]
             with m.If(cur.kind == 1):
                 m.d.comb += pool.start.eq(1)
                 go(S_LAYER4, S_POOL)
@@ -582,7 +583,8 @@ class Processor(wiring.Component):
             with m.If(f_more):
                 with m.If(credit & f_gap_z):
                     m.d.comb += [f_issue.eq(1), fa_inc.eq(1)]
-                    m.d.sync += [fgo.eq(Mux(fgo_end, 0, fgo + 1)), fgo_end.eq(Mux(fgo_end, g_one, fgo == g_m2))]
+                    m.d.sync += [fgo.eq(Mux(fgo_end, 0, fgo + 1)), fgo_end.eq(Mux(fgo_end, g_one, fgo == g_m2)),
+                                 baddr.eq(Mux(fgo_end, cur.bbase, baddr + 1))]
                     # the exit controller walks an output word in LANE_CYCLES * P cycles; a split bank
                     # takes 2 a word
                     gap = Mux(is_out, LANE_CYCLES * P - 1, cfg.fire_split - 1)
