@@ -175,6 +175,16 @@ class Writer:
         gx, gxy = Signal(), Signal()
         nd = ~ent.dense
 
+        def advance(c, c_end, c_m1, r, r_w, q, q_m, size, p, pstep, w, wstep):
+            """One step along an axis: the position counter, the first kernel offset r and output q with
+            their address terms; past the last output (size) q stays and r counts on (the kernel offset of
+            that column)."""
+            m.d.sync += [c.eq(c + 1), c_end.eq(c == c_m1)]
+            with m.If(r_w & q_m):
+                m.d.sync += [r.eq(0), r_w.eq(ent.s1), q.eq(q + 1), q_m.eq(q + 2 != size), p.eq(p + pstep), w.eq(0)]
+            with m.Else():
+                m.d.sync += [r.eq(r + 1), r_w.eq(r + 2 == ent.s), w.eq(w + wstep)]
+
         def x_reset():
             return [rx.eq(ent.rx0), qx.eq(ent.qx0), px.eq(ent.px0), wx.eq(ent.wx0),
                     rx_w.eq(ent.rx0_w), qx_m.eq(ent.qx0_m)]
@@ -198,23 +208,11 @@ class Writer:
                 m.d.sync += wg.eq(Mux(ent.dense, wg + ent.wstep, 0))
             with m.If(gx):
                 with m.If(~x_end):
-                    m.d.sync += [x.eq(x + 1), x_end.eq(x == x_m1)]
-                    # past the last output column q stays and r counts on (kernel offset of that column)
-                    with m.If(rx_w & qx_m):
-                        m.d.sync += [rx.eq(0), rx_w.eq(ent.s1), qx.eq(qx + 1), qx_m.eq(qx + 2 != ent.wout),
-                                     px.eq(px + ent.gout), wx.eq(0)]
-                    with m.Else():
-                        m.d.sync += [rx.eq(rx + 1), rx_w.eq(rx + 2 == ent.s), wx.eq(wx + ent.gout)]
+                    advance(x, x_end, x_m1, rx, rx_w, qx, qx_m, ent.wout, px, ent.gout, wx, ent.gout)
                 with m.Else():
                     m.d.sync += [x.eq(0), x_end.eq(ent.x0_end)] + x_reset()
             with m.If(gxy & ~y_end):
-                m.d.sync += [y.eq(y + 1), y_end.eq(y == y_m1)]
-                with m.If(ry_w & qy_m):
-                    m.d.sync += [ry.eq(0), ry_w.eq(ent.s1), qy.eq(qy + 1), qy_m.eq(qy + 2 != ent.hout),
-                                 py.eq(py + ent.wg), wy.eq(0)]
-                with m.Else():
-                    m.d.sync += [ry.eq(ry + 1), ry_w.eq(ry + 2 == ent.s), wy.eq(wy + ent.kg)]
-
+                advance(y, y_end, y_m1, ry, ry_w, qy, qy_m, ent.hout, py, ent.wg, wy, ent.kg)
 
 def popcount(bits):
     """Number of set bits, as a balanced adder tree."""
