@@ -64,12 +64,21 @@ class FiringUnit(wiring.Component):
             return Mux(v[A - 1], 0, v[:W])
         return Mux(v[A - 1], 0, Mux(v[W:A - 1].any(), (1 << W) - 1, v[:W]))
 
-    def _bank(self, m, dom, vs, name):
-        """Compare bits of each potential in vs (registered in dom), and their counts (comb)."""
+    def _below(self, v, t):
+        """clamp(v) < thr[t] for an unclamped A-bit v, with no clamp mux in front of the compare's carry
+        chain: a negative v is below every nonzero threshold, a v of 2^W or more below none, any other v
+        compares its low W bits (the mux in front of the chain was the 1- and 4-lane builds' worst path)."""
+        W, A = self.conf.thr_width, self.conf.acc_bits
+        over = v[W:A - 1].any() if W < A - 1 else Const(0, 1)
+        return Mux(v[A - 1], self.thr[t].any(), ~over & (v[:W] < self.thr[t]))
+
+    def _bank(self, m, dom, vs, name, clamped=True):
+        """Compare bits of each potential in vs (registered in dom), and their counts (comb); vs are
+        clamped already, or (clamped False) full A-bit potentials."""
         counts = []
-        for l, v in enumerate(vs):   # each v already clamped
+        for l, v in enumerate(vs):
             below = Signal(self.conf.max_t, name=f"{name}{l}")
-            dom += below.eq(Cat(*[v < self.thr[t] for t in range(self.conf.max_t)]))
+            dom += below.eq(Cat(*[(v < self.thr[t]) if clamped else self._below(v, t) for t in range(self.conf.max_t)]))
             cnt = Signal(self.conf.code_bits, name=f"{name}{l}_n")
             m.d.comb += cnt.eq(thermo_count(below))
             counts.append(cnt)
@@ -80,7 +89,7 @@ class FiringUnit(wiring.Component):
         P = self.conf.lanes
         if self.split == 1:
             dom = m.d.sync if self.latency else m.d.comb
-            for l, cnt in enumerate(self._bank(m, dom, [self._clamp(self.v[l]) for l in range(P)], "below")):
+            for l, cnt in enumerate(self._bank(m, dom, [self.v[l] for l in range(P)], "below", clamped=False)):
                 dom += self.codes[l].eq(cnt)
             return m
         H = P // 2
