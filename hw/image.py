@@ -44,6 +44,16 @@ def nat_index(shape, P: int) -> np.ndarray:
     return (((yy * w + xx) * G + cc // P) * P + cc % P).reshape(-1)
 
 
+def _writer_flags(e: dict) -> dict:
+    """The Writer's counter end flags at a restart (hw/sequencer.py entry_layout), from the entry's own
+    fields; a field a layer kind leaves out is 0 in the table, and so here."""
+    def g(k):
+        return e.get(k, 0)
+    return dict(g0_end=int(g("in_g") == 0), x0_end=int(g("in_x") == 0), y0_end=int(g("in_y") == 0),
+                rx0_w=int(g("rx0") + 1 == g("s")), qx0_m=int(g("qx0") + 1 != g("wout")),
+                ry0_w=int(g("ry0") + 1 == g("s")), qy0_m=int(g("qy0") + 1 != g("hout")), s1=int(g("s") == 1))
+
+
 def _entries(cfg: Config, pkg: Package):
     """Layer-table entries, weight words and bias words (as lane lists) of a package."""
     P, W = cfg.lanes, cfg.weight_bits
@@ -114,10 +124,7 @@ def _entries(cfg: Config, pkg: Package):
             if i != out_i:
                 e["cbase"] = cwords
                 cwords += e["out_words"]
-        g = lambda k: e.get(k, 0)  # noqa: E731  (fields a layer kind leaves out are 0 in the table)
-        e.update(g0_end=int(g("in_g") == 0), x0_end=int(g("in_x") == 0), y0_end=int(g("in_y") == 0),
-                 rx0_w=int(g("rx0") + 1 == g("s")), qx0_m=int(g("qx0") + 1 != g("wout")),
-                 ry0_w=int(g("ry0") + 1 == g("s")), qy0_m=int(g("qy0") + 1 != g("hout")), s1=int(g("s") == 1))
+        e.update(_writer_flags(e))
         ents.append(e)
         if i == out_i:
             break
