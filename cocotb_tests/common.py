@@ -15,10 +15,11 @@ def make_pkg(seed, kind, tau=None, **kw):
     return randnet.random_package(rng, "ttfs", kind, weight_bits=CFG.weight_bits, frac_bits=CFG.frac_bits, tau=tau, **kw), rng
 
 
-def check(pkg, x, raw, counters_out=None):
-    """Compare parsed result beats against model.golden on every key."""
+def check(pkg, x, raw, counters_out=None, want=None):
+    """Compare parsed result beats against model.golden on every key (want: golden.run(pkg, x), if the
+    caller has it already)."""
     res, counters = sim.collate(CFG, pkg, raw)
-    want = golden.run(pkg, x)
+    want = golden.run(pkg, x) if want is None else want
     assert set(res) == set(want), (sorted(res), sorted(want))
     for k in want:
         assert np.array_equal(res[k], want[k]), f"{k}: rtl {res[k].tolist()} golden {want[k].tolist()}"
