@@ -230,13 +230,16 @@ class Processor(wiring.Component):
         win_codes, win_ns = Signal(data.ArrayLayout(SY, P)), Signal(P)
         # the input port's word is registered (with its non-silent lanes) before the Writer's mux, so the
         # port's compare is not in front of it; w_input marks the Writer's input words (two cycles on)
+        def nonsilent(codes, silent):
+            return Cat(*[codes[l] != silent for l in range(P)])
+
         in_v, in_w = reg(m, in_input & self.inp.valid, "in_v"), reg(m, self.inp.payload, "in_w")
         # T fans out to every lane's silent test in four places: the input's and the pool's compares use
         # copies a cycle and two behind it (T is static while a network runs; different inputs, so Yosys
         # does not merge them back); the input's compare against T itself was a late path
         T_in = reg(m, T, "T_in")
         T_pool = reg(m, T_in, "T_pool")
-        in_ns = reg(m, Cat(*[self.inp.payload[l] != Mux(ms, 0, T_in) for l in range(P)]), "in_ns")
+        in_ns = reg(m, nonsilent(self.inp.payload, Mux(ms, 0, T_in)), "in_ns")
         w_input = reg(m, reg(m, in_input, "in_input1"), "w_input")
         writer = Writer(m, cfg, nxt)
         m.d.sync += [writer.valid.eq(win_v), writer.codes.eq(win_codes), writer.ns.eq(win_ns)]
@@ -392,9 +395,6 @@ class Processor(wiring.Component):
         for k in range(6, 4 + fire.latency):
             fc_v, ms_codes = pipe(fc_v, f"f_v{k}"), pipe(ms_codes, f"f_spk{k}")
             late.append(fc_v)
-        def nonsilent(codes, silent):
-            return Cat(*[codes[l] != silent for l in range(P)])
-
         fire_codes = Signal(cl)  # ttfs codes or multistep spikes (code 0 = spike, 1 = silent)
         for l in range(P):
             m.d.comb += fire_codes[l].eq(Mux(ms, ms_codes[l], fire.codes[l]))
@@ -417,7 +417,7 @@ class Processor(wiring.Component):
         # window is not T (codes are at most T; multistep: T = 1, the silent spike), so it is an OR of
         # per-read compares and no compare follows the min (that compare into the Writer was a late path)
         pns, pns_n = Signal(P), Signal(P)
-        m.d.comb += pns_n.eq(Mux(pf4, 0, pns) | Cat(*[cd4[l] != T_pool for l in range(P)]))
+        m.d.comb += pns_n.eq(Mux(pf4, 0, pns) | nonsilent(cd4, T_pool))
         with m.If(pv4):
             m.d.sync += [pacc.eq(pmin), pns.eq(pns_n)]
         kaddr3 = Signal(ubits(cfg.max_count_words) + 1)
