@@ -371,19 +371,15 @@ class Scatter:
         grem, gm1 = Signal(XA), Signal(XA)
         gm1_zero = Signal()
         m.d.sync += [gm1.eq(ent.gout - 1), gm1_zero.eq(ent.gout == 1)]
-        # more = active & ((inside & ~glast) | kxa | kya): the issuer keeps its event next cycle. Registered,
-        # recomputed in each branch from that branch's next flags, so the event FIFO's read enable (which
-        # loads its ~60-bit output register) is one gate from flip-flops (behind the issuer's priority
-        # chain it was a 7.1 ns path)
-        more = Signal()
-        # which step the issuer takes next cycle, one-hot (or none), registered like `more`: the registers'
-        # load enables then come from these flip-flops, not from the priority chain of inside / glast / kxa /
-        # kya (those enables, fanning out to the walk registers, were late paths)
+        # which step the issuer takes next cycle, one-hot (or none): registered, recomputed in each branch from
+        # that branch's next inside / glast / kxa / kya, so the walk registers' load enables and the event
+        # FIFO's read enable (none of the three: it loads the FIFO's ~60-bit output register) come from
+        # flip-flops, not from the priority chain of those flags (late paths at 134.7 MHz)
         sg, sx, sy = Signal(), Signal(), Signal()   # group step, kx step, ky step
 
         def next_steps(inside_n, glast_n, kxa_n, kya_n):
             g = inside_n & ~glast_n
-            return [sg.eq(g), sx.eq(~g & kxa_n), sy.eq(~g & ~kxa_n & kya_n), more.eq(g | kxa_n | kya_n)]
+            return [sg.eq(g), sx.eq(~g & kxa_n), sy.eq(~g & ~kxa_n & kya_n)]
 
         t = Signal(cfg.sym_bits)
         # an event whose first offset lies past the kernel (stride > kernel) reaches no output
@@ -420,7 +416,7 @@ class Scatter:
         with m.Elif(efifo.r_rdy):
             load()
         with m.Else():
-            m.d.sync += [active.eq(0), more.eq(0), sg.eq(0), sx.eq(0), sy.eq(0)]
+            m.d.sync += [active.eq(0), sg.eq(0), sx.eq(0), sy.eq(0)]
 
         # buffered FIFOs count an entry on its way to the output register in level, not yet in r_rdy
         work = active | (efifo.level != 0) | v0 | v1 | v2 | v3 | (rfifo.level != 0) | rpend | rpend2 | r_more
