@@ -121,6 +121,26 @@ def test_modes_interleaved_backpressure(tmp_path):
     _run(tmp_path, cases, seed=5, gap=0.4, ready_p=0.5)
 
 
+def test_config_with_input(tmp_path):
+    """The same multistep network reloaded with another margin, its config beats offered together with
+    an input and the margin beat last: the exit controller takes the margin when the inference starts,
+    so the start must wait for that beat's write (a cycle after the beat)."""
+    pkg, x = make_ms(410, "dense", leak_shift=1, time_steps=10, batch=1, min_steps=2)
+    pkg.manifest["exit"]["margin"] = 65535      # the largest: never exits before T here
+    low = pkg.copy()
+    low.manifest["exit"]["margin"] = 0          # exits at min_steps
+    s_hi, s_lo = golden.run(pkg, x)["exit_step"], golden.run(low, x)["exit_step"]
+    assert s_lo[0] < s_hi[0], (s_lo, s_hi)   # the margin decides this sample's exit step
+    beats = image.config_beats(CFG, low)
+    mb = [b for b in beats if image.config_beat_fields(CFG, b)[:2] == (image.SEL_GLOBAL, image.G_MARGIN)]
+    assert len(mb) == 1
+    beats = [b for b in beats if b != mb[0]] + mb
+    steps = [cfg_step(pkg), infer_step(pkg, x), {"cfg": beats, "with_input": image.input_beats(CFG, low, x[0])}]
+    raw = sim.run_steps(CFG, steps, tmp_path, max_cycles=200_000)   # a stalled config fails, not hangs
+    check(pkg, x, raw[:1])
+    check(low, x, raw[1:])
+
+
 def test_early_exit_saves_cycles(tmp_path):
     """The same package and inputs with its margin and with margin null: fewer RTL cycles where it exits early."""
     pkg, x = make_ms(400, "dense", leak_shift=1, time_steps=10, batch=6, quantile=0.3)

@@ -61,6 +61,22 @@ def test_reset_mid_inference(tmp_path):
     check(pkg, x, sim.run_steps(CFG, steps, tmp_path))
 
 
+def test_config_with_input(tmp_path):
+    """A new package's config beats and an input offered in the same cycles: the processor takes every
+    config beat first (the table's first entry last, its write landing a cycle after the beat) and infers
+    on the new package. Starting at once would run the package loaded before."""
+    old, rng_o = make_pkg(45, "dense", 2)
+    new, rng = make_pkg(46, "conv", 1)
+    xo, x = randnet.random_inputs(rng_o, old, 1), randnet.random_inputs(rng, new, 1)
+    beats = image.config_beats(CFG, new)
+    first = [b for b in beats if image.config_beat_fields(CFG, b)[:2] == (image.SEL_TABLE, 0)][0]
+    beats = [b for b in beats if b != first] + [first]
+    steps = [cfg_step(old), infer_step(old, xo), {"cfg": beats, "with_input": image.input_beats(CFG, new, x[0])}]
+    raw = sim.run_steps(CFG, steps, tmp_path, max_cycles=200_000)   # a stalled config fails, not hangs
+    check(old, xo, raw[:1])
+    check(new, x, raw[1:])
+
+
 def test_baked_image(tmp_path):
     """A package baked into memory init runs with no config stream."""
     pkg, rng = make_pkg(50, "conv", 4)

@@ -196,6 +196,12 @@ def config_beats(cfg: Config, pkg: Package) -> list[int]:
     return out
 
 
+def config_beat_fields(cfg: Config, b: int) -> tuple[int, int, int]:
+    """A config beat's (sel, addr, data): the inverse of config_beats' packing."""
+    D = cfg_data_bits(cfg)
+    return b >> (D + CFG_ADDR_BITS), (b >> D) & ((1 << CFG_ADDR_BITS) - 1), b & ((1 << D) - 1)
+
+
 def input_beats(cfg: Config, pkg: Package, x) -> list[int]:
     """One input sample ([C,H,W] or [N] ttfs codes or multistep bytes) as natural-layout words of P
     lanes; padded lanes silent (code T, or byte 0)."""

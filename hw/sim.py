@@ -102,12 +102,13 @@ def run_fast(cfg: Config, items: list, test_dir=None, gap=0.0, ready_p=1.0, seed
     return ans["results"], ans["stats"]
 
 
-def run_steps(cfg: Config, steps: list, test_dir=None, seed: int = 0, baked: Package | None = None) -> list:
-    """Run a list of driver steps ({"cfg": beats} / {"infer": [beats per sample]} / {"abort_after": n, "inp": beats});
-    returns the raw result beats of each inference."""
+def run_steps(cfg: Config, steps: list, test_dir=None, seed: int = 0, baked: Package | None = None,
+              max_cycles: int | None = None) -> list:
+    """Run a list of driver steps ({"cfg": beats} / {"infer": [beats per sample]} / {"abort_after": n, "inp": beats}
+    / {"cfg": beats, "with_input": beats}: config and one input offered together); returns the raw result beats of each inference."""
     bdir = build(cfg, baked)
     tag_shift = res_layout(cfg)["tag"].offset
-    job = {"steps": steps, "seed": seed, "tag_shift": tag_shift}
+    job = {"steps": steps, "seed": seed, "tag_shift": tag_shift, "max_cycles": max_cycles}
     if test_dir is None:
         with tempfile.TemporaryDirectory(prefix="logspike-sim-") as d:
             return cosim.run(bdir, TOP, "hw.tb_driver", Path(d), job)["results"]

@@ -77,7 +77,16 @@ async def drive(dut):
         cocotb.start_soon(watchdog(dut, j["max_cycles"]))
     answers = []
     for step in j["steps"]:
-        if "cfg" in step:
+        if "cfg" in step and "with_input" in step:
+            # config beats and one input offered together: the processor takes the config first
+            beats = []
+            cfg_t = cocotb.start_soon(push(dut, "cfg", step["cfg"], step.get("gap", 0.0), rnd))
+            pt = cocotb.start_soon(push(dut, "inp", step["with_input"], step.get("gap", 0.0), rnd))
+            await collect(dut, beats, step.get("ready_p", 1.0), rnd)
+            await pt
+            await cfg_t
+            answers.append(beats)
+        elif "cfg" in step:
             await push(dut, "cfg", step["cfg"], step.get("gap", 0.0), rnd)
         elif "abort_after" in step:
             beats = []

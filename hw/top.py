@@ -57,7 +57,8 @@ Config stream beat: {sel, addr, data}. sel 0 globals (addr 0 T (multistep:
 (0 ttfs, 1 multistep), 4 leak_shift, 5 margin (clamped to 2^A), 6 margin is
 null, 7 min_steps (clamped to T_max), 8 T_max), 1 lut[addr] (multistep:
 lut[0] = 2^F), 2 thresholds[addr], 3 layer table[addr], 4 weight word[addr],
-5 bias word[addr]. Accepted only while idle.
+5 bias word[addr]. Accepted only while idle; each write lands a cycle after
+its beat, and an input waiting with config beats starts after them.
 
 Result stream beat {tag, layer, addr, data}: tag 0 SPIKE (ttfs: layer index,
 word address, data = P codes), tag 1 LOGIT (word address, data = P
@@ -443,28 +444,47 @@ class Processor(wiring.Component):
             m.d.comb += pool_cnt[l].eq(Mux(step1, 0, pk5[l]) + (pw5[l] == 0))
 
         # ---- config stream
+        # A beat is registered as it is taken (its sel decoded one-hot, its address's upper bits tested for
+        # zero); the memories write from those registers a cycle after the beat, and the registers a cycle
+        # later still, from a flag per register decoded from the registered beat. Decoding the stream
+        # directly (from the FSM's idle bit) into ~450 register enables and the LUT-RAM write enables took
+        # 5 LUT levels: a late path. An inference starts only when no beat is taken this cycle or either
+        # of the last two (the IDLE state below), so it always sees every write.
         cp = self.cfg.payload
-        m.d.comb += [t_wr.addr.eq(cp.addr), t_wr.data.eq(cp.data), w_wr.addr.eq(cp.addr), w_wr.data.eq(cp.data),
-                     b_wr.addr.eq(cp.addr), b_wr.data.eq(cp.data)]
-        # one plain If per register (no case statements: Verilator lint sees no incomplete cases)
         take = Signal()
         m.d.comb += take.eq(self.cfg.valid & self.cfg.ready)
+        cb_d = Signal.like(cp.data, name="cfg_d", reset_less=True)
+        cb_a = Signal.like(cp.addr, name="cfg_a", reset_less=True)
+        m.d.sync += [cb_d.eq(cp.data), cb_a.eq(cp.addr)]
+        cb_sel = {k: reg(m, take & (cp.sel == k), f"cfg_sel{k}") for k in
+                  (SEL_GLOBAL, SEL_LUT, SEL_THR, SEL_TABLE, SEL_WEIGHT, SEL_BIAS)}
+        SMALL = 4   # the registers' addresses are below 2^SMALL (9 globals, max_tau and max_t up to 16)
+        assert max(cfg.max_tau, cfg.max_t, 9) <= 1 << SMALL
+        cb_small = reg(m, cp.addr[SMALL:] == 0, "cfg_small")
+        cb_any = reg(m, take, "cfg_any")
+        cfg_busy = Signal()
+        m.d.comb += cfg_busy.eq(take | cb_any | reg(m, cb_any, "cfg_any2"))
+        m.d.comb += [t_wr.addr.eq(cb_a), t_wr.data.eq(cb_d), w_wr.addr.eq(cb_a), w_wr.data.eq(cb_d),
+                     b_wr.addr.eq(cb_a), b_wr.data.eq(cb_d),
+                     t_wr.en.eq(cb_sel[SEL_TABLE]), w_wr.en.eq(cb_sel[SEL_WEIGHT]), b_wr.en.eq(cb_sel[SEL_BIAS])]
+        cw_d = Signal(max(A + 1, F + 1, SB, XA, CB, cfg.tau_log_bits, 5), name="cfg_d2", reset_less=True)
+        m.d.sync += cw_d.eq(cb_d)
+
+        def cw_en(sel, addr, name):
+            return reg(m, cb_sel[sel] & cb_small & (cb_a[:SMALL] == addr), f"cfg_{name}")
+
+        # one plain If per register (no case statements: Verilator lint sees no incomplete cases)
         gregs = ((G_T, T), (G_TAULOG, taulog), (G_IN_WORDS, in_words), (G_MODE, ms), (G_LEAK, leak),
                  (G_MARGIN, margin), (G_MARGIN_NULL, mnull), (G_MIN_STEPS, min_steps), (G_T_MAX, t_max))
         for k, r in gregs if cfg.multistep else gregs[:3]:
-            with m.If(take & (cp.sel == SEL_GLOBAL) & (cp.addr == k)):
-                m.d.sync += r.eq(cp.data)
-        # the LUT and threshold registers (wide, read only in the PE and fire passes) load a cycle after their
-        # beat, from a registered beat and write flags: the stream's decode fanned out to their ~450 enables
-        cp_d = reg(m, cp.data[:max(A, F + 1)], "cfg_d")
+            with m.If(cw_en(SEL_GLOBAL, k, f"g{k}")):
+                m.d.sync += r.eq(cw_d)
         for i in range(cfg.max_tau):
-            with m.If(reg(m, take & (cp.sel == SEL_LUT) & (cp.addr == i), f"cfg_lut{i}")):
-                m.d.sync += luts[i].eq(cp_d)
+            with m.If(cw_en(SEL_LUT, i, f"lut{i}")):
+                m.d.sync += luts[i].eq(cw_d)
         for i in range(cfg.max_t):
-            with m.If(reg(m, take & (cp.sel == SEL_THR) & (cp.addr == i), f"cfg_thr{i}")):
-                m.d.sync += thrs[i].eq(cp_d)
-        m.d.comb += [t_wr.en.eq(take & (cp.sel == SEL_TABLE)), w_wr.en.eq(take & (cp.sel == SEL_WEIGHT)),
-                     b_wr.en.eq(take & (cp.sel == SEL_BIAS))]
+            with m.If(cw_en(SEL_THR, i, f"thr{i}")):
+                m.d.sync += thrs[i].eq(cw_d)
 
         # ---- address muxes of the shared ports
         in_pool = state[S_POOL]
@@ -522,7 +542,7 @@ class Processor(wiring.Component):
                 go(S_CLEAR, S_IDLE)
         with m.If(state[S_IDLE]):
             m.d.comb += self.cfg.ready.eq(1)
-            with m.If(self.inp.valid):
+            with m.If(self.inp.valid & ~cfg_busy):  # config beats first, and their writes landed
                 # cycles counts from this cycle on, so the END beat (S_END2) reports every cycle up to its own
                 m.d.sync += [cycles.eq(1), running.eq(1), li.eq(0)]
                 m.d.comb += count_clear.eq(1)
