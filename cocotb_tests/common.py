@@ -15,10 +15,10 @@ def make_pkg(seed, kind, tau=None, **kw):
     return randnet.random_package(rng, "ttfs", kind, weight_bits=CFG.weight_bits, frac_bits=CFG.frac_bits, tau=tau, **kw), rng
 
 
-def check(pkg, x, raw, counters_out=None, want=None):
-    """Compare parsed result beats against model.golden on every key (want: golden.run(pkg, x), if the
-    caller has it already)."""
-    res, counters = sim.collate(CFG, pkg, raw)
+def check(pkg, x, raw, counters_out=None, want=None, cfg=CFG):
+    """Compare parsed result beats (of a `cfg` build) against model.golden on every key (want:
+    golden.run(pkg, x), if the caller has it already)."""
+    res, counters = sim.collate(cfg, pkg, raw)
     want = golden.run(pkg, x) if want is None else want
     assert set(res) == set(want), (sorted(res), sorted(want))
     for k in want:

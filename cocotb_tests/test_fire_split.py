@@ -10,8 +10,10 @@ from hw import image, sim
 from model import randnet
 from test_multistep import make_ms
 
-# narrow firing compares (thr_bits: frac_bits + 2, as build_for makes them), so the clamp meets random potentials
-SPLIT = replace(CFG, fire_split=2, thr_bits=CFG.frac_bits + 2)
+# narrow firing compares (thr_bits: frac_bits + 2, as build_for makes them), so the clamp meets random potentials;
+# 8 lanes: two lane groups, so the register copies of the PE's forwarding selects and of the bank's valid
+# (hw.sequencer.copies, one per four lanes) each serve their own lanes
+SPLIT = replace(CFG, lanes=8, fire_split=2, thr_bits=CFG.frac_bits + 2)
 
 
 def test_split_bank_both_modes(tmp_path):
@@ -26,6 +28,6 @@ def test_split_bank_both_modes(tmp_path):
     raw = sim.run_steps(SPLIT, steps, tmp_path, seed=11)
     pos = 0
     for pkg, x in cases:
-        check(pkg, x, raw[pos:pos + len(x)])
+        check(pkg, x, raw[pos:pos + len(x)], cfg=SPLIT)
         pos += len(x)
     assert pos == len(raw) and np.any([p.mode == "multistep" for p, _ in cases])

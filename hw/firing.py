@@ -44,7 +44,7 @@ def thermo_count(bits):
 
 
 class FiringUnit(wiring.Component):
-    def __init__(self, cfg: Config, latency: int = 0, split: int = 1):
+    def __init__(self, cfg: Config, latency: int = 0, split: int = 1, valid_copies: int = 1):
         if (latency, split) not in ((0, 1), (2, 1), (4, 2)):
             raise ValueError(f"latency = {latency}, split = {split}: must be (0, 1), (2, 1) or (4, 2)")
         if split == 2 and cfg.lanes < 2:
@@ -52,7 +52,9 @@ class FiringUnit(wiring.Component):
         self.conf, self.latency, self.split = cfg, latency, split
         super().__init__({
             "v": In(data.ArrayLayout(signed(cfg.acc_bits), cfg.lanes)),
-            "valid": In(1),   # split = 2: v is taken in this cycle
+            # split = 2: v is taken in this cycle; valid_copies equal bits, each for a group of lanes (its
+            # loads are every upper-half lane's hold enable and half-select: copies shorten the nets)
+            "valid": In(valid_copies),
             "thr": In(data.ArrayLayout(cfg.thr_width, cfg.max_t)),
             "codes": Out(data.ArrayLayout(cfg.code_bits, cfg.lanes)),
         })
@@ -100,11 +102,14 @@ class FiringUnit(wiring.Component):
         W = self.conf.thr_width
         hold = Signal(data.ArrayLayout(W, H))   # clamped on the way in (the clamp is before both registers)
         cin = Signal(data.ArrayLayout(W, H))
-        with m.If(self.valid):
-            m.d.sync += hold.eq(Cat(*[self._clamp(self.v[H + l]) for l in range(H)]))
-        m.d.sync += cin.eq(Mux(self.valid, Cat(*[self._clamp(self.v[l]) for l in range(H)]), hold))
+        nv = len(self.valid)
+        for l in range(H):
+            vl = self.valid[l * nv // H]
+            with m.If(vl):
+                m.d.sync += hold[l].eq(self._clamp(self.v[H + l]))
+            m.d.sync += cin[l].eq(Mux(vl, self._clamp(self.v[l]), hold[l]))
         lower = Signal()   # cin holds the lower half
-        m.d.sync += lower.eq(self.valid)
+        m.d.sync += lower.eq(self.valid[0])
         counts = self._bank(m, m.d.sync, [cin[l] for l in range(H)], "below")
         counted_lower, counted_upper = Signal(), Signal()
         m.d.sync += [counted_lower.eq(lower), counted_upper.eq(counted_lower)]

@@ -126,6 +126,20 @@ def reg(m: Module, sig, name: str, when=None):
     return r
 
 
+def copies(m: Module, sig, name: str, n: int, clear=None) -> list:
+    """n registers each holding sig one clock later (0 while `clear`, if given), for n groups of loads: a
+    flip-flop that fans out to every lane's bits is a long net on a full FPGA. Named `<name>_dup<k>` and
+    marked keep: the synthesis flow (synth/flow.py) keeps them apart, where Yosys would merge equal
+    registers into one again."""
+    regs = [Signal(sig.shape(), name=f"{name}_dup{k}", attrs={"keep": 1}) for k in range(n)]
+    for r in regs:
+        m.d.sync += r.eq(sig)
+        if clear is not None:
+            with m.If(clear):
+                m.d.sync += r.eq(0)
+    return regs
+
+
 class Writer:
     """Event-list builder; see the module docstring. Drive `valid`, `codes` and
     `ns`, the lanes that are events (code != the silent value: T for ttfs codes
@@ -282,10 +296,11 @@ class Scatter:
         m.d.sync += [rpend.eq(rd_go & ~self.start), rpend2.eq(rpend & ~self.start),
                      occ.eq(occ + (rd_go & ~self.start) - (rfifo.r_en & rfifo.r_rdy))]
         rdata2 = ram_q(m, self.rdata, "sc_rdata2")
+        n_m1 = reg(m, self.n_rec - 1, "sc_n_m1")   # ri + 1 != n_rec as ri != n_rec - 1 (no add before the compare)
         with m.If(self.start):
             m.d.sync += [ri.eq(0), r_more.eq(self.n_rec != 0)]
         with m.Elif(rd_go):
-            m.d.sync += [ri.eq(ri + 1), r_more.eq(ri + 1 != self.n_rec)]
+            m.d.sync += [ri.eq(ri + 1), r_more.eq(ri != n_m1)]
         # the narrow FIFO holds nlanes - 1 (a record has at least one lane), so the walker's last-lane test
         # is an equality with ntaken, no +1 carry chain before the FIFO's read enable
         m.d.comb += [rfifo.w_en.eq(rpend2),
@@ -389,25 +404,36 @@ class Scatter:
             m.d.comb += [efifo.r_en.eq(1), self.event.eq(1)]
             m.d.sync += next_steps(ev.rx_in & ev.ry_in, gm1_zero, ev.kx_more & ev.ry_in, ev.ky_more)
             m.d.sync += [active.eq(1), t.eq(ev.t), kx.eq(ev.rx), ox.eq(ev.qx), ky.eq(ev.ry), oy.eq(ev.qy),
-                         rx0.eq(ev.rx), qx0.eq(ev.qx), wrow_y.eq(ev.wrow), wpos.eq(ev.wrow), self.waddr.eq(ev.wrow),
-                         prow_y.eq(ev.pbase), ppos.eq(ev.pbase), self.paddr.eq(ev.pbase), grem.eq(gm1),
+                         rx0.eq(ev.rx), qx0.eq(ev.qx), ox1.eq(ev.qx == 1), oy1.eq(ev.qy == 1), qx0_1.eq(ev.qx == 1),
+                         wrow_y.eq(ev.wrow), wpos.eq(ev.wrow), self.waddr.eq(ev.wrow),
+                         prow_y.eq(ev.pbase), ppos.eq(ev.pbase), self.paddr.eq(ev.pbase), grem.eq(gm1), grem_1.eq(gm1_one),
                          glast.eq(gm1_zero), row_kxa.eq(ev.kx_more), row_in.eq(ev.rx_in),
                          kxa.eq(ev.kx_more & ev.ry_in), kya.eq(ev.ky_more), inside.eq(ev.rx_in & ev.ry_in)]
 
-        kxa_n, kya_n = Signal(), Signal()   # kxa after a kx step, kya after a ky step
-        m.d.comb += [kxa_n.eq((kx + (ent.s << 1) < ent.k) & (ox != 1)), kya_n.eq((ky + (ent.s << 1) < ent.k) & (oy != 1))]
+        # kxa after a kx step, kya after a ky step: kx + 2s < k as kx < k - 2s (a per-layer register), and
+        # ox != 1 / oy != 1 as flags registered with ox / oy (the add and compares before the step flags'
+        # mux were 5 LUT levels)
+        kxa_n, kya_n = Signal(), Signal()
+        k_m2s = reg(m, ent.k - (ent.s << 1), "sc_k_m2s")
+        ox1, oy1, qx0_1 = Signal(), Signal(), Signal()   # ox == 1, oy == 1, qx0 == 1
+        m.d.comb += [kxa_n.eq((kx < k_m2s) & ~ox1), kya_n.eq((ky < k_m2s) & ~oy1)]
+        # grem == 1 as a flag registered with grem (gm1_one: gout == 2, per layer), so no compare precedes the
+        # step flags' mux
+        grem_1, gm1_one = Signal(), reg(m, ent.gout == 2, "sc_gm1_one")
         with m.If(sg):
-            m.d.sync += [grem.eq(grem - 1), glast.eq(grem == 1),
+            m.d.sync += [grem.eq(grem - 1), glast.eq(grem_1), grem_1.eq(grem == 2),
                          self.waddr.eq(self.waddr + 1), self.paddr.eq(self.paddr + 1)]
-            m.d.sync += next_steps(1, grem == 1, kxa, kya)
+            m.d.sync += next_steps(1, grem_1, kxa, kya)
         with m.Elif(sx):
-            m.d.sync += [grem.eq(gm1), glast.eq(gm1_zero), kx.eq(kx + ent.s), ox.eq(ox - 1),
+            m.d.sync += [grem.eq(gm1), grem_1.eq(gm1_one), glast.eq(gm1_zero), kx.eq(kx + ent.s), ox.eq(ox - 1),
                          wpos.eq(wpos + ent.sg), ppos.eq(ppos - ent.gout),
                          self.waddr.eq(wpos + ent.sg), self.paddr.eq(ppos - ent.gout),
-                         kxa.eq(kxa_n), inside.eq(1)]
+                         kxa.eq(kxa_n), inside.eq(1), ox1.eq(ox == 2)]
             m.d.sync += next_steps(1, gm1_zero, kxa_n, kya)
         with m.Elif(sy):
-            m.d.sync += [grem.eq(gm1), glast.eq(gm1_zero), ky.eq(ky + ent.s), oy.eq(oy - 1), kx.eq(rx0), ox.eq(qx0),
+            m.d.sync += [grem.eq(gm1), grem_1.eq(gm1_one), glast.eq(gm1_zero), ky.eq(ky + ent.s), oy.eq(oy - 1),
+                         kx.eq(rx0), ox.eq(qx0),
+                         oy1.eq(oy == 2), ox1.eq(qx0_1),
                          wrow_y.eq(wrow_y + ent.skg), prow_y.eq(prow_y - ent.wg),
                          wpos.eq(wrow_y + ent.skg), ppos.eq(prow_y - ent.wg),
                          self.waddr.eq(wrow_y + ent.skg), self.paddr.eq(prow_y - ent.wg),
@@ -463,10 +489,17 @@ class PoolWalk:
         m.d.comb += [self.rd.eq(c2 + g2), self.valid.eq(v2), self.first.eq(f2), self.last.eq(l2),
                      self.inflight.eq(v1 | v2)]
         pk1 = ent.pk == 1
+        # wl = g_e & ox_e & oy_e (the last window position), a flag recomputed wherever one of the three
+        # changes: the busy register's clear is then go & dx_e & dy_e & wl, two LUT levels (the nested
+        # Elses below chained it through every counter's enable: the 16-lane build's worst path, 7.9 ns)
+        wl = Signal()
+        with m.If(go & dx_e & dy_e & wl):   # before the start's If: a start in the same cycle wins
+            m.d.sync += self.busy.eq(0)
         with m.If(self.start):
             m.d.sync += [oy.eq(0), ox.eq(0), g.eq(0), dy.eq(0), dx.eq(0), ay.eq(0), ax.eq(0), ady.eq(0), adx.eq(0),
                          self.busy.eq(1), dx_e.eq(pk1), dy_e.eq(pk1), g_e.eq(ent.g0_end),
-                         ox_e.eq(ent.p_ox == 0), oy_e.eq(ent.p_oy == 0)]
+                         ox_e.eq(ent.p_ox == 0), oy_e.eq(ent.p_oy == 0),
+                         wl.eq(ent.g0_end & (ent.p_ox == 0) & (ent.p_oy == 0))]
         with m.Elif(go):
             with m.If(~dx_e):
                 m.d.sync += [dx.eq(dx + 1), dx_e.eq(dx + 2 == ent.pk), adx.eq(adx + gstep)]
@@ -477,14 +510,14 @@ class PoolWalk:
                 with m.Else():
                     m.d.sync += [dy.eq(0), dy_e.eq(pk1), ady.eq(0)]
                     with m.If(~g_e):
-                        m.d.sync += [g.eq(g + 1), g_e.eq(g + 1 == ent.in_g)]
+                        m.d.sync += [g.eq(g + 1), g_e.eq(g + 1 == ent.in_g), wl.eq((g + 1 == ent.in_g) & ox_e & oy_e)]
                     with m.Else():
                         m.d.sync += [g.eq(0), g_e.eq(ent.g0_end)]
                         with m.If(~ox_e):
-                            m.d.sync += [ox.eq(ox + 1), ox_e.eq(ox + 1 == ent.p_ox), ax.eq(ax + ent.cstep)]
+                            m.d.sync += [ox.eq(ox + 1), ox_e.eq(ox + 1 == ent.p_ox), ax.eq(ax + ent.cstep),
+                                         wl.eq(ent.g0_end & (ox + 1 == ent.p_ox) & oy_e)]
                         with m.Else():
                             m.d.sync += [ox.eq(0), ox_e.eq(ent.p_ox == 0), ax.eq(0)]
                             with m.If(~oy_e):
-                                m.d.sync += [oy.eq(oy + 1), oy_e.eq(oy + 1 == ent.p_oy), ay.eq(ay + ent.rstep)]
-                            with m.Else():
-                                m.d.sync += self.busy.eq(0)
+                                m.d.sync += [oy.eq(oy + 1), oy_e.eq(oy + 1 == ent.p_oy), ay.eq(ay + ent.rstep),
+                                             wl.eq(ent.g0_end & (ent.p_ox == 0) & (oy + 1 == ent.p_oy))]

@@ -77,7 +77,7 @@ from .config import CFG_ADDR_BITS, LAYER_INDEX_BITS, Config, clog2, ubits
 from .exit import LANE_CYCLES, ExitController
 from .firing import FiringUnit
 from .counter import split_counter
-from .sequencer import PoolWalk, Scatter, Writer, entry_layout, popcount, ram_q, record_layout, reg, widths
+from .sequencer import PoolWalk, Scatter, Writer, copies, entry_layout, popcount, ram_q, record_layout, reg, widths
 from .shiftadd import lane_base, lane_stages, shift_limits, tau_e
 
 TAG_SPIKE, TAG_LOGIT, TAG_END, TAG_COUNT = 0, 1, 2, 3
@@ -246,7 +246,9 @@ class Processor(wiring.Component):
         m.d.sync += [writer.valid.eq(win_v), writer.codes.eq(win_codes), writer.ns.eq(win_ns)]
         scatter = Scatter(m, cfg, cur)
         pool = PoolWalk(m, cfg, cur)
-        m.submodules.fire = fire = FiringUnit(cfg, latency=2 * cfg.fire_split, split=cfg.fire_split)
+        NG = max(1, P // 4)   # register copies (hw/sequencer.py copies): one per group of four lanes
+        m.submodules.fire = fire = FiringUnit(cfg, latency=2 * cfg.fire_split, split=cfg.fire_split,
+                                              valid_copies=NG if cfg.fire_split == 2 else 1)
         for t in range(cfg.max_t):
             m.d.comb += fire.thr[t].eq(thrs[t])
 
@@ -306,22 +308,29 @@ class Processor(wiring.Component):
         # read did not see, and h1_s is the sum of the op two ahead (the newest first); only the sum of the
         # op just ahead is forwarded in A itself, so the accumulate adder has a 2:1 mux in front (a 3:1
         # mux with its two selects fanning out to every lane's bits was a late path)
-        hit2 = pipe(a_v & (a_pa == x3_pa), "pe_hit2")
-        hit3 = pipe(h1_v & (h1_pa == x3_pa), "pe_hit3")
-        hit4 = pipe(h2_v & (h2_pa == x3_pa), "pe_hit4")
+        # the forwarding selects drive every lane's bits (P x A mux selects each): one copy per group of
+        # four lanes (hw/sequencer.py copies)
+        # The compares run a stage early, on the registers one stage back (a_pa == x3_pa is x4_pa == x2_pa a
+        # cycle before), so each copy loads from one flip-flop placed anywhere, not from a compare tree
+        # that has to sit near all four copies.
+        grp = [l * NG // P for l in range(P)]
+        hit2 = copies(m, pipe(x4_v & (x4_pa == x2_pa), "pe_hit2_pre"), "pe_hit2", NG)
+        hit3 = copies(m, pipe(a_v & (a_pa == x2_pa), "pe_hit3_pre"), "pe_hit3", NG)
+        hit4 = copies(m, pipe(h1_v & (h1_pa == x2_pa), "pe_hit4_pre"), "pe_hit4", NG)
         a_old = Signal(vl, name="pe_a_old")
-        # a Mux of views is a plain value: a_old keeps the lanes
-        m.d.sync += a_old.eq(Mux(hit2, h1_s, Mux(hit3, h2_s, Mux(hit4, h3_s, p_q))))
-        hit1 = pipe(a_v & (a_pa == x4_pa), "pe_hit1")
+        for l in range(P):
+            k = grp[l]
+            m.d.sync += a_old[l].eq(Mux(hit2[k], h1_s[l], Mux(hit3[k], h2_s[l], Mux(hit4[k], h3_s[l], p_q[l]))))
         # no op enters the accumulate stage: hold it at 0, so its sum is 0 (clear and fire passes write it)
         zero_a = ~x4_v
+        hit1 = copies(m, pipe(x4_v & (x4_pa == x3_pa), "pe_hit1_pre"), "pe_hit1", NG, clear=zero_a)
         with m.If(zero_a):
-            m.d.sync += [a_old.eq(0), hit1.eq(0)]
+            m.d.sync += a_old.eq(0)
         for l, (mm, sg, nz) in enumerate(lanes):
             mm4, neg4, nz4 = pipe(mm, f"pe{l}_m3"), pipe(sg & nz, f"pe{l}_neg3"), pipe(nz, f"pe{l}_nz3")
             with m.If(zero_a):
                 m.d.sync += nz4.eq(0)
-            old = Mux(hit1, h1_s[l], a_old[l])
+            old = Mux(hit1[grp[l]], h1_s[l], a_old[l])
             # old + (nz ? (sign ? -mm : mm) : 0), the negation as invert-and-carry-in of one adder
             m.d.comb += sums[l].eq(old + (Mux(nz4, mm4, 0) ^ neg4.replicate(A)) + neg4)
         pe_busy = r_v | x1_v | x2_v | x3_v | x4_v | a_v | h1_v   # h1: the write of the last sum
@@ -358,7 +367,8 @@ class Processor(wiring.Component):
             m.d.comb += [vsum[l].eq(p2[l] + b2[l]), vold[l].eq(Mux(step1, 0, v2[l]))]
         fv3, fa3, vsum3, vold3, i3, k3 = (pipe(x, f"f_{n}3") for x, n in (
             (fv2, "v"), (fa2, "a"), (vsum, "vsum"), (vold, "vold"), (i2, "i"), (k2, "k")))
-        m.d.comb += [fire.v.eq(vsum3), fire.valid.eq(fv3)]
+        fv3_copies = copies(m, fv2, "f_v3", len(fire.valid))   # fv3, one per lane group of the firing bank
+        m.d.comb += [fire.v.eq(vsum3), fire.valid.eq(Cat(*fv3_copies))]
         vleak, drive = Signal(vl), Signal(vl)
         for l in range(P):
             m.d.comb += [vleak[l].eq(Mux((leak != 0) & ~is_out, vold3[l] - (vold3[l] >> leak), vold3[l])),
@@ -556,8 +566,10 @@ class Processor(wiring.Component):
             go(S_PREP2, S_PREP3)
         in_last = Signal()  # the next input word is the last (clr + 1 == in_words, registered)
         in_words2 = reg(m, in_words - 2, "in_words2")   # in_words is static: clr + 2 == in_words without an add
+        # the Writer restarts in S_PREP3 and S_LAYER4, entered unconditionally from S_PREP2 and S_LAYER3:
+        # a flip-flop of its own (the OR of two state bits in front of its counters' muxes was a late path)
+        m.d.sync += writer.restart.eq(state[S_PREP2] | state[S_LAYER3])
         with m.If(state[S_PREP3]):
-            m.d.comb += writer.restart.eq(1)
             m.d.sync += [clr.eq(0), in_last.eq(in_words == 1)]
             go(S_PREP3, S_INPUT)
         with m.If(state[S_INPUT]):
@@ -578,7 +590,7 @@ class Processor(wiring.Component):
             m.d.sync += nxt.eq(t_data)
             go(S_LAYER3, S_LAYER4)
         with m.If(state[S_LAYER4]):
-            m.d.comb += [writer.restart.eq(1), ex.clear.eq(cur.last)]
+            m.d.comb += ex.clear.eq(cur.last)
             m.d.comb += fa_zero.eq(1)
             m.d.sync += [fgo.eq(0), fgo_end.eq(g_one), baddr.eq(cur.bbase), po.eq(0)]
             with m.If(cur.kind == 1):

@@ -251,7 +251,11 @@ def _util(report: dict) -> dict:
 def ecp5_netlist(v: Path, top: str, wd: Path, outreg: bool = True) -> tuple[str, dict, dict, float]:
     """`synth_ecp5` of the Verilog in wd, then (outreg) the output-register pass; returns (the netlist file
     nextpnr reads, relative to wd; Yosys' cell counts; the pass's report or {}; Yosys' seconds)."""
-    t = yosys(_front(v, top) + f"synth_ecp5 -top {top} -json netlist.json\ntee -q -o stat.json stat -json\n", wd, "synth_ecp5")
+    # the RTL's register copies (hw.sequencer.copies, named *_dup*) are marked keep before synthesis and
+    # again before its flip-flop mapping (which makes new cells, and its opt_merge would merge them)
+    keep = "setattr -set keep 1 w:*_dup* %ci1\n"
+    t = yosys(_front(v, top) + keep + f"synth_ecp5 -top {top} -run begin:map_ffs\n" + keep
+              + f"synth_ecp5 -top {top} -json netlist.json -run map_ffs:\ntee -q -o stat.json stat -json\n", wd, "synth_ecp5")
     cells = _stat(wd / "stat.json")
     if not outreg:
         return "netlist.json", cells, {}, t
