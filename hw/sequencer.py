@@ -489,6 +489,10 @@ class PoolWalk:
         m.d.comb += [self.rd.eq(c2 + g2), self.valid.eq(v2), self.first.eq(f2), self.last.eq(l2),
                      self.inflight.eq(v1 | v2)]
         pk1 = ent.pk == 1
+        # the end compares against per-layer registers (pk - 2, in_g - 1, p_ox - 1, p_oy - 1): no +1 / +2
+        # carry chain before them (the layer entry is loaded two states before a start)
+        pk_m2, in_g_m1 = reg(m, ent.pk - 2, "pw_pk_m2"), reg(m, ent.in_g - 1, "pw_in_g_m1")
+        p_ox_m1, p_oy_m1 = reg(m, ent.p_ox - 1, "pw_p_ox_m1"), reg(m, ent.p_oy - 1, "pw_p_oy_m1")
         # wl = g_e & ox_e & oy_e (the last window position), a flag recomputed wherever one of the three
         # changes: the busy register's clear is then go & dx_e & dy_e & wl, two LUT levels (the nested
         # Elses below chained it through every counter's enable: the 16-lane build's worst path, 7.9 ns)
@@ -502,22 +506,22 @@ class PoolWalk:
                          wl.eq(ent.g0_end & (ent.p_ox == 0) & (ent.p_oy == 0))]
         with m.Elif(go):
             with m.If(~dx_e):
-                m.d.sync += [dx.eq(dx + 1), dx_e.eq(dx + 2 == ent.pk), adx.eq(adx + gstep)]
+                m.d.sync += [dx.eq(dx + 1), dx_e.eq(dx == pk_m2), adx.eq(adx + gstep)]
             with m.Else():
                 m.d.sync += [dx.eq(0), dx_e.eq(pk1), adx.eq(0)]
                 with m.If(~dy_e):
-                    m.d.sync += [dy.eq(dy + 1), dy_e.eq(dy + 2 == ent.pk), ady.eq(ady + ent.dystep)]
+                    m.d.sync += [dy.eq(dy + 1), dy_e.eq(dy == pk_m2), ady.eq(ady + ent.dystep)]
                 with m.Else():
                     m.d.sync += [dy.eq(0), dy_e.eq(pk1), ady.eq(0)]
                     with m.If(~g_e):
-                        m.d.sync += [g.eq(g + 1), g_e.eq(g + 1 == ent.in_g), wl.eq((g + 1 == ent.in_g) & ox_e & oy_e)]
+                        m.d.sync += [g.eq(g + 1), g_e.eq(g == in_g_m1), wl.eq((g == in_g_m1) & ox_e & oy_e)]
                     with m.Else():
                         m.d.sync += [g.eq(0), g_e.eq(ent.g0_end)]
                         with m.If(~ox_e):
-                            m.d.sync += [ox.eq(ox + 1), ox_e.eq(ox + 1 == ent.p_ox), ax.eq(ax + ent.cstep),
-                                         wl.eq(ent.g0_end & (ox + 1 == ent.p_ox) & oy_e)]
+                            m.d.sync += [ox.eq(ox + 1), ox_e.eq(ox == p_ox_m1), ax.eq(ax + ent.cstep),
+                                         wl.eq(ent.g0_end & (ox == p_ox_m1) & oy_e)]
                         with m.Else():
                             m.d.sync += [ox.eq(0), ox_e.eq(ent.p_ox == 0), ax.eq(0)]
                             with m.If(~oy_e):
-                                m.d.sync += [oy.eq(oy + 1), oy_e.eq(oy + 1 == ent.p_oy), ay.eq(ay + ent.rstep),
-                                             wl.eq(ent.g0_end & (ent.p_ox == 0) & (oy + 1 == ent.p_oy))]
+                                m.d.sync += [oy.eq(oy + 1), oy_e.eq(oy == p_oy_m1), ay.eq(ay + ent.rstep),
+                                             wl.eq(ent.g0_end & (ent.p_ox == 0) & (oy == p_oy_m1))]
