@@ -341,11 +341,14 @@ class Processor(wiring.Component):
         # ---- fire / emit pipeline: F0 issue (read; cleared in F2), F1 data arrives, F2 registered,
         # F3 V + bias, F4 compare bank / leak + drive, F5 codes / V_new (split bank: codes in F7), then
         # codes to the Writer
-        fa, fgo = Signal(XA), Signal(XA)
-        fgo_end = Signal()   # fgo + 1 == cur.gout, registered with fgo (no compare before its mux)
-        baddr = Signal(len(b_rd.addr))   # cur.bbase + fgo, kept as a register (the add before the bias LUT RAM's read was late)
-        # per-layer constants for it (cur is loaded two states before the fire pass): gout == 1, gout - 2
-        g_one, g_m2 = reg(m, cur.gout == 1, "f_g_one"), reg(m, cur.gout - 2, "f_g_m2")
+        fa = Signal(XA)
+        # the bias word of the group being issued: baddr = cur.bbase + (its output group), kept as a register
+        # (the add before the bias LUT RAM's read was late); fgo_end: this is the last group (baddr + 1 ==
+        # bbase + gout), registered with baddr, so no compare precedes its mux
+        baddr = Signal(len(b_rd.addr))
+        fgo_end = Signal()
+        # per-layer constants for it (cur is loaded two states before the fire pass): gout == 1, bbase + gout - 2
+        g_one, b_m2 = reg(m, cur.gout == 1, "f_g_one"), reg(m, cur.bbase + cur.gout - 2, "f_b_m2")
         # f_more = (fa != cur.out_words) is registered, so the issue decision (fanning out to the pipeline)
         # waits on no compare; the FSM only says which next fa (fa_inc: fa + 1, fa_zero: 0, else fa) and the
         # three candidates' compares run beside it (a compare after the FSM's mux was a 7.3 ns path)
@@ -592,7 +595,7 @@ class Processor(wiring.Component):
         with m.If(state[S_LAYER4]):
             m.d.comb += ex.clear.eq(cur.last)
             m.d.comb += fa_zero.eq(1)
-            m.d.sync += [fgo.eq(0), fgo_end.eq(g_one), baddr.eq(cur.bbase), po.eq(0)]
+            m.d.sync += [fgo_end.eq(g_one), baddr.eq(cur.bbase), po.eq(0)]
             with m.If(cur.kind == 1):
                 m.d.comb += pool.start.eq(1)
                 go(S_LAYER4, S_POOL)
@@ -615,7 +618,7 @@ class Processor(wiring.Component):
             with m.If(f_more):
                 with m.If(credit & f_gap_z):
                     m.d.comb += [f_issue.eq(1), fa_inc.eq(1)]
-                    m.d.sync += [fgo.eq(Mux(fgo_end, 0, fgo + 1)), fgo_end.eq(Mux(fgo_end, g_one, fgo == g_m2)),
+                    m.d.sync += [fgo_end.eq(Mux(fgo_end, g_one, baddr == b_m2)),
                                  baddr.eq(Mux(fgo_end, cur.bbase, baddr + 1))]
                     # the exit controller walks an output word in LANE_CYCLES * P cycles; a split bank
                     # takes 2 a word
