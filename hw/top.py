@@ -215,7 +215,9 @@ class Processor(wiring.Component):
         # the FIFO's occupancy as a counter of its own (its level is a sum of two registers: the sum and the
         # compare after it were a late path)
         res_occ = Signal(range(RES_FIFO_DEPTH + 1))
-        m.d.sync += [res_occ.eq(res_occ + (fifo.w_en & fifo.w_rdy) - (fifo.r_en & fifo.r_rdy)),
+        # (a write is counted without the FIFO's w_rdy: credit keeps it from filling, and an overcount would
+        # only withhold credit; w_rdy is a compare of the FIFO's level, a late path in front of this adder)
+        m.d.sync += [res_occ.eq(res_occ + fifo.w_en - (fifo.r_en & fifo.r_rdy)),
                      credit.eq(res_occ < RES_FIFO_DEPTH - PIPE_SLACK)]
 
         # one-hot state: every decode is one flip-flop (the state register fans out to most of the datapath)
@@ -354,8 +356,11 @@ class Processor(wiring.Component):
         # three candidates' compares run beside it (a compare after the FSM's mux was a 7.3 ns path)
         fa_n, f_more, fa_inc, fa_zero = Signal(XA), Signal(), Signal(), Signal()
         m.d.comb += fa_n.eq(Mux(fa_zero, 0, Mux(fa_inc, fa + 1, fa)))
+        # fa + 1 != out_words as fa != out_words - 1 (ow_m1, a per-layer register: cur is loaded at least two
+        # cycles before the first fa_inc of a pass), so no carry chain precedes the compare
+        ow_m1 = reg(m, cur.out_words - 1, "f_ow_m1")
         m.d.sync += [fa.eq(fa_n), f_more.eq(Mux(fa_zero, cur.out_words != 0,
-                                                Mux(fa_inc, fa + 1 != cur.out_words, fa != cur.out_words)))]
+                                                Mux(fa_inc, fa != ow_m1, fa != cur.out_words)))]
         f_issue = Signal()
         in_fire = state[S_FIRE]
         fv1, fa1 = pipe(f_issue, "f_v1"), pipe(fa, "f_a1")
@@ -399,7 +404,6 @@ class Processor(wiring.Component):
         # exit controller / argmax input: the output layer's words
         # its valid bit and the last word's test are registered from F4 (the word's load enable fans out to
         # P x A flip-flops)
-        ow_m1 = reg(m, cur.out_words - 1, "f_ow_m1")   # per layer (cur is loaded two states before the pass)
         ex_v5, ex_last5 = pipe(in_fire & fv4 & is_out, "ex_v5"), pipe(fa4 == ow_m1, "ex_last5")
         for l in range(P):
             m.d.comb += [ex.v[l].eq(Mux(ms, vnew5[l], vsum5[l])), ex.mask[l].eq(~ex_last5 | cur.last_mask[l])]
