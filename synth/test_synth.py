@@ -42,9 +42,13 @@ def test_no_multipliers_in_rtl(default_build, tmp_path):
 
 def test_ecp5_small_build_places(tmp_path):
     v = builds.write_verilog(SMALL, tmp_path / "rtl")
-    r = synthesize(v, "logspike", "ecp5", freq_mhz=100, workdir=tmp_path / "ecp5")
+    r = synthesize(v, "logspike", "ecp5", freq_mhz=100, workdir=tmp_path / "ecp5", seeds=2)
     for k in FIELDS:
         assert k in r, k
+    # a second seed places the same netlist again; the figures stay seed 1's
+    assert set(r["fmax_by_seed"]) == {1, 2} and r["fmax_by_seed"][1] == r["fmax_mhz"] > 0
+    assert r["fmax_by_seed"][2] > 0 and (tmp_path / "ecp5" / "report_seed2.json").exists()
+    assert min(r["fmax_by_seed"].values()) <= r["fmax_seed_median_mhz"] <= max(r["fmax_by_seed"].values())
     assert r["luts"] > 0 and r["ffs"] > 0
     assert r["fmax_mhz"] > 0
     assert r["multipliers"] == 0 and r["dsps"] == 0
@@ -94,3 +98,36 @@ def test_failing_endpoints_grouped():
     assert e["groups"] == [{"register": "sv.DI", "failing": 1, "worst_ns": 8.0},
                            {"register": "word.CE", "failing": 2, "worst_ns": 7.1}]
     assert _endpoints({}, 6.67) is None
+
+
+def test_register_copies_kept(tmp_path):
+    """hw.sequencer.copies makes equal registers on purpose (one per group of loads); the ECP5 flow must
+    keep them apart, where Yosys' opt_merge would merge them into one flip-flop."""
+    import json
+
+    from amaranth.back import verilog
+    from amaranth.hdl import Cat, Module, Mux
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    from hw.sequencer import copies
+    from synth.flow import ecp5_netlist
+
+    class Fan(wiring.Component):
+        def __init__(self):
+            super().__init__({"a": In(1), "b": In(64), "c": In(64), "o": Out(64)})
+
+        def elaborate(self, platform):
+            m = Module()
+            sel = copies(m, self.a, "sel", 4)
+            m.d.sync += self.o.eq(Cat(*[Mux(sel[i // 16], self.b[i], self.c[i]) for i in range(64)]))
+            return m
+
+    (tmp_path / "fan.v").write_text(verilog.convert(Fan(), name="fan"))
+    nl, cells, _, _ = ecp5_netlist(tmp_path / "fan.v", "fan", tmp_path, outreg=False)
+    mod = json.loads((tmp_path / nl).read_text())["modules"]["fan"]
+    sel_ffs = {n for n, c in mod["cells"].items() if c["type"] == "TRELLIS_FF"
+               and any(b in mod["netnames"].get(f"sel_dup{k}", {}).get("bits", []) for k in range(4)
+                       for b in c["connections"]["Q"])}
+    assert len(sel_ffs) == 4, sel_ffs
+    assert cells["TRELLIS_FF"] == 64 + 4
