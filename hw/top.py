@@ -293,9 +293,11 @@ class Processor(wiring.Component):
         x1_silent = pipe(Mux(graded, r_t == 0, r_t >= T), "pe_x1_silent")   # tested in R: X1 ANDs it with mag != 0
         # the event's share of every lane's exponent sum, from R; tau * (A - 1 - E) is constant over a layer
         x1_base = pipe(lane_base(r_t, graded, pipe(tau_e(cur.E, taulog, A), "pe_tau_e")), "pe_x1_base")
-        limits = tuple(pipe(x, f"pe_lim{k}") for k, x in enumerate(shift_limits(cfg, taulog)))  # taulog is static
-        lanes = [lane_stages(m, cfg, x1_t, x1_silent, x1_w[l].sign, x1_w[l].mag, x1_base, taulog, limits, luts, graded,
-                             f"pe{l}", pipe) for l in range(P)]
+        # taulog is static; the limits reach every lane's shift-amount compare: one copy per four lanes
+        lim_copies = [copies(m, x, f"pe_lim{k}", NG) for k, x in enumerate(shift_limits(cfg, taulog))]
+        taulog_copies = copies(m, taulog, "pe_taulog", NG)   # static; each lane's shift reads it (458 loads)
+        lanes = [lane_stages(m, cfg, x1_t, x1_silent, x1_w[l].sign, x1_w[l].mag, x1_base, taulog_copies[l * NG // P],
+                             tuple(c[l * NG // P] for c in lim_copies), luts, graded, f"pe{l}", pipe) for l in range(P)]
         x2_v, x2_pa = pipe(x1_v, "pe_x2_v"), pipe(x1_pa, "pe_x2_pa")
         x3_v, x3_pa = pipe(x2_v, "pe_x3_v"), pipe(x2_pa, "pe_x3_pa")
         x4_v, x4_pa = pipe(x3_v, "pe_x4_v"), pipe(x3_pa, "pe_x4_pa")
