@@ -57,7 +57,7 @@ Config stream beat: {sel, addr, data}. sel 0 globals (addr 0 T (multistep:
 (0 ttfs, 1 multistep), 4 leak_shift, 5 margin (clamped to 2^A), 6 margin is
 null, 7 min_steps (clamped to T_max), 8 T_max), 1 lut[addr] (multistep:
 lut[0] = 2^F), 2 thresholds[addr], 3 layer table[addr], 4 weight word[addr],
-5 bias word[addr]. Accepted only while idle; each write lands a cycle after
+5 bias word[addr]. Accepted only while idle; a write lands one (memories) or two (registers) cycles after
 its beat, and an input waiting with config beats starts after them.
 
 Result stream beat {tag, layer, addr, data}: tag 0 SPIKE (ttfs: layer index,
