@@ -124,7 +124,7 @@ def test_modes_interleaved_backpressure(tmp_path):
 def test_config_with_input(tmp_path):
     """The same multistep network reloaded with another margin, its config beats offered together with
     an input and the margin beat last: the exit controller takes the margin when the inference starts,
-    so the start must wait for that beat's write (a cycle after the beat)."""
+    so the start must wait for that beat's write (two cycles after the beat)."""
     pkg, x = make_ms(410, "dense", leak_shift=1, time_steps=10, batch=1, min_steps=2)
     pkg.manifest["exit"]["margin"] = 65535      # the largest: never exits before T here
     low = pkg.copy()

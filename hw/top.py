@@ -249,6 +249,7 @@ class Processor(wiring.Component):
         scatter = Scatter(m, cfg, cur)
         pool = PoolWalk(m, cfg, cur)
         NG = max(1, P // 4)   # register copies (hw/sequencer.py copies): one per group of four lanes
+        grp = [l * NG // P for l in range(P)]   # each lane's copy
         m.submodules.fire = fire = FiringUnit(cfg, latency=2 * cfg.fire_split, split=cfg.fire_split,
                                               valid_copies=NG if cfg.fire_split == 2 else 1)
         for t in range(cfg.max_t):
@@ -296,8 +297,8 @@ class Processor(wiring.Component):
         # taulog is static; the limits reach every lane's shift-amount compare: one copy per four lanes
         lim_copies = [copies(m, x, f"pe_lim{k}", NG) for k, x in enumerate(shift_limits(cfg, taulog))]
         taulog_copies = copies(m, taulog, "pe_taulog", NG)   # static; each lane's shift reads it (458 loads)
-        lanes = [lane_stages(m, cfg, x1_t, x1_silent, x1_w[l].sign, x1_w[l].mag, x1_base, taulog_copies[l * NG // P],
-                             tuple(c[l * NG // P] for c in lim_copies), luts, graded, f"pe{l}", pipe) for l in range(P)]
+        lanes = [lane_stages(m, cfg, x1_t, x1_silent, x1_w[l].sign, x1_w[l].mag, x1_base, taulog_copies[grp[l]],
+                             tuple(c[grp[l]] for c in lim_copies), luts, graded, f"pe{l}", pipe) for l in range(P)]
         x2_v, x2_pa = pipe(x1_v, "pe_x2_v"), pipe(x1_pa, "pe_x2_pa")
         x3_v, x3_pa = pipe(x2_v, "pe_x3_v"), pipe(x2_pa, "pe_x3_pa")
         x4_v, x4_pa = pipe(x3_v, "pe_x4_v"), pipe(x3_pa, "pe_x4_pa")
@@ -317,7 +318,6 @@ class Processor(wiring.Component):
         # The compares run a stage early, on the registers one stage back (a_pa == x3_pa is x4_pa == x2_pa a
         # cycle before), so each copy loads from one flip-flop placed anywhere, not from a compare tree
         # that has to sit near all four copies.
-        grp = [l * NG // P for l in range(P)]
         hit2 = copies(m, pipe(x4_v & (x4_pa == x2_pa), "pe_hit2_pre"), "pe_hit2", NG)
         hit3 = copies(m, pipe(a_v & (a_pa == x2_pa), "pe_hit3_pre"), "pe_hit3", NG)
         hit4 = copies(m, pipe(h1_v & (h1_pa == x2_pa), "pe_hit4_pre"), "pe_hit4", NG)
@@ -377,8 +377,9 @@ class Processor(wiring.Component):
             m.d.comb += [vsum[l].eq(p2[l] + b2[l]), vold[l].eq(Mux(step1, 0, v2[l]))]
         fv3, fa3, vsum3, vold3, i3, k3 = (pipe(x, f"f_{n}3") for x, n in (
             (fv2, "v"), (fa2, "a"), (vsum, "vsum"), (vold, "vold"), (i2, "i"), (k2, "k")))
-        fv3_copies = copies(m, fv2, "f_v3", len(fire.valid))   # fv3, one per lane group of the firing bank
-        m.d.comb += [fire.v.eq(vsum3), fire.valid.eq(Cat(*fv3_copies))]
+        # a split bank takes valid as one copy of fv3 per lane group; an unsplit bank does not use it
+        fire_valid = Cat(*copies(m, fv2, "f_v3", len(fire.valid))) if cfg.fire_split == 2 else fv3
+        m.d.comb += [fire.v.eq(vsum3), fire.valid.eq(fire_valid)]
         vleak, drive = Signal(vl), Signal(vl)
         for l in range(P):
             m.d.comb += [vleak[l].eq(Mux((leak != 0) & ~is_out, vold3[l] - (vold3[l] >> leak), vold3[l])),

