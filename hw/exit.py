@@ -26,7 +26,7 @@ Lane-serial for area and clock: a word is latched and its lanes merge into
 (top-1, index, top-2) one every LANE_CYCLES = 2 cycles, lowest index first:
 the lane is selected in two registered steps of 4:1 (one per cycle of the
 lane), compared with top-1 and top-2 in the next cycle (the two compares
-registered), and merged in the one after, so the
+registered, a cycle after it is selected), and merged in the one after, so the
 compare carry chains and the merge muxes (their selects fan out to 2A + 16
 bits) are in different cycles; a - b, the exit test and `ready` are
 registered.
@@ -97,10 +97,15 @@ class ExitController(wiring.Component):
         idx = Cat(lane[:LB], waddr)[:16] if LB else waddr[:16]
         m.d.sync += [sv.eq(Array([groups[j] for j in range(P // G)])[lane[GB:]] if P > G else groups[0]),
                      sok.eq(wmask.bit_select(lane, 1)), si.eq(idx), s_valid.eq(walking & second)]
+        # the selected lane once more registered beside the compares: the lane mux sits with the word,
+        # the compares with top-1 / top-2, and the one net between them (3.7 ns of routing when the
+        # compares read sv) gets a cycle of its own
+        qv, qok, qi, q_valid = Signal(signed(A)), Signal(), Signal(16), Signal()
+        m.d.sync += [qv.eq(sv), qok.eq(sok), qi.eq(si), q_valid.eq(s_valid)]
         a, ai, b = Signal(signed(A), init=lo), Signal(16), Signal(signed(A), init=lo)
         # compare (a and b hold every earlier lane: its merge came the cycle before), registered
         gt_a, gt_b, c_v, c_sv, c_si = Signal(), Signal(), Signal(), Signal(signed(A)), Signal(16)
-        m.d.sync += [gt_a.eq(sok & (sv > a)), gt_b.eq(sok & (sv > b)), c_v.eq(s_valid), c_sv.eq(sv), c_si.eq(si)]
+        m.d.sync += [gt_a.eq(qok & (qv > a)), gt_b.eq(qok & (qv > b)), c_v.eq(q_valid), c_sv.eq(qv), c_si.eq(qi)]
         with m.If(self.clear):
             m.d.sync += [a.eq(lo), b.eq(lo), ai.eq(0)]
         with m.Elif(c_v):
@@ -116,7 +121,7 @@ class ExitController(wiring.Component):
         settle = [Signal(name=f"ex_settle{k}") for k in range(3)]
         m.d.sync += [settle[0].eq(c_v), settle[1].eq(settle[0]), settle[2].eq(settle[1])]
         m.d.comb += [
-            self.exit.eq(ex), self.busy.eq(self.valid | walking | s_valid | c_v | Cat(*settle).any()),
+            self.exit.eq(ex), self.busy.eq(self.valid | walking | s_valid | q_valid | c_v | Cat(*settle).any()),
             self.step.eq(s), self.pred.eq(ai), self.top1.eq(a), self.top2.eq(b),
         ]
         return m
