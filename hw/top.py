@@ -196,6 +196,12 @@ class Processor(wiring.Component):
         cur = Signal(ent_l)   # the layer being computed
         nxt = Signal(ent_l)   # the layer that consumes what the Writer produces
         li = Signal(range(cfg.max_layers + 2))
+        # li's next value (the states below assign li_n); the layer table's read address is a register of its
+        # own loaded from it (li + 1 in S_LAYER, for S_LAYER2's read of the next entry): a state-selected
+        # address in front of the table's LUT RAM (259 bits, ~65 RAM cells on its address) was the worst path
+        li_n, t_a = Signal.like(li), Signal.like(t_rd.addr)
+        m.d.comb += [li_n.eq(li), t_rd.addr.eq(t_a)]
+        m.d.sync += li.eq(li_n)
         rbank = li[0]
         first = li == 0       # table entry 0 is the first weighted layer (only flatten precedes it)
 
@@ -431,22 +437,25 @@ class Processor(wiring.Component):
         m.d.comb += c_rd.addr.eq(Cat(pool.rd[:len(c_rd.addr) - 1], rbank))
         pv3, pf3, pl3 = pipe(pool.valid, "pl_v3"), pipe(pool.first, "pl_f3"), pipe(pool.last, "pl_l3")
         pv4, pf4, pl4, cd4 = pipe(pv3, "pl_v4"), pipe(pf3, "pl_f4"), pipe(pl3, "pl_l4"), ram_q(m, c_data, "pl_cd4")
+        # the codes once more registered (stage 5) before the lane-wise min: from the block RAM's output
+        # register straight into 16 lanes' compares and muxes was 6.8 ns, nearly all routing
+        pv5, pf5, pl5, cd5 = pipe(pv4, "pl_v5"), pipe(pf4, "pl_f5"), pipe(pl4, "pl_l5"), pipe(cd4, "pl_cd5")
         pacc, pmin = Signal(cl), Signal(cl)
         for l in range(P):
-            m.d.comb += pmin[l].eq(Mux(pf4 | (cd4[l] < pacc[l]), cd4[l], pacc[l]))
+            m.d.comb += pmin[l].eq(Mux(pf5 | (cd5[l] < pacc[l]), cd5[l], pacc[l]))
         # the pooled word's non-silent lanes, kept beside the min: min < T exactly when some code of the
         # window is not T (codes are at most T; multistep: T = 1, the silent spike), so it is an OR of
         # per-read compares and no compare follows the min (that compare into the Writer was a late path)
         pns, pns_n = Signal(P), Signal(P)
-        m.d.comb += pns_n.eq(Mux(pf4, 0, pns) | nonsilent(cd4, T_pool))
-        with m.If(pv4):
+        m.d.comb += pns_n.eq(Mux(pf5, 0, pns) | nonsilent(cd5, T_pool))
+        with m.If(pv5):
             m.d.sync += [pacc.eq(pmin), pns.eq(pns_n)]
         kaddr3 = Signal(ubits(cfg.max_count_words) + 1)
         m.d.comb += kaddr3.eq(cur.cbase + po)
-        pwv5, pw5, pns5 = pipe(pv4 & pl4, "pl_v5"), pipe(pmin, "pl_w5"), pipe(pns_n, "pl_ns5")
-        kaddr5 = pipe(pipe(kaddr3, "pl_ka4"), "pl_ka5")
-        pk5 = k_q
-        pool_busy = pool.busy | pool.inflight | pv3 | pv4 | pwv5
+        pwv6, pw6, pns6 = pipe(pv5 & pl5, "pl_v6"), pipe(pmin, "pl_w6"), pipe(pns_n, "pl_ns6")
+        kaddr6 = pipe(pipe(pipe(kaddr3, "pl_ka4"), "pl_ka5"), "pl_ka6")
+        pk6 = pipe(k_q, "pl_k6")   # kmem read at stage 3 (the fire pass's distance), its data at 5
+        pool_busy = pool.busy | pool.inflight | pv3 | pv4 | pv5 | pwv6
 
         # ---- the Writer's word: a fire or a pool word when its pipeline delivers one (only in S_FIRE / S_POOL:
         # each state waits for its pipeline to drain, so no state decode selects), else the input port in
@@ -454,14 +463,14 @@ class Processor(wiring.Component):
         # of the compares was the worst P16 path at 105.6 MHz). Silent: T, or 0 for graded input bytes.
         with m.If(fw_v):
             m.d.comb += [win_v.eq(1), win_codes.eq(fw_codes), win_ns.eq(fw_ns)]
-        with m.Elif(pwv5):
-            m.d.comb += [win_v.eq(1), win_codes.eq(pw5), win_ns.eq(pns5)]
+        with m.Elif(pwv6):
+            m.d.comb += [win_v.eq(1), win_codes.eq(pw6), win_ns.eq(pns6)]
         with m.Else():
             m.d.comb += [win_v.eq(in_v), win_codes.eq(in_w), win_ns.eq(in_ns)]
-        m.d.comb += spike_sel.eq(fw_v | pwv5)
+        m.d.comb += spike_sel.eq(fw_v | pwv6)
         pool_cnt = Signal(kl)
         for l in range(P):
-            m.d.comb += pool_cnt[l].eq(Mux(step1, 0, pk5[l]) + (pw5[l] == 0))
+            m.d.comb += pool_cnt[l].eq(Mux(step1, 0, pk6[l]) + (pw6[l] == 0))
 
         # ---- config stream
         # A beat is registered as it is taken (its sel decoded one-hot, its address's upper bits tested for
@@ -526,7 +535,7 @@ class Processor(wiring.Component):
             m.d.sync += [pw_a.eq(a_pa), pw_e.eq(a_v)]
         m.d.comb += [v_wr.addr.eq(cur.vbase + fa5), v_wr.data.eq(vst), v_wr.en.eq(in_fire & fv5 & ms)]
         with m.If(in_pool):
-            m.d.comb += [k_wr.addr.eq(kaddr5), k_wr.data.eq(pool_cnt), k_wr.en.eq(pwv5 & ms)]
+            m.d.comb += [k_wr.addr.eq(kaddr6), k_wr.data.eq(pool_cnt), k_wr.en.eq(pwv6 & ms)]
         with m.Else():
             m.d.comb += [k_wr.addr.eq(cur.cbase + fa5), k_wr.data.eq(cnt_new), k_wr.en.eq(in_fire & fv5 & ms & ~is_out)]
 
@@ -564,12 +573,12 @@ class Processor(wiring.Component):
             m.d.comb += self.cfg.ready.eq(1)
             with m.If(self.inp.valid & ~cfg_busy):  # config beats first, and their writes landed
                 # cycles counts from this cycle on, so the END beat (S_END2) reports every cycle up to its own
-                m.d.sync += [cycles.eq(1), running.eq(1), li.eq(0)]
+                m.d.sync += [cycles.eq(1), running.eq(1)]
+                m.d.comb += li_n.eq(0)
                 m.d.comb += count_clear.eq(1)
                 m.d.comb += ex.start.eq(1)
                 go(S_IDLE, S_PREP)
-        with m.If(state[S_PREP]):
-            m.d.comb += t_rd.addr.eq(0)
+        with m.If(state[S_PREP]):   # t_a = li = 0
             go(S_PREP, S_PREP2)
         with m.If(state[S_PREP2]):
             m.d.sync += nxt.eq(t_data)
@@ -588,11 +597,10 @@ class Processor(wiring.Component):
                 m.d.sync += [clr.eq(clr + 1), in_last.eq(clr == in_words2)]
                 with m.If(in_last):
                     go(S_INPUT, S_LAYER)
-        with m.If(state[S_LAYER]):
-            m.d.comb += t_rd.addr.eq(li)
+        m.d.sync += t_a.eq(Mux(state[S_LAYER], li + 1, li_n))
+        with m.If(state[S_LAYER]):  # t_a = li
             go(S_LAYER, S_LAYER2)
-        with m.If(state[S_LAYER2]):
-            m.d.comb += t_rd.addr.eq(li + 1)
+        with m.If(state[S_LAYER2]):  # t_a = li + 1
             m.d.sync += cur.eq(t_data)
             go(S_LAYER2, S_LAYER3)
         with m.If(state[S_LAYER3]):
@@ -635,14 +643,14 @@ class Processor(wiring.Component):
                 with m.If(cur.last):
                     go(S_FIRE, S_DECIDE)
                 with m.Else():
-                    m.d.sync += li.eq(li + 1)
+                    m.d.comb += li_n.eq(li + 1)
                     go(S_FIRE, S_LAYER)
         with m.If(in_pool):
             m.d.comb += pool.step.eq(credit)
             with m.If(pv3 & pl3):
                 m.d.sync += po.eq(po + 1)
             with m.If(~pool_busy_r):
-                m.d.sync += li.eq(li + 1)
+                m.d.comb += li_n.eq(li + 1)
                 go(S_POOL, S_LAYER)
         with m.If(state[S_DECIDE]):  # the fire pass ended after the exit controller settled (fire_busy_r)
             if not cfg.multistep:
@@ -654,14 +662,13 @@ class Processor(wiring.Component):
                     m.d.comb += fa_zero.eq(1)
                     go(S_DECIDE, S_OUTE)
                 with m.Else():
-                    m.d.comb += ex.advance.eq(1)
-                    m.d.sync += li.eq(0)
+                    m.d.comb += [ex.advance.eq(1), li_n.eq(0)]
                     go(S_DECIDE, S_LAYER)
         # the multistep read-out passes exist only in a build with the multistep datapath: in a ttfs-only
         # build their states were never entered, but Yosys kept them, and their beat selects reached the
         # result FIFO's write register (69 of the late endpoints at 134.7 MHz)
         if cfg.multistep:
-            self._readout(m, state, go, li, cur, t_rd, t_data, fa_zero, emit_pass, v2, k2)
+            self._readout(m, state, go, li, li_n, cur, t_data, fa_zero, emit_pass, v2, k2)
         with m.If(state[S_END]):
             with m.If(credit):  # not w_rdy: the write lands a cycle later, behind any write now in flight
                 go(S_END, S_END2)
@@ -672,16 +679,15 @@ class Processor(wiring.Component):
         return m
 
     @staticmethod
-    def _readout(m, state, go, li, cur, t_rd, t_data, fa_zero, emit_pass, v2, k2):
+    def _readout(m, state, go, li, li_n, cur, t_data, fa_zero, emit_pass, v2, k2):
         """Multistep read-out after the exit step: the output layer's O (from vmem), then every spiking or
         pooling layer's spike counters (from kmem), as result beats."""
         with m.If(state[S_OUTE]):  # O at the exit step, from vmem
             def to_counts():
-                m.d.sync += li.eq(0)
+                m.d.comb += li_n.eq(0)
                 go(S_OUTE, S_CNTL)
             emit_pass(TAG_LOGIT, v2, to_counts)
-        with m.If(state[S_CNTL]):
-            m.d.comb += t_rd.addr.eq(li)
+        with m.If(state[S_CNTL]):  # t_a = li
             go(S_CNTL, S_CNTL2)
         with m.If(state[S_CNTL2]):
             m.d.sync += cur.eq(t_data)
@@ -694,6 +700,6 @@ class Processor(wiring.Component):
                 go(S_CNTL3, S_CNTE)
         with m.If(state[S_CNTE]):  # spike counters of one spiking or pooling layer
             def next_layer():
-                m.d.sync += li.eq(li + 1)
+                m.d.comb += li_n.eq(li + 1)
                 go(S_CNTE, S_CNTL)
             emit_pass(TAG_COUNT, k2, next_layer)
