@@ -371,6 +371,15 @@ class Processor(wiring.Component):
                                                 Mux(fa_inc, fa != ow_m1, fa != cur.out_words)))]
         f_issue = Signal()
         in_fire = state[S_FIRE]
+        # baddr and fgo_end step to the next group after a fire issue. Where issues are two cycles apart or
+        # more (a split bank), they step a cycle after it, from a flip-flop (f_adv) set by the issue: from the
+        # issue decision itself (four flags, fanning out to the pipeline) to these registers at the bias LUT
+        # RAM was a late path at 16 lanes. An unsplit bank can issue back to back, so it steps at the issue.
+        f_adv_n = Signal()
+        f_adv = reg(m, f_adv_n, "f_adv") if cfg.fire_split > 1 else f_adv_n
+        with m.If(f_adv):
+            m.d.sync += [fgo_end.eq(Mux(fgo_end, g_one, baddr == b_m2)),
+                         baddr.eq(Mux(fgo_end, cur.bbase, baddr + 1))]
         fv1, fa1 = pipe(f_issue, "f_v1"), pipe(fa, "f_a1")
         fv2, fa2 = pipe(fv1, "f_v2"), pipe(fa1, "f_a2")
         k_q = ram_q(m, k_data, "kmem_q")   # fire (F2) and pool (stage 5) read kmem at the same distance
@@ -632,9 +641,7 @@ class Processor(wiring.Component):
                 m.d.sync += [f_gap.eq(f_gap - 1), f_gap_z.eq(f_gap == 1)]
             with m.If(f_more):
                 with m.If(credit & f_gap_z):
-                    m.d.comb += [f_issue.eq(1), fa_inc.eq(1)]
-                    m.d.sync += [fgo_end.eq(Mux(fgo_end, g_one, baddr == b_m2)),
-                                 baddr.eq(Mux(fgo_end, cur.bbase, baddr + 1))]
+                    m.d.comb += [f_issue.eq(1), fa_inc.eq(1), f_adv_n.eq(1)]
                     # the exit controller walks an output word in LANE_CYCLES * P cycles; a split bank
                     # takes 2 a word
                     gap = Mux(is_out, LANE_CYCLES * P - 1, cfg.fire_split - 1)
