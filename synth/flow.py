@@ -90,6 +90,8 @@ def _run(cmd: list, log_path: Path, what: str) -> float:
     (the WebAssembly tools see only their working directory)."""
     t = time.perf_counter()
     with open(log_path, "w") as f:
+        f.write(f"# {Path(str(cmd[0])).name} {' '.join(map(str, cmd[1:]))}\n")   # the log says how it was run
+        f.flush()
         r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=Path(log_path).parent)
     if r.returncode != 0:
         tail = "\n".join(Path(log_path).read_text(errors="replace").splitlines()[-25:])

