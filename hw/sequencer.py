@@ -179,12 +179,14 @@ class Writer:
         # were 7.3 - 7.9 ns paths at 124 MHz. g_end: g == in_g; x_end, y_end likewise; rx_w: rx + 1 == s;
         # qx_m: qx + 1 != wout; ry_w, qy_m likewise with hout.
         g_end, x_end, y_end = Signal(), Signal(), Signal()
-        # in_g - 1, a register: the entry is loaded a cycle before the restart and two before any word
-        g_m1 = reg(m, ent.in_g - 1, "w_g_m1")
+        # in_x - 1, in_y - 1, registers: the entry is loaded a cycle before the restart and two before any word
         x_m1, y_m1 = reg(m, ent.in_x - 1, "w_x_m1"), reg(m, ent.in_y - 1, "w_y_m1")
         # x_nx: x == x_m1, what x_end becomes when x advances, a flag kept with x (gxy's load from the
         # compare itself was the 16-lane build's worst path, 7.0 ns); x + 1 == x_m1 is x == in_x - 2
         x_nx, x_m2, x_one = Signal(), reg(m, ent.in_x - 2, "w_x_m2"), reg(m, ent.in_x == 1, "w_x_one")
+        # g_nx: g == in_g - 1 (g_end once g advances) likewise, kept with g: the 10-bit compare in front of gxy
+        # was 3 LUT levels and a cross-die route, 7.4 ns
+        g_nx, g_m2, g_one = Signal(), reg(m, ent.in_g - 2, "w_g_m2"), reg(m, ent.in_g == 1, "w_g_one")
         rx_w, qx_m, ry_w, qy_m = Signal(), Signal(), Signal(), Signal()
         # gx = g_end & ~dense (the next word ends its position's groups: x advances), gxy = gx & x_end (and
         # ends the row: y advances), registered with g_end / x_end, so the x and y registers' load enables
@@ -210,6 +212,7 @@ class Writer:
             m.d.sync += [g.eq(0), x.eq(0), y.eq(0), wg.eq(0), self.addr.eq(0), self.count.eq(0),
                          g_end.eq(ent.g0_end), x_end.eq(ent.x0_end), y_end.eq(ent.y0_end),
                          gx.eq(ent.g0_end & nd), gxy.eq(ent.g0_end & nd & ent.x0_end), x_nx.eq(ent.in_x == 1),
+                         g_nx.eq(ent.in_g == 1),
                          ry.eq(ent.ry0), qy.eq(ent.qy0), py.eq(ent.py0), wy.eq(ent.wy0),
                          ry_w.eq(ent.ry0_w), qy_m.eq(ent.qy0_m)] + x_reset()
         with m.Elif(self.valid):
@@ -217,10 +220,10 @@ class Writer:
             with m.If(self.nonsilent):
                 m.d.sync += self.count.eq(self.count + 1)
             with m.If(~g_end):
-                m.d.sync += [g.eq(g + 1), g_end.eq(g == g_m1), wg.eq(wg + ent.wstep),
-                             gx.eq((g == g_m1) & nd), gxy.eq((g == g_m1) & nd & x_end)]
+                m.d.sync += [g.eq(g + 1), g_end.eq(g_nx), wg.eq(wg + ent.wstep), g_nx.eq(g == g_m2),
+                             gx.eq(g_nx & nd), gxy.eq(g_nx & nd & x_end)]
             with m.Else():
-                m.d.sync += [g.eq(0), g_end.eq(ent.g0_end), gx.eq(ent.g0_end & nd),
+                m.d.sync += [g.eq(0), g_end.eq(ent.g0_end), gx.eq(ent.g0_end & nd), g_nx.eq(g_one),
                              gxy.eq(ent.g0_end & nd & Mux(x_end, ent.x0_end, x_nx))]
                 m.d.sync += wg.eq(Mux(ent.dense, wg + ent.wstep, 0))
             with m.If(gx):
@@ -232,12 +235,17 @@ class Writer:
             with m.If(gxy & ~y_end):
                 advance(y, y_end, y_m1, ry, ry_w, qy, qy_m, ent.hout, py, ent.wg, wy, ent.kg)
 
-def popcount(bits):
-    """Number of set bits, as a balanced adder tree."""
-    terms = [bits[i] for i in range(len(bits))]
+def tree_sum(terms):
+    """Sum of values, as a balanced adder tree."""
+    terms = list(terms)
     while len(terms) > 1:
         terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
     return terms[0]
+
+
+def popcount(bits):
+    """Number of set bits, as a balanced adder tree."""
+    return tree_sum(bits[i] for i in range(len(bits)))
 
 
 def lowest_lane(m: Module, mask, P: int, name: str):

@@ -77,7 +77,7 @@ from .config import CFG_ADDR_BITS, LAYER_INDEX_BITS, Config, clog2, ubits
 from .exit import LANE_CYCLES, ExitController
 from .firing import FiringUnit
 from .counter import split_counter
-from .sequencer import PoolWalk, Scatter, Writer, copies, entry_layout, popcount, ram_q, record_layout, reg, widths
+from .sequencer import PoolWalk, Scatter, Writer, copies, entry_layout, popcount, ram_q, record_layout, reg, tree_sum, widths
 from .shiftadd import lane_base, lane_stages, shift_limits, tau_e
 
 TAG_SPIKE, TAG_LOGIT, TAG_END, TAG_COUNT = 0, 1, 2, 3
@@ -225,6 +225,8 @@ class Processor(wiring.Component):
         # only withhold credit; w_rdy is a compare of the FIFO's level, a late path in front of this adder)
         m.d.sync += [res_occ.eq(res_occ + fifo.w_en - (fifo.r_en & fifo.r_rdy)),
                      credit.eq(res_occ < RES_FIFO_DEPTH - PIPE_SLACK)]
+        credit_pw = Signal(name="pw_credit_dup0", attrs={"keep": 1})
+        m.d.sync += credit_pw.eq(res_occ < RES_FIFO_DEPTH - PIPE_SLACK)
 
         # one-hot state: every decode is one flip-flop (the state register fans out to most of the datapath)
         state = Signal(S_END2 + 1, init=1 << S_CLEAR)
@@ -234,6 +236,12 @@ class Processor(wiring.Component):
             on the few transitions that touch it (whole-vector assignments made every bit a priority chain
             over all states: the FSM was the worst path after the scatter's were removed)"""
             m.d.sync += [state[frm].eq(0), state[to].eq(1)]
+            if S_POOL in (frm, to):
+                m.d.sync += pool_st.eq(to == S_POOL)
+        # the pool walk's copies of the S_POOL bit and of `credit` (below), its step's only inputs: kept apart
+        # by the flow's `_dup` rule, they sit by the walk (from the FSM's and the FIFO counter's flip-flops
+        # across the die, its load enables were late paths on most placements, 6.5-7.1 ns)
+        pool_st = Signal(name="pw_state_dup0", attrs={"keep": 1})
         # the Writer takes its word from a register (input port, fire or pool words: see 'the Writer's word')
         in_input, win_v, spike_sel = Signal(), Signal(), Signal()
         win_codes, win_ns = Signal(data.ArrayLayout(SY, P)), Signal(P)
@@ -272,13 +280,15 @@ class Processor(wiring.Component):
         m.d.sync += [
             c_wr.addr.eq(Cat(writer.addr[:len(c_wr.addr) - 1], wbank)), c_wr.data.eq(writer.codes), c_wr.en.eq(writer.valid),
         ]
-        # event records reach emem two cycles after the word: the lane count (an adder tree on the Writer's
-        # mask) is taken between the two registers, the record's mask travels from the Writer to the RAM
-        # in two hops (in one it was a routing-only late path)
+        # event records reach emem two cycles after the word, the record's mask in two hops (in one it was a
+        # routing-only late path); the lane count on the way: each 4 lanes' count (one LUT level) at the
+        # first register, their sum at the second (the whole 16-lane adder tree between the two was
+        # 4 LUT levels and a carry chain, 6.9 ns)
         e1_a, e1_e = reg(m, Cat(writer.count[:len(e_wr.addr) - 1], wbank), "e1_addr"), reg(m, writer.valid & writer.nonsilent, "e1_en")
         e1_r = reg(m, writer.rec, "e1_rec")
+        e1_q = [reg(m, popcount(writer.rec.mask[i:i + 4]), f"e1_q{i // 4}") for i in range(0, P, 4)]
         e1_rn = Signal(rec_l)
-        m.d.comb += [e1_rn.eq(e1_r), e1_rn.nlanes.eq(popcount(e1_r.mask))]
+        m.d.comb += [e1_rn.eq(e1_r), e1_rn.nlanes.eq(tree_sum(e1_q))]
         m.d.sync += [e_wr.addr.eq(e1_a), e_wr.data.eq(e1_rn), e_wr.en.eq(e1_e)]
         m.d.comb += [e_rd.addr.eq(Cat(scatter.raddr[:len(e_rd.addr) - 1], rbank)), scatter.rdata.eq(e_rd.data)]
         spike_beat = reg(m, spike_sel, "spike_beat")
@@ -652,8 +662,8 @@ class Processor(wiring.Component):
                 with m.Else():
                     m.d.comb += li_n.eq(li + 1)
                     go(S_FIRE, S_LAYER)
+        m.d.comb += pool.step.eq(pool_st & credit_pw)   # = in_pool & credit
         with m.If(in_pool):
-            m.d.comb += pool.step.eq(credit)
             with m.If(pv3 & pl3):
                 m.d.sync += po.eq(po + 1)
             with m.If(~pool_busy_r):
