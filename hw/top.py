@@ -223,13 +223,17 @@ class Processor(wiring.Component):
         res_occ = Signal(range(RES_FIFO_DEPTH + 1))
         # (a write is counted without the FIFO's w_rdy: credit keeps it from filling, and an overcount would
         # only withhold credit; w_rdy is a compare of the FIFO's level, a late path in front of this adder)
-        m.d.sync += [res_occ.eq(res_occ + fifo.w_en - (fifo.r_en & fifo.r_rdy)),
-                     credit.eq(res_occ < RES_FIFO_DEPTH - PIPE_SLACK)]
-        credit_pw = Signal(name="pw_credit_dup0", attrs={"keep": 1})
-        m.d.sync += credit_pw.eq(res_occ < RES_FIFO_DEPTH - PIPE_SLACK)
+        credit_n = res_occ < RES_FIFO_DEPTH - PIPE_SLACK
+        m.d.sync += [res_occ.eq(res_occ + fifo.w_en - (fifo.r_en & fifo.r_rdy)), credit.eq(credit_n)]
+        credit_pw = copies(m, credit_n, "pw_credit", 1)[0]   # the pool walk's copy (see pool_st)
 
         # one-hot state: every decode is one flip-flop (the state register fans out to most of the datapath)
         state = Signal(S_END2 + 1, init=1 << S_CLEAR)
+
+        # the pool walk's copies of the S_POOL bit (kept by go below) and of `credit` (above), its step's only
+        # inputs: kept apart by the flow's `_dup` rule, they sit by the walk (from the FSM's and the FIFO
+        # counter's flip-flops across the die, its load enables were late paths on most placements, 6.5-7.1 ns)
+        pool_st = Signal(name="pw_state_dup0", attrs={"keep": 1})
 
         def go(frm, to):
             """A transition clears its own bit and sets the target's: each state bit's next value then depends
@@ -238,10 +242,6 @@ class Processor(wiring.Component):
             m.d.sync += [state[frm].eq(0), state[to].eq(1)]
             if S_POOL in (frm, to):
                 m.d.sync += pool_st.eq(to == S_POOL)
-        # the pool walk's copies of the S_POOL bit and of `credit` (below), its step's only inputs: kept apart
-        # by the flow's `_dup` rule, they sit by the walk (from the FSM's and the FIFO counter's flip-flops
-        # across the die, its load enables were late paths on most placements, 6.5-7.1 ns)
-        pool_st = Signal(name="pw_state_dup0", attrs={"keep": 1})
         # the Writer takes its word from a register (input port, fire or pool words: see 'the Writer's word')
         in_input, win_v, spike_sel = Signal(), Signal(), Signal()
         win_codes, win_ns = Signal(data.ArrayLayout(SY, P)), Signal(P)
