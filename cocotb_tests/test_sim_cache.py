@@ -56,3 +56,18 @@ def test_slim_keeps_the_executable_only(tmp_path):
     (tmp_path / "obj" / "x.o").write_text("x")
     cosim.slim(tmp_path, "top")
     assert sorted(p.name for p in tmp_path.iterdir()) == [".built", "build.log", "top"]
+
+
+def test_build_slims_and_a_hit_refreshes_the_stamp(tmp_path, monkeypatch):
+    """A real Verilator build of a small module: the entry keeps the executable only, a second build of
+    the same Verilog is a hit (no rebuild) that marks the model used now."""
+    monkeypatch.setattr(cosim, "CACHE", tmp_path)
+    v = "module cnt(input clk, output reg [3:0] q); always @(posedge clk) q <= q + 1; endmodule\n"
+    bdir = cosim.build(v, "cnt")
+    assert sorted(p.name for p in bdir.iterdir()) == [".built", "build.log", "cnt"]
+    assert os.access(bdir / "cnt", os.X_OK)
+    exe_mtime = (bdir / "cnt").stat().st_mtime
+    os.utime(bdir / ".built", (NOW, NOW))
+    assert cosim.build(v, "cnt") == bdir
+    assert (bdir / ".built").stat().st_mtime > NOW + 1e8   # touched now (2026), not left at NOW (2001)
+    assert (bdir / "cnt").stat().st_mtime == exe_mtime       # not rebuilt

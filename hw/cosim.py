@@ -88,12 +88,12 @@ def build(verilog_text: str, toplevel: str, public_rw=None, public_rd=(), timing
     bdir = CACHE / f"{toplevel}-{h}"
     done = bdir / ".built"
     if done.exists():
-        done.touch()  # the eviction order: least recently used first
+        _used(done)
         return bdir
     CACHE.mkdir(parents=True, exist_ok=True)
     with FileLock(str(CACHE / f"{toplevel}-{h}.lock")):
         if done.exists():
-            done.touch()
+            _used(done)
             return bdir
         bdir.mkdir(parents=True, exist_ok=True)
         src = bdir / f"{toplevel}.v"
@@ -117,6 +117,15 @@ def build(verilog_text: str, toplevel: str, public_rw=None, public_rd=(), timing
         done.write_text("ok\n")
     evict(CACHE, CACHE_MB, keep=bdir)
     return bdir
+
+
+def _used(stamp: Path):
+    """Mark a model used now (the eviction order: least recently used first); a read-only cache is
+    used as it is."""
+    try:
+        stamp.touch()
+    except OSError:
+        pass
 
 
 def slim(bdir: Path, toplevel: str):
