@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from amaranth.hdl import Shape
+from amaranth.hdl import Fragment, Shape
 
 from hw.cli import build_for
 from hw.config import chw, needs, words_of
@@ -140,7 +140,9 @@ def test_memory_widths_are_the_rtls(mode, kind, P):
 
     pkg = random_package(np.random.default_rng(20), mode, kind)
     cfg = build_for(pkg, P)
-    rtl = Processor(cfg).elaborate(None).submodules
+    top = Processor(cfg)
+    body = top.elaborate(None)
+    rtl = body.submodules
     mem = energy.memories(cfg)
     assert set(mem) == set(energy.MEMORIES)
     for name, (bits, depth) in mem.items():
@@ -148,6 +150,8 @@ def test_memory_widths_are_the_rtls(mode, kind, P):
         assert (Shape.cast(m.shape).width, m.depth) == (bits, depth), name
     assert cfg.sym_bits > cfg.code_bits  # code buffers hold sym_bits lanes, not code_bits
     assert mem["cmem"][0] == P * cfg.sym_bits and mem["kmem"][0] == P * cfg.count_bits
+    # elaborate both as a build would, so Amaranth does not report them unused when they are collected
+    Fragment.get(top, None), Fragment.get(body, None)
     assert mem["vmem"] == (P * cfg.acc_bits, cfg.max_state_words) and mem["kmem"][1] == cfg.max_count_words
 
 
