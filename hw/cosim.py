@@ -138,7 +138,13 @@ def slim(bdir: Path, toplevel: str):
 
 
 def _size(d: Path) -> int:
-    return sum(f.stat().st_size for f in d.rglob("*") if f.is_file() and not f.is_symlink())
+    n = 0
+    for f in d.rglob("*"):
+        try:
+            n += f.stat().st_size if f.is_file() and not f.is_symlink() else 0
+        except FileNotFoundError:   # deleted meanwhile by another process's eviction
+            pass
+    return n
 
 
 def evict(cache: Path, cap_mb: float, keep: Path | None = None, now: float | None = None) -> list[Path]:
@@ -155,9 +161,12 @@ def evict(cache: Path, cap_mb: float, keep: Path | None = None, now: float | Non
         if not d.is_dir():
             continue
         stamp = d / ".built"
-        used = stamp.stat().st_mtime if stamp.exists() else 0.0
-        if not stamp.exists() and now - d.stat().st_mtime < KEEP_S:
-            used = now  # a build in progress
+        try:
+            used = stamp.stat().st_mtime if stamp.exists() else 0.0
+            if not stamp.exists() and now - d.stat().st_mtime < KEEP_S:
+                used = now  # a build in progress
+        except FileNotFoundError:   # another process evicted it meanwhile
+            continue
         entries.append((used, d, _size(d)))
     total = sum(e[2] for e in entries)
     gone = []
@@ -173,8 +182,8 @@ def evict(cache: Path, cap_mb: float, keep: Path | None = None, now: float | Non
             continue
         try:
             stamp = d / ".built"
-            if stamp.exists() and now - stamp.stat().st_mtime < KEEP_S:
-                continue  # used since it was listed
+            if not d.exists() or stamp.exists() and now - stamp.stat().st_mtime < KEEP_S:
+                continue  # evicted by another process, or used since it was listed
             shutil.rmtree(d, ignore_errors=True)
         finally:
             lock.release()
