@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 CACHE = Path(os.environ.get("LOGSPIKE_SIM_CACHE", Path(__file__).resolve().parent.parent / "build" / "sim_cache"))
 # size cap of the cache in MB; models used in the last KEEP_S seconds are never evicted (a
@@ -153,20 +153,18 @@ def evict(cache: Path, cap_mb: float, keep: Path | None = None, now: float | Non
     holds (being built). Unfinished folders older than KEEP_S (a killed build) go first. The
     empty lock files stay: deleting a lock file another process may be waiting on breaks the lock.
     Returns the deleted folders."""
-    from filelock import Timeout
-
     now = time.time() if now is None else now
     entries = []
     for d in cache.iterdir():
         if not d.is_dir():
             continue
-        stamp = d / ".built"
         try:
-            used = stamp.stat().st_mtime if stamp.exists() else 0.0
-            if not stamp.exists() and now - d.stat().st_mtime < KEEP_S:
-                used = now  # a build in progress
-        except FileNotFoundError:   # another process evicted it meanwhile
-            continue
+            used = (d / ".built").stat().st_mtime
+        except FileNotFoundError:   # no stamp: a build in progress, or one killed over KEEP_S ago
+            try:
+                used = now if now - d.stat().st_mtime < KEEP_S else 0.0
+            except FileNotFoundError:   # another process evicted it meanwhile
+                continue
         entries.append((used, d, _size(d)))
     total = sum(e[2] for e in entries)
     gone = []
