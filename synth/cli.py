@@ -1,7 +1,7 @@
 """`logspike synth`: synthesise (and place and route) a processor build; JSON + Markdown report.
 
     logspike synth --target ecp5|ice40|generic [--lanes N] [--package DIR] --json OUT.json [--md OUT.md] [--freq MHz]
-                  [--no-outreg] [--seeds N]
+                  [--no-outreg] [--seeds N [--all-seeds]]
 
 Without --package the build is sized for the digits CNN (see synth.builds).
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 
 def run(target: str, lanes: int = 4, package=None, freq: float = 150.0, workdir=None, log=print,
-        outreg: bool = True, seeds: int = 1) -> dict:
+        outreg: bool = True, seeds: int = 1, all_seeds: bool = False) -> dict:
     from model.package import read
 
     from . import builds
@@ -29,7 +29,8 @@ def run(target: str, lanes: int = 4, package=None, freq: float = 150.0, workdir=
     prog(f"generating Verilog for {lanes} lanes ({desc}) ...")
     v = builds.write_verilog(cfg, wd)
     prog(f"Verilog -> {v}")
-    res = synthesize(v, "logspike", target, freq_mhz=freq, workdir=wd, log=log, outreg=outreg, seeds=seeds)
+    res = synthesize(v, "logspike", target, freq_mhz=freq, workdir=wd, log=log, outreg=outreg, seeds=seeds,
+                     all_seeds=all_seeds)
     res["config"] = asdict(cfg)
     res["package"] = desc
     res["times_s"]["verilog"] = round(prog.elapsed - res["times_s"]["total"], 1)
@@ -50,6 +51,8 @@ def cmd_synth(a):
         raise CliError(f"--no-outreg: only for --target ecp5 (the output-register pass is ECP5's), not {a.target}")
     if a.seeds < 1 or (a.seeds > 1 and a.target != "ecp5"):
         raise CliError(f"--seeds {a.seeds}: must be >= 1, and more than 1 only for --target ecp5")
+    if a.all_seeds and a.seeds < 2:
+        raise CliError(f"--all-seeds: needs --seeds N with N >= 2 (got --seeds {a.seeds})")
     if not (math.isfinite(a.freq) and a.freq > 0):
         raise CliError(f"--freq {a.freq}: must be a positive clock in MHz")
     out_json = _out_file(a.json, "--json")
@@ -57,7 +60,8 @@ def cmd_synth(a):
     if a.workdir:
         _out_dir(a.workdir, "--workdir")
     require_tools(a.target)
-    res = run(a.target, a.lanes, a.package, a.freq, a.workdir, outreg=not a.no_outreg, seeds=a.seeds)
+    res = run(a.target, a.lanes, a.package, a.freq, a.workdir, outreg=not a.no_outreg, seeds=a.seeds,
+              all_seeds=a.all_seeds)
     out_json.write_text(json.dumps(res, indent=1, default=str) + "\n")
     print(f"results -> {out_json}")
     if out_md:
@@ -77,7 +81,10 @@ def register(sub):
     p.add_argument("--no-outreg", action="store_true",
                    help="ecp5: place Yosys' netlist as it is, without moving registers into the block RAMs")
     p.add_argument("--seeds", type=int, default=1,
-                   help="ecp5: also place and route with seeds 2..N and report each Fmax (the figures stay seed 1's)")
+                   help="ecp5 timing closure: place and route with seeds 1..N in turn until one meets --freq; the "
+                        "figures are that placement's (or the fastest's if none meets it), every seed's Fmax is reported")
+    p.add_argument("--all-seeds", action="store_true",
+                   help="with --seeds N: place with every seed even after one meets --freq (the Fmax spread)")
     p.set_defaults(fn=cmd_synth)
 
 

