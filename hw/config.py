@@ -62,6 +62,7 @@ class Config:
     multistep: bool = True    # False: no multistep datapath (leak, state memories, exit rule): ttfs packages only
     fire_split: int = 1       # 2: the firing comparator bank has P/2 lanes, two cycles a word (hw/firing.py)
     thr_bits: int = 0         # width of the firing compares (unsigned, hw/firing.py); 0: acc_bits - 1, any valid threshold
+    weight_bank_words: int = 0  # weight memory banks of this many words (a power of two, hw/banks.py); 0: as ECP5 RAMs need
 
     def __post_init__(self):
         check_lanes(self.lanes)
@@ -73,6 +74,9 @@ class Config:
             raise ValueError(f"fire_split = {self.fire_split}: must be 1, or 2 with at least 2 lanes")
         if not 0 <= self.thr_bits <= self.acc_bits - 1:
             raise ValueError(f"thr_bits = {self.thr_bits}: must be 0 (acc_bits - 1) or 1 .. acc_bits - 1 = {self.acc_bits - 1}")
+        w = self.weight_bank_words
+        if w < 0 or w & (w - 1):
+            raise ValueError(f"weight_bank_words = {w}: must be 0 (chosen for ECP5 block RAMs) or a power of two")
         for f in ("max_steps", "max_state_words", "max_count_words"):
             if getattr(self, f) < 1:
                 raise ValueError(f"{f} = {getattr(self, f)}: must be >= 1")
@@ -120,6 +124,14 @@ class Config:
     @property
     def waddr_bits(self) -> int:
         return max(1, clog2(self.max_weight_words) + 1)
+
+    @property
+    def weight_bank_depth(self) -> int:
+        """Words per weight-memory bank; max_weight_words (one memory) unless banked (hw/banks.py)."""
+        from .banks import bank_depth_for
+
+        w = self.weight_bank_words or bank_depth_for(self.max_weight_words, self.lanes * self.weight_bits)
+        return min(w, self.max_weight_words)
 
     @property
     def dim_bits(self) -> int:

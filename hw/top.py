@@ -75,6 +75,7 @@ from amaranth.lib.wiring import In, Out
 
 from .config import CFG_ADDR_BITS, LAYER_INDEX_BITS, Config, clog2, ubits
 from .exit import LANE_CYCLES, ExitController
+from .banks import WeightBanks
 from .firing import FiringUnit
 from .counter import split_counter
 from .sequencer import PoolWalk, Scatter, Writer, copies, entry_layout, popcount, ram_q, record_layout, reg, tree_sum, widths
@@ -163,7 +164,13 @@ class Processor(wiring.Component):
         # left undefined: Yosys then adds no bypass mux behind the RAM (it was on every BRAM path)
         ram = {"attrs": {"no_rw_check": 1}}
         m.submodules.table = table = Memory(shape=ent_l.size, depth=cfg.max_layers, init=img.get("table", []), **ram)
-        m.submodules.wmem = wmem = Memory(shape=wl.size, depth=cfg.max_weight_words, init=img.get("weights", []), **ram)
+        banked = cfg.weight_bank_depth < cfg.max_weight_words
+        if not banked:
+            m.submodules.wmem = wmem = Memory(shape=wl.size, depth=cfg.max_weight_words, init=img.get("weights", []), **ram)
+        else:   # one RAM row per bank, the bank mux after the RAMs' output registers (hw/banks.py)
+            m.submodules.wmem = wbanks = WeightBanks(wl, cfg.max_weight_words, cfg.weight_bank_depth,
+                                                     clog2(cfg.max_weight_words), CFG_ADDR_BITS,
+                                                     img.get("weights", []), ram["attrs"])
         m.submodules.bmem = bmem = Memory(shape=vl.size, depth=cfg.max_bias_words, init=img.get("bias", []), **ram)
         m.submodules.pmem = pmem = Memory(shape=vl.size, depth=NW, init=[], **ram)
         # two banks addressed as Cat(addr, bank): each bank a power of two deep, so bank 1 lies inside
@@ -175,7 +182,8 @@ class Processor(wiring.Component):
         m.submodules.kmem = kmem = Memory(shape=kl.size, depth=cfg.max_count_words, init=[], **ram)
         m.submodules.imem = imem = Memory(shape=vl.size, depth=NW, init=[], **ram)
         t_rd, t_wr = table.read_port(), table.write_port()
-        w_rd, w_wr = wmem.read_port(), wmem.write_port()
+        if not banked:
+            w_rd, w_wr = wmem.read_port(), wmem.write_port()
         b_rd, b_wr = bmem.read_port(), bmem.write_port()
         p_wr = pmem.write_port()
         p_rd = pmem.read_port()  # not transparent: the PE forwards in-flight sums
@@ -185,7 +193,7 @@ class Processor(wiring.Component):
         k_rd, k_wr = kmem.read_port(), kmem.write_port()
         i_rd, i_wr = imem.read_port(), imem.write_port()
         t_data = data.View(ent_l, t_rd.data)
-        w_data = data.View(wl, w_rd.data)
+        w_data = data.View(wl, w_rd.data) if not banked else None
         b_data = data.View(vl, b_rd.data)
         p_data = data.View(vl, p_rd.data)
         c_data = data.View(cl, c_rd.data)
@@ -304,9 +312,14 @@ class Processor(wiring.Component):
         def pipe(sig, name):
             return reg(m, sig, name)
 
-        m.d.comb += w_rd.addr.eq(scatter.waddr)
+        m.d.comb += (w_rd.addr if not banked else wbanks.rd_addr).eq(scatter.waddr)
         r_v, r_pa, r_t = pipe(scatter.op, "pe_r_v"), pipe(scatter.paddr, "pe_r_pa"), pipe(scatter.t, "pe_r_t")
-        x1_v, x1_pa, x1_t, x1_w = pipe(r_v, "pe_x1_v"), pipe(r_pa, "pe_x1_pa"), pipe(r_t, "pe_x1_t"), ram_q(m, w_data, "pe_x1_w")
+        m_v = r_v   # an op waiting for a banked weight word, in the stage before R (none in a one-memory build)
+        if banked:  # the bank mux has a register of its own (hw/banks.py): the op waits a cycle for its word
+            assert WeightBanks.LATENCY == 3
+            m_v, (r_v, r_pa, r_t) = r_v, (pipe(r_v, "pe_r2_v"), pipe(r_pa, "pe_r2_pa"), pipe(r_t, "pe_r2_t"))
+        x1_v, x1_pa, x1_t = pipe(r_v, "pe_x1_v"), pipe(r_pa, "pe_x1_pa"), pipe(r_t, "pe_x1_t")
+        x1_w = ram_q(m, w_data, "pe_x1_w") if not banked else wbanks.rd_q   # the banks' register is their own
         x1_silent = pipe(Mux(graded, r_t == 0, r_t >= T), "pe_x1_silent")   # tested in R: X1 ANDs it with mag != 0
         # the event's share of every lane's exponent sum, from R; tau * (A - 1 - E) is constant over a layer
         x1_base = pipe(lane_base(r_t, graded, pipe(tau_e(cur.E, taulog, A), "pe_tau_e")), "pe_x1_base")
@@ -354,6 +367,8 @@ class Processor(wiring.Component):
             # old + (nz ? (sign ? -mm : mm) : 0), the negation as invert-and-carry-in of one adder
             m.d.comb += sums[l].eq(old + (Mux(nz4, mm4, 0) ^ neg4.replicate(A)) + neg4)
         pe_busy = r_v | x1_v | x2_v | x3_v | x4_v | a_v | h1_v   # h1: the write of the last sum
+        if banked:
+            pe_busy = pe_busy | m_v
         sops = split_counter(m, r_v, count_clear, "sops")
         events = split_counter(m, pipe(scatter.event, "sc_event_r"), count_clear, "events")
         m.d.comb += [self.cycles.eq(cycles), self.sops.eq(sops), self.events.eq(events)]
@@ -512,9 +527,14 @@ class Processor(wiring.Component):
         cb_any = reg(m, take, "cfg_any")
         cfg_busy = Signal()
         m.d.comb += cfg_busy.eq(take | cb_any | reg(m, cb_any, "cfg_any2"))
-        m.d.comb += [t_wr.addr.eq(cb_a), t_wr.data.eq(cb_d), w_wr.addr.eq(cb_a), w_wr.data.eq(cb_d),
-                     b_wr.addr.eq(cb_a), b_wr.data.eq(cb_d),
-                     t_wr.en.eq(cb_sel[SEL_TABLE]), w_wr.en.eq(cb_sel[SEL_WEIGHT]), b_wr.en.eq(cb_sel[SEL_BIAS])]
+        if not banked:
+            m.d.comb += [t_wr.addr.eq(cb_a), t_wr.data.eq(cb_d), w_wr.addr.eq(cb_a), w_wr.data.eq(cb_d),
+                         b_wr.addr.eq(cb_a), b_wr.data.eq(cb_d),
+                         t_wr.en.eq(cb_sel[SEL_TABLE]), w_wr.en.eq(cb_sel[SEL_WEIGHT]), b_wr.en.eq(cb_sel[SEL_BIAS])]
+        else:
+            m.d.comb += [t_wr.addr.eq(cb_a), t_wr.data.eq(cb_d), wbanks.wr_addr.eq(cb_a), wbanks.wr_data.eq(cb_d),
+                         b_wr.addr.eq(cb_a), b_wr.data.eq(cb_d),
+                         t_wr.en.eq(cb_sel[SEL_TABLE]), wbanks.wr_en.eq(cb_sel[SEL_WEIGHT]), b_wr.en.eq(cb_sel[SEL_BIAS])]
         cw_d = Signal(max(A + 1, F + 1, SB, XA, CB, cfg.tau_log_bits, 5), name="cfg_d2", reset_less=True)
         m.d.sync += cw_d.eq(cb_d)
 

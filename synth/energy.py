@@ -94,7 +94,9 @@ def e_sram_bit(size_bytes: float) -> float:
 
 
 def memories(cfg) -> dict:
-    """(word bits, depth) of every memory of hw/top.py for build cfg (a test checks them against the RTL)."""
+    """(word bits, depth) of every memory of hw/top.py for build cfg (a test checks them against the RTL).
+    wmem is the whole weight memory even where hw/banks.py splits it: a banked read enables one bank, so
+    its size-based energy is an upper bound there (the mux and wires between banks are not free either)."""
     from hw.config import clog2
     from hw.sequencer import entry_layout, record_layout
 
