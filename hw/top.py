@@ -46,9 +46,9 @@ After the output pass, DECIDE asks the exit controller (hw/exit.py); on exit
 OUTE re-reads O from vmem as LOGIT beats, CNT walks the table and sends
 every counter word as COUNT beats, then END.
 
-Memories: potential accumulator (words of P x A, one layer at a time), code
-and event buffers (two banks, ping-pong by layer parity), weights (P x W per
-word), biases (P x A), layer table, multistep state (vmem, kmem, imem).
+Memories: potential accumulator (words of P x A, one layer at a time), code and event buffers (two banks,
+ping-pong by layer parity), weights (P x W per word; banks of block-RAM rows where one memory would be a
+cascade, hw/banks.py, a read a cycle longer), biases (P x A), layer table, multistep state (vmem, kmem, imem).
 Config registers and memories are not reset: a reset aborts the inference
 (and clears the accumulator) but keeps the loaded network.
 
@@ -57,8 +57,8 @@ Config stream beat: {sel, addr, data}. sel 0 globals (addr 0 T (multistep:
 (0 ttfs, 1 multistep), 4 leak_shift, 5 margin (clamped to 2^A), 6 margin is
 null, 7 min_steps (clamped to T_max), 8 T_max), 1 lut[addr] (multistep:
 lut[0] = 2^F), 2 thresholds[addr], 3 layer table[addr], 4 weight word[addr],
-5 bias word[addr]. Accepted only while idle; a write lands one (memories) or two (registers) cycles after
-its beat, and an input waiting with config beats starts after them.
+5 bias word[addr]. Accepted only while idle; a write lands one (memories) or two (registers, banked
+weights) cycles after its beat, and an input waiting with config beats starts after them.
 
 Result stream beat {tag, layer, addr, data}: tag 0 SPIKE (ttfs: layer index,
 word address, data = P codes), tag 1 LOGIT (word address, data = P

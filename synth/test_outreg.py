@@ -143,21 +143,29 @@ def _check(cfg, pkg, x, raw):
         assert np.array_equal(res[k], want[k]), f"{k}: gates {res[k].tolist()} golden {want[k].tolist()}"
 
 
-def test_gate_level_netlist_is_bit_exact(tmp_path):
+@pytest.mark.parametrize("bank", [0, 512])
+def test_gate_level_netlist_is_bit_exact(tmp_path, bank):
     """Random ttfs (dense, conv) and multistep packages, back to back on one netlist with random
     stream gaps and result backpressure: the mapped ECP5 netlist, output registers moved into the
-    RAMs and every read-write collision poisoned, computes what model.golden computes."""
+    RAMs and every read-write collision poisoned, computes what model.golden computes. bank 512: the
+    weight memory in 4 banks (hw/banks.py: per-bank read enables, registered writes, the mux after the
+    RAMs' output registers)."""
     import numpy as np
 
     from hw import image
     from hw.config import Config, fits
     from model import randnet
 
-    cfg = Config(**GATE_CFG)
+    cfg = Config(**GATE_CFG, weight_bank_words=bank)
+    assert cfg.weight_bank_depth == (bank or cfg.max_weight_words)
     net, cells, rep = _gate_netlist(cfg, tmp_path)
     assert cells.get("DP16KD", 0) >= 3 and rep["kept"] == [] and len(rep["absorbed"]) == rep["ports"]
-    modes = {(r["a"], r["b"]) for r in gatesim.check_rams(json.loads(net.read_text()))}
+    rams = gatesim.check_rams(json.loads(net.read_text()))
+    modes = {(r["a"], r["b"]) for r in rams}
     assert (36, 36) in modes and any(a == b < 36 for a, b in modes), modes
+    if bank:
+        banks = {r["ram"].split(".")[1] for r in rams if r["ram"].startswith("wmem.")}
+        assert banks == {f"bank{k}" for k in range(4)}, sorted(r["ram"] for r in rams)
     gate = gatesim.flatten(net, tmp_path / "gate")
     steps, cases = [], []
     for seed, mode, kind in [(3, "ttfs", "dense"), (4, "ttfs", "conv"), (5, "multistep", "dense"), (6, "multistep", "conv")]:
