@@ -28,7 +28,8 @@ def test_bank_rule():
     assert bank_depth_for(1572, 20) == 1572   # 4 lanes: one 2048 x 9 row of 3
     assert bank_depth_for(6032, 5) == 6032    # 1 lane: one 8192 x 2 row of 3
     assert bank_depth_for(6400, 80) == 1024   # 784-128-10, 16 lanes: 7 rows of 5 (35) against 40 one deep
-    assert bank_depth_for(25088, 20) == 4096  # 784-128-10, 4 lanes: 7 rows of 5 (35) against 40 (16384 x 1)
+    assert bank_depth_for(25472, 20) == 4096  # 784-128-10, 4 lanes: 7 rows of 5 (35) against 40 (16384 x 1)
+    assert bank_depth_for(4288, 20) == 2048   # the digits ATSNN, 4 lanes: 3 rows of 3 (9) against 10 (8192 x 2)
     assert bank_depth_for(40000, 1) == 16384  # deeper than any one RAM
     assert Config(max_weight_words=6400, lanes=16).weight_bank_depth == 1024
     assert Config(max_weight_words=200, weight_bank_words=16).weight_bank_depth == 16

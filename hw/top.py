@@ -508,8 +508,8 @@ class Processor(wiring.Component):
 
         # ---- config stream
         # A beat is registered as it is taken (its sel decoded one-hot, its address's upper bits tested for
-        # zero); the memories write from those registers a cycle after the beat, and the registers a cycle
-        # later still, from a flag per register decoded from the registered beat. Decoding the stream
+        # zero); the memories write from those registers a cycle after the beat (banked weights a cycle later),
+        # the registers a cycle later still, from a flag per register decoded from the registered beat. Decoding the stream
         # directly (from the FSM's idle bit) into ~450 register enables and the LUT-RAM write enables took
         # 5 LUT levels: a late path. An inference starts only when no beat is taken this cycle or either
         # of the last two (the IDLE state below), so it always sees every write.

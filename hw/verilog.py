@@ -24,7 +24,7 @@ def generate(cfg: Config, out_dir, name: str = "logspike", baked=None) -> dict:
         "config": cfg.as_dict(),
         "derived": {"code_bits": cfg.code_bits, "sym_bits": cfg.sym_bits, "step_bits": cfg.step_bits,
                     "count_bits": cfg.count_bits, "buffer_words": cfg.words, "lanes": cfg.lanes,
-                    "weight_bank_words": cfg.weight_bank_depth},
+                    "weight_bank_depth": cfg.weight_bank_depth},
         "ports": {"cfg_payload_bits": cfg_layout(cfg).size, "inp_payload_bits": cfg.lanes * cfg.sym_bits,
                   "res_payload_bits": res_layout(cfg).size},
         "layouts": {"config_beat": {n: [f.offset, f.width] for n, f in cfg_layout(cfg)},

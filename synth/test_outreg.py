@@ -153,7 +153,7 @@ def test_gate_level_netlist_is_bit_exact(tmp_path, bank):
     import numpy as np
 
     from hw import image
-    from hw.config import Config, fits
+    from hw.config import Config, fits, needs
     from model import randnet
 
     cfg = Config(**GATE_CFG, weight_bank_words=bank)
@@ -168,15 +168,24 @@ def test_gate_level_netlist_is_bit_exact(tmp_path, bank):
         assert banks == {f"bank{k}" for k in range(4)}, sorted(r["ram"] for r in rams)
     gate = gatesim.flatten(net, tmp_path / "gate")
     steps, cases = [], []
-    for seed, mode, kind in [(3, "ttfs", "dense"), (4, "ttfs", "conv"), (5, "multistep", "dense"), (6, "multistep", "conv")]:
+    # banked: two dense packages of 120 inputs whose weights reach the third bank (1,434 and 1,020 words)
+    specs = ([(3, "ttfs", "dense", None), (4, "ttfs", "conv", None), (5, "multistep", "dense", None),
+              (6, "multistep", "conv", None)] if not bank else
+             [(4, "ttfs", "dense", [120]), (4, "ttfs", "conv", None), (7, "multistep", "dense", [120]),
+              (6, "multistep", "conv", None)])
+    for seed, mode, kind, shape in specs:
         rng = np.random.default_rng(seed)
         kw = dict(time_steps=int(rng.integers(3, 7)), margin=None, min_steps=1) if mode == "multistep" else {}
-        pkg = randnet.random_package(rng, mode, kind, weight_bits=cfg.weight_bits, frac_bits=cfg.frac_bits, **kw)
+        pkg = randnet.random_package(rng, mode, kind, weight_bits=cfg.weight_bits, frac_bits=cfg.frac_bits,
+                                     input_shape=shape, **kw)
         fits(cfg, pkg)
         x = randnet.random_inputs(rng, pkg, 2, silent=0.3)
         steps += [{"cfg": image.config_beats(cfg, pkg), "gap": 0.2},
                   {"infer": [image.input_beats(cfg, pkg, xi) for xi in x], "gap": 0.2, "ready_p": 0.6}]
         cases.append((pkg, x))
+    if bank:
+        words = [needs(pkg, cfg.lanes)["weight_words"] for pkg, _ in cases]
+        assert max(words) > 2 * bank and min(words) < bank, words   # one bank, and three
     raw = gatesim.run_steps(gate, cfg, steps, tmp_path / "run", seed=1, max_cycles=500_000)
     pos = 0
     for pkg, x in cases:
