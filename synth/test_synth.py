@@ -93,11 +93,6 @@ def test_ecp5_small_build_places(tmp_path):
     assert o["kept"] == [] and o["absorbed"] == o["read_ports"], o
     fe = r["failing_endpoints"]   # from nextpnr's detailed report: every endpoint's arrival against 1 ns
     assert fe["period_ns"] == 1.0 and fe["endpoints"] > r["ffs"] // 2 and fe["failing"] > 0
-    # at a request seed 1 meets (the build places near 150 MHz), seed 1 is the only placement made
-    r = synthesize(v, "logspike", "ecp5", freq_mhz=50.0, workdir=tmp_path / "ecp5b", seeds=3)
-    assert set(r["fmax_by_seed"]) == {1} and r["fmax_mhz"] >= 50.0
-    assert r["placement_seed"] == 1 and r["timing_met"] is True and "fmax_seed_median_mhz" not in r
-    assert r["failing_endpoints"]["failing"] == 0 and not (tmp_path / "ecp5b" / "report_seed2.json").exists()
 
 
 @pytest.mark.slow
