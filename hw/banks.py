@@ -47,13 +47,13 @@ class WeightBanks(wiring.Component):
 
     def __init__(self, layout: data.ArrayLayout, depth: int, bank_depth: int, addr_bits: int, wr_addr_bits: int,
                  init: list, attrs: dict):
-        bad = bank_depth < 1 or bank_depth & (bank_depth - 1) or bank_depth >= depth
-        if bad or (1 << addr_bits) < depth or (1 << wr_addr_bits) < depth:
+        err = (f"bank_depth = {bank_depth}: must be a power of two below depth = {depth}"
+               if bank_depth < 1 or bank_depth & (bank_depth - 1) or bank_depth >= depth else
+               f"addr_bits = {addr_bits}, wr_addr_bits = {wr_addr_bits}: must reach depth = {depth}"
+               if (1 << addr_bits) < depth or (1 << wr_addr_bits) < depth else None)
+        if err:
             self._MustUse__silence = True   # refused, so not an unused elaboratable (Amaranth's own idiom)
-        if bad:
-            raise ValueError(f"bank_depth = {bank_depth}: must be a power of two below depth = {depth}")
-        if (1 << addr_bits) < depth or (1 << wr_addr_bits) < depth:
-            raise ValueError(f"addr_bits = {addr_bits}, wr_addr_bits = {wr_addr_bits}: must reach depth = {depth}")
+            raise ValueError(err)
         self.layout, self.depth, self.bank_depth, self.init, self.attrs = layout, depth, bank_depth, list(init), attrs
         self.nbanks = -(-depth // bank_depth)
         super().__init__({"rd_addr": In(addr_bits), "rd_q": Out(layout),

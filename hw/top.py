@@ -527,14 +527,10 @@ class Processor(wiring.Component):
         cb_any = reg(m, take, "cfg_any")
         cfg_busy = Signal()
         m.d.comb += cfg_busy.eq(take | cb_any | reg(m, cb_any, "cfg_any2"))
-        if not banked:
-            m.d.comb += [t_wr.addr.eq(cb_a), t_wr.data.eq(cb_d), w_wr.addr.eq(cb_a), w_wr.data.eq(cb_d),
-                         b_wr.addr.eq(cb_a), b_wr.data.eq(cb_d),
-                         t_wr.en.eq(cb_sel[SEL_TABLE]), w_wr.en.eq(cb_sel[SEL_WEIGHT]), b_wr.en.eq(cb_sel[SEL_BIAS])]
-        else:
-            m.d.comb += [t_wr.addr.eq(cb_a), t_wr.data.eq(cb_d), wbanks.wr_addr.eq(cb_a), wbanks.wr_data.eq(cb_d),
-                         b_wr.addr.eq(cb_a), b_wr.data.eq(cb_d),
-                         t_wr.en.eq(cb_sel[SEL_TABLE]), wbanks.wr_en.eq(cb_sel[SEL_WEIGHT]), b_wr.en.eq(cb_sel[SEL_BIAS])]
+        w_wa, w_wd, w_we = (w_wr.addr, w_wr.data, w_wr.en) if not banked else (wbanks.wr_addr, wbanks.wr_data, wbanks.wr_en)
+        m.d.comb += [t_wr.addr.eq(cb_a), t_wr.data.eq(cb_d), w_wa.eq(cb_a), w_wd.eq(cb_d),
+                     b_wr.addr.eq(cb_a), b_wr.data.eq(cb_d),
+                     t_wr.en.eq(cb_sel[SEL_TABLE]), w_we.eq(cb_sel[SEL_WEIGHT]), b_wr.en.eq(cb_sel[SEL_BIAS])]
         cw_d = Signal(max(A + 1, F + 1, SB, XA, CB, cfg.tau_log_bits, 5), name="cfg_d2", reset_less=True)
         m.d.sync += cw_d.eq(cb_d)
 

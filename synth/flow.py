@@ -508,6 +508,18 @@ def rtl_only(verilog_path, top: str = "logspike", workdir=None) -> dict:
     return res
 
 
+def seeds_tried(res: dict) -> dict:
+    """{seed: Fmax} of every placement of a synth result, whether or not it went through JSON (string keys)."""
+    return {int(k): v for k, v in (res.get("fmax_by_seed") or {}).items()}
+
+
+def seed_note(res: dict) -> str:
+    """`seed k` of the placement a synth result reports, then every other seed tried with its Fmax."""
+    seed = res.get("placement_seed", 1)
+    others = [f"seed {k}: {v}" for k, v in sorted(seeds_tried(res).items()) if k != seed]
+    return "; ".join([f"seed {seed}"] + ([", ".join(others)] if others else []))
+
+
 # --- Markdown -------------------------------------------------------------
 
 def markdown(res: dict, title: str | None = None) -> str:

@@ -91,27 +91,22 @@ def build_row(pkg, x, res, lanes, a, out, work, acc, acc_float, log) -> dict:
     return row
 
 
-def _seeds(row) -> str:
-    """`, seed k; seed 1: f` where closure kept another seed than the first."""
-    by = {int(k): v for k, v in (row.get("fmax_by_seed") or {}).items()}
-    k = row.get("placement_seed", 1)
-    return f", seed {k}" + (f"; seed 1: {by[1]} MHz" if k != 1 and 1 in by else "")
-
-
 def markdown(rows: list, epochs: int, cat_epochs: int) -> str:
+    from .flow import seed_note, seeds_tried
+
     L = ["# Peer comparison: MNIST-shaped 784-128-10 TTFS network", "",
          "Input: scikit-learn 8x8 digits upsampled to 28x28 (stand-in for MNIST; not MNIST). "
          f"Trained briefly ({epochs} float epochs + {cat_epochs} CAT epochs): float accuracy {rows[0]['accuracy_float']:.3f}, "
          f"TTFS golden accuracy {rows[0]['accuracy_golden']:.3f} on the digits test split.",
          "LogSpike builds: sized for this package; ECP5-25k out of context, nextpnr post-P&R "
-         f"(seeds tried per build: {', '.join(str(len(r.get('fmax_by_seed') or {1: 0})) for r in rows)}; the placement kept is "
+         f"(seeds tried per build: {', '.join(str(len(seeds_tried(r)) or 1) for r in rows)}; the placement kept is "
          "the first that meets the request, else the fastest). "
          f"Cycles: {rows[0]['cycles_source']}.",
          "", "| design | latency per image (us) | logic | BRAM | clock |", "| --- | --- | --- | --- | --- |"]
     for row in rows:
         P = row["config"]["lanes"]
         L += [f"| LogSpike, {P} lanes | {row['latency_us']:.2f} ({row['cycles']:.0f} cycles / {row['fmax_mhz']} MHz) | "
-              f"{row['logic_cells']:,} logic cells (ECP5 TRELLIS_COMB), {row['ffs']:,} FF, {row['dsps']} DSP | {row['brams']} DP16KD (18 kbit) | {row['fmax_mhz']} MHz (post-P&R{_seeds(row)}) |",
+              f"{row['logic_cells']:,} logic cells (ECP5 TRELLIS_COMB), {row['ffs']:,} FF, {row['dsps']} DSP | {row['brams']} DP16KD (18 kbit) | {row['fmax_mhz']} MHz (post-P&R, {seed_note(row)}) |",
               f"| LogSpike, {P} lanes at 100 MHz | {row['latency_us_at_100mhz']:.2f} | | | 100 MHz |"]
     L += [f"| {p['design']} | {p['latency_us']:.0f} | {p['logic']} | {p['brams']} | {p['clock']} |" for p in PEERS]
     L += ["", "Caveats: different FPGA families count logic cells differently (ECP5 LUT4 slices vs Xilinx 6-LUTs); "

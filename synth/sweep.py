@@ -11,6 +11,8 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from .flow import seed_note, seeds_tried
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -29,12 +31,8 @@ def table(rows: list, gen: dict) -> str:
 
 
 def fmax_cell(r: dict) -> str:
-    """The chosen placement's Fmax, its seed and, when it is not seed 1, every earlier seed's."""
-    by = {int(k): v for k, v in (r.get("fmax_by_seed") or {}).items()}
-    seed = r.get("placement_seed", 1)
-    if len(by) < 2:
-        return f"{r['fmax_mhz']} (seed {seed})"
-    return f"{r['fmax_mhz']} (seed {seed}; " + ", ".join(f"seed {k}: {v}" for k, v in sorted(by.items()) if k != seed) + ")"
+    """The chosen placement's Fmax, its seed and every other seed tried."""
+    return f"{r['fmax_mhz']} ({seed_note(r)})"
 
 
 def plot(rows: list, path: Path):
@@ -53,8 +51,7 @@ def plot(rows: list, path: Path):
     ax[0].legend(fontsize=8)
     ax[0].grid(alpha=0.3)
     ax[1].plot(P, [r["fmax_mhz"] for r in rows], "o-", color="C3", label="the flow's placement")
-    tried = [(r["config"]["lanes"], v) for r in rows for k, v in (r.get("fmax_by_seed") or {}).items()
-             if int(k) != r.get("placement_seed", 1)]
+    tried = [(r["config"]["lanes"], v) for r in rows for k, v in seeds_tried(r).items() if k != r.get("placement_seed", 1)]
     if tried:
         ax[1].plot([p for p, _ in tried], [v for _, v in tried], "x", color="gray", label="other seeds tried")
     ax[1].legend(fontsize=8, loc="lower left")
