@@ -25,4 +25,4 @@ test-slow: $(VENV)/.installed
 	$(PY) -m pytest -n $(JOBS) -q -m slow
 
 bench: $(VENV)/.installed
-	$(PY) -m model.bench_golden
+	$(PY) -m logspike.model.bench_golden

@@ -1,9 +1,9 @@
 """Shared build configuration and helpers of the processor tests."""
 import numpy as np
 
-from hw import image, sim
-from hw.config import Config
-from model import golden, randnet
+from logspike.hw import image, sim
+from logspike.hw.config import Config
+from logspike.model import golden, randnet
 
 # One build serves every test package (they are loaded over the config stream).
 CFG = Config(lanes=4, weight_bits=5, frac_bits=10, acc_bits=32, max_t=16, max_tau=4, max_layers=8,
@@ -34,3 +34,18 @@ def infer_step(pkg, x, **kw):
 
 def cfg_step(pkg, **kw):
     return dict({"cfg": image.config_beats(CFG, pkg)}, **kw)
+
+
+def make_ms(seed, kind, leak_shift=None, time_steps=None, batch=4, quantile=0.5, min_steps=None):
+    """A random multistep package whose margin is picked from its own output trace, so that
+    the samples exit at different steps; returns (pkg, inputs)."""
+    rng = np.random.default_rng(seed)
+    pkg = randnet.random_package(rng, "multistep", kind, weight_bits=CFG.weight_bits, frac_bits=CFG.frac_bits,
+                                 leak_shift=leak_shift, time_steps=time_steps or int(rng.integers(4, 12)),
+                                 margin=None, min_steps=min_steps or int(rng.integers(1, 3)))
+    x = randnet.random_inputs(rng, pkg, batch, silent=float(rng.uniform(0.1, 0.5)))
+    tr = golden.output_trace(pkg, x)  # [B, T, K]
+    top = np.sort(tr, axis=2)
+    ratio = (top[:, :, -1] - top[:, :, -2]) / np.arange(1, tr.shape[1] + 1)[None, :]
+    pkg.manifest["exit"]["margin"] = int(np.quantile(ratio, quantile))
+    return pkg, x

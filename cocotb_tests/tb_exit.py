@@ -3,7 +3,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from hw import cosim
+from logspike.hw import cosim
 
 
 async def pulse(dut, name):

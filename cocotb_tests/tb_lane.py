@@ -2,7 +2,7 @@
 import cocotb
 from cocotb.triggers import Timer
 
-from hw import cosim
+from logspike.hw import cosim
 
 
 @cocotb.test()

@@ -4,7 +4,7 @@ import random
 from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
-from hw.counter import split_counter
+from logspike.hw.counter import split_counter
 
 
 def test_split_counter_counts_across_wraps():

@@ -6,9 +6,9 @@ from dataclasses import replace
 import numpy as np
 
 from common import CFG, check, make_pkg
-from hw import image, sim
-from model import randnet
-from test_multistep import make_ms
+from logspike.hw import image, sim
+from logspike.model import randnet
+from common import make_ms
 
 # narrow firing compares (thr_bits: frac_bits + 2, as build_for makes them), so the clamp meets random potentials;
 # 8 lanes: two lane groups, so the register copies of the PE's forwarding selects and of the bank's valid

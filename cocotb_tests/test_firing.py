@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from hw import cosim
-from hw.config import Config
-from hw.firing import FiringUnit
-from hw.image import threshold_table
-from model import arith
+from logspike.hw import cosim
+from logspike.hw.config import Config
+from logspike.hw.firing import FiringUnit
+from logspike.hw.image import threshold_table
+from logspike.model import arith
 
 
 @pytest.mark.parametrize("thr_bits", [0, 10])
@@ -36,7 +36,7 @@ def test_thermo_count_every_code():
     of every table length up to 17 gives its number of ones."""
     from amaranth.hdl import Const, Module, Signal
     from amaranth.sim import Simulator
-    from hw.firing import thermo_count
+    from logspike.hw.firing import thermo_count
     m, cases = Module(), []
     for n in range(1, 18):
         for c in range(n + 1):

@@ -11,11 +11,11 @@ event buffers must handle.
 import numpy as np
 import pytest
 
-from hw import image, sim
-from hw.cli import build_for, build_for_all
-from hw.config import needs
-from model import arith, golden, randnet
-from model.package import Package, required_acc_bits, validate
+from logspike.hw import image, sim
+from logspike.hw.config import build_for, build_for_all
+from logspike.hw.config import needs
+from logspike.model import arith, golden, randnet
+from logspike.model.package import Package, required_acc_bits, validate
 
 PADDED_SHAPES = ([1, 2, 2], [1, 1, 8], [1, 8, 1], [2, 3, 3], [3, 2, 3], [1, 4, 1])
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from common import CFG, check, make_pkg
-from hw import image, sim
-from hw.harness import BEAT_DEPTH, RES_DEPTH
-from hw.top import TAG_END, res_layout
-from model import golden, randnet
-from test_multistep import make_ms
+from logspike.hw import image, sim
+from logspike.hw.harness import BEAT_DEPTH, RES_DEPTH
+from logspike.hw.top import TAG_END, res_layout
+from logspike.model import golden, randnet
+from common import make_ms
 
 TIMEOUT = 2_000_000  # cycles between two stops of the harness; these packages need a few thousand
 

@@ -3,10 +3,10 @@ import itertools
 
 import pytest
 
-from hw import cosim
-from hw.config import Config
-from hw.shiftadd import ShiftAddLane
-from model import arith
+from logspike.hw import cosim
+from logspike.hw.config import Config
+from logspike.hw.shiftadd import ShiftAddLane
+from logspike.model import arith
 
 
 @pytest.mark.parametrize("tau", [1, 2, 4])

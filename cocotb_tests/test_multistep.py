@@ -7,29 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from common import CFG, cfg_step, check, infer_step, make_pkg
-from hw import cosim, image, sim
-from hw.config import Config, FitError, fits
-from hw.exit import ExitController
-from model import arith, golden, randnet
-from model.package import PackageError
+from common import CFG, cfg_step, check, infer_step, make_ms, make_pkg
+from logspike.hw import cosim, image, sim
+from logspike.hw.config import Config, FitError, fits
+from logspike.hw.exit import ExitController
+from logspike.model import arith, golden, randnet
+from logspike.model.package import PackageError
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def make_ms(seed, kind, leak_shift=None, time_steps=None, batch=4, quantile=0.5, min_steps=None):
-    """A random multistep package whose margin is picked from its own output trace, so that
-    the samples exit at different steps; returns (pkg, inputs)."""
-    rng = np.random.default_rng(seed)
-    pkg = randnet.random_package(rng, "multistep", kind, weight_bits=CFG.weight_bits, frac_bits=CFG.frac_bits,
-                                 leak_shift=leak_shift, time_steps=time_steps or int(rng.integers(4, 12)),
-                                 margin=None, min_steps=min_steps or int(rng.integers(1, 3)))
-    x = randnet.random_inputs(rng, pkg, batch, silent=float(rng.uniform(0.1, 0.5)))
-    tr = golden.output_trace(pkg, x)  # [B, T, K]
-    top = np.sort(tr, axis=2)
-    ratio = (top[:, :, -1] - top[:, :, -2]) / np.arange(1, tr.shape[1] + 1)[None, :]
-    pkg.manifest["exit"]["margin"] = int(np.quantile(ratio, quantile))
-    return pkg, x
 
 
 # ---- exit controller -------------------------------------------------------
@@ -174,8 +159,8 @@ def test_multistep_sweep(tmp_path, block):
 def test_trained_atsnn(tmp_path):
     if not (ROOT / "golden" / "digits_atsnn" / "results.npz").exists():
         pytest.skip("golden/digits_atsnn/ not generated yet (python -m golden.make --only digits_atsnn)")
-    from golden.make import load
-    from hw.cli import build_for
+    from logspike.golden.make import load
+    from logspike.hw.config import build_for
 
     pkg, x, y, want = load("digits_atsnn")
     cfg = build_for(pkg, 4)

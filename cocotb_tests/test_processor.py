@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 
 from common import CFG, cfg_step, check, infer_step, make_pkg
-from hw import image, sim
-from hw.config import Config, FitError, fits
-from model import golden, randnet
-from synth import energy
-from model.package import PackageError
+from logspike.hw import image, sim
+from logspike.hw.config import Config, FitError, fits
+from logspike.model import golden, randnet
+from logspike.synth import energy
+from logspike.model.package import PackageError
 
 
 def _run_many(tmp_path, specs, batch=3, seed=0, **kw):

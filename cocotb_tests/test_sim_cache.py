@@ -4,7 +4,7 @@ import os
 
 from filelock import FileLock
 
-from hw import cosim
+from logspike.hw import cosim
 
 NOW = 1_000_000_000.0
 

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from golden.make import load
-from hw.cli import build_for_all
-from hw.sim import simulate
+from logspike.golden.make import load
+from logspike.hw.config import build_for_all
+from logspike.hw.sim import simulate
 
 LANES = 4
 
@@ -28,7 +28,7 @@ def test_trained_network_every_test_image(name, tmp_path):
 
 def test_trained_cnn_on_the_16_lane_build(tmp_path):
     """The build the synthesis figures are for: 16 lanes, ttfs only, firing bank split over two cycles."""
-    from hw.cli import build_for
+    from logspike.hw.config import build_for
 
     pkg, x, y, want = load("digits_cnn")
     cfg = build_for(pkg, 16)

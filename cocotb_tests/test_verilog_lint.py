@@ -2,10 +2,10 @@
 import json
 import subprocess
 
-from hw import cosim
-from hw.config import Config
-from hw.verilog import generate
-from model.cli import main
+from logspike.hw import cosim
+from logspike.hw.config import Config
+from logspike.hw.verilog import generate
+from logspike.cli import main
 
 
 def test_verilog_lint_clean(tmp_path):

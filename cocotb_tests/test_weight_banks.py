@@ -9,12 +9,13 @@ from amaranth.lib import data
 from amaranth.sim import Simulator
 
 from common import check
-from hw import image, sim
-from hw.banks import WeightBanks, bank_depth_for
-from hw.config import Config, FitError, fits, needs
-from hw.top import Processor
-from model import golden, randnet
-from model.package import PackageError
+from logspike.hw import image, sim
+from logspike.hw.banks import WeightBanks
+from logspike.hw.config import bank_depth_for
+from logspike.hw.config import Config, FitError, fits, needs
+from logspike.hw.top import Processor
+from logspike.model import golden, randnet
+from logspike.model.package import PackageError
 
 # 13 banks of 16 words, the last one 8 words: every package below spans several banks
 BANKED = Config(lanes=4, weight_bits=5, frac_bits=10, acc_bits=32, max_t=16, max_tau=4, max_layers=8,

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model import data, golden, train
-from model.convert import encode_inputs, to_package
-from model.package import Package, read, write
-from model.quant import QuantConfig
+from logspike.model import data, golden, train
+from logspike.model.convert import encode_inputs, to_package
+from logspike.model.package import Package, read, write
+from logspike.model.quant import QuantConfig
 
 HERE = Path(__file__).parent
 NAMES = ("digits_mlp", "digits_cnn", "digits_atsnn")
@@ -35,7 +35,7 @@ def _ttfs(net_name: str, d: data.Dataset) -> tuple[Package, np.ndarray]:
 
 
 def _atsnn(d: data.Dataset) -> tuple[Package, np.ndarray]:
-    from model.atsnn import SNNConfig, calibrate, margin_candidates, to_package as ms_package, train_snn
+    from logspike.model.atsnn import SNNConfig, calibrate, margin_candidates, to_package as ms_package, train_snn
 
     net = train_snn(d, "mlp", SNNConfig(time_steps=16, loss="early"), epochs=30)
     pkg = ms_package(net)

@@ -20,20 +20,6 @@ from amaranth.lib.wiring import In, Out
 
 from .config import clog2
 
-# ECP5 DP16KD shapes, words x bits (the 36-bit one is the pseudo-dual-port mode the weight memory maps to)
-DP16KD_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
-
-
-def bank_depth_for(depth: int, width: int) -> int:
-    """Words per bank for a depth x width memory: depth itself (one memory) when a DP16KD shape holds it
-    one RAM deep in as few RAMs as any shape; else the depth of the cheapest shape (the deepest of ties),
-    which Yosys would otherwise stack behind a read mux."""
-    cost = {d: -(-depth // d) * -(-width // w) for d, w in DP16KD_SHAPES}
-    best = min(cost.values())
-    if any(c == best for d, c in cost.items() if d >= depth):
-        return depth
-    return max(d for d, c in cost.items() if c == best)
-
 
 class WeightBanks(wiring.Component):
     """depth words of `layout` in banks of bank_depth words (a power of two), the last one shorter.

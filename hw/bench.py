@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.golden import patches
-from model.package import Package, layer_shapes
+from logspike.model.golden import patches
+from logspike.model.package import Package, layer_shapes
 
 from . import image
 from .cli import build_for
@@ -73,7 +73,7 @@ def ideal_work(pkg: Package, x: np.ndarray, res: dict) -> tuple[np.ndarray, int]
 
 
 def run(name: str, lanes: int, images: int | None, per_beat: int = 0) -> dict:
-    from golden.make import load
+    from logspike.golden.make import load
 
     pkg, x, _, want = load(name)
     if images:

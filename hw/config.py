@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from model import arith
-from model.package import WEIGHTED, Package, layer_shapes
+from logspike.model import arith
+from logspike.model.package import WEIGHTED, Package, layer_shapes
 
 
 class FitError(ValueError):
@@ -128,8 +128,6 @@ class Config:
     @property
     def weight_bank_depth(self) -> int:
         """Words per weight-memory bank; max_weight_words (one memory) unless banked (hw/banks.py)."""
-        from .banks import bank_depth_for
-
         w = self.weight_bank_words or bank_depth_for(self.max_weight_words, self.lanes * self.weight_bits)
         return min(w, self.max_weight_words)
 
@@ -271,3 +269,48 @@ def fits(cfg: Config, pkg: Package) -> None:
         fail("weights", f"{n['weight_words']} words of {P} lanes", f"build max_weight_words = {cfg.max_weight_words}")
     if n["bias_words"] > cfg.max_bias_words:
         fail("biases", f"{n['bias_words']} words of {P} lanes", f"build max_bias_words = {cfg.max_bias_words}")
+
+
+# ECP5 DP16KD shapes, words x bits (the 36-bit one is the pseudo-dual-port mode the weight memory maps to)
+DP16KD_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
+
+
+def bank_depth_for(depth: int, width: int) -> int:
+    """Words per bank for a depth x width memory: depth itself (one memory) when a DP16KD shape holds it
+    one RAM deep in as few RAMs as any shape; else the depth of the cheapest shape (the deepest of ties),
+    which Yosys would otherwise stack behind a read mux."""
+    cost = {d: -(-depth // d) * -(-width // w) for d, w in DP16KD_SHAPES}
+    best = min(cost.values())
+    if any(c == best for d, c in cost.items() if d >= depth):
+        return depth
+    return max(d for d, c in cost.items() if c == best)
+
+
+def build_for(pkg, lanes: int, **over):
+    """The smallest build of `lanes` lanes that fits this package (capacities from the package).
+
+    A ttfs package gets a build without the multistep datapath; the
+    capacities of the mode the package does not use are left at their minimum
+    (override them, e.g. multistep / max_steps / max_state_words /
+    max_count_words, for a build that must also hold other packages;
+    build_for_all does). From 16 lanes on the firing comparator bank is
+    time-shared over two cycles (fire_split = 2): at full width it would be
+    over a quarter of the logic."""
+    n = needs(pkg, check_lanes(lanes))
+    ttfs = pkg.mode == "ttfs"
+    kw = dict(lanes=lanes, weight_bits=pkg.weight_bits, frac_bits=pkg.frac_bits, acc_bits=pkg.acc_bits,
+              max_t=pkg.time_steps if ttfs else 1, max_tau=pkg.tau if ttfs else 1, max_layers=n["layers"],
+              max_neurons=n["neurons"], max_inputs=n["inputs"], max_weight_words=n["weight_words"],
+              max_bias_words=n["bias_words"], max_dim=n["dim"], max_kernel=n["kernel"], max_stride=n["stride"],
+              max_steps=max(1, n["steps"]), max_state_words=max(1, n["state_words"]),
+              max_count_words=max(1, n["count_words"]), multistep=not ttfs, fire_split=2 if lanes >= 16 else 1,
+              # firing compares of frac_bits + 2 bits (thresholds below 4.0), wider if this package needs it
+              thr_bits=min(pkg.acc_bits - 1, max([pkg.frac_bits + 2] + [int(v).bit_length() for v in (pkg.thresholds if ttfs else [])])))
+    kw.update({k: v for k, v in over.items() if v is not None})
+    return Config(**kw)
+
+
+def build_for_all(pkgs, lanes: int):
+    """One build that holds every package: the field-wise largest of their own builds."""
+    dicts = [build_for(p, lanes).as_dict() for p in pkgs]
+    return Config(**{k: max(d[k] for d in dicts) for k in dicts[0]})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.package import WEIGHTED, Package, layer_shapes
+from logspike.model.package import WEIGHTED, Package, layer_shapes
 
 from .config import CFG_ADDR_BITS, Config, chw, clog2, fits, words_of
 from .sequencer import entry_layout

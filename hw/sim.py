@@ -19,7 +19,7 @@ import numpy as np
 from amaranth.hdl import Shape
 from amaranth.lib.wiring import In, Out
 
-from model.package import Package
+from logspike.model.package import Package
 
 from . import cosim, image
 from .config import Config, fits
@@ -94,9 +94,9 @@ def run_fast(cfg: Config, items: list, test_dir=None, gap=0.0, ready_p=1.0, seed
            "gap": threshold(gap), "stall": threshold(1.0 - ready_p), "seed": seed, "timeout_cycles": timeout_cycles}
     if test_dir is None:
         with tempfile.TemporaryDirectory(prefix="logspike-sim-") as d:
-            ans = cosim.run(bdir, TB_TOP, "hw.tb_fast", Path(d), job)
+            ans = cosim.run(bdir, TB_TOP, "logspike.hw.tb_fast", Path(d), job)
     else:
-        ans = cosim.run(bdir, TB_TOP, "hw.tb_fast", Path(test_dir), job)
+        ans = cosim.run(bdir, TB_TOP, "logspike.hw.tb_fast", Path(test_dir), job)
     if len(ans["results"]) != n_inf:
         raise RuntimeError(f"{len(ans['results'])} END beats for {n_inf} inferences")
     return ans["results"], ans["stats"]
@@ -111,8 +111,8 @@ def run_steps(cfg: Config, steps: list, test_dir=None, seed: int = 0, baked: Pac
     job = {"steps": steps, "seed": seed, "tag_shift": tag_shift, "max_cycles": max_cycles}
     if test_dir is None:
         with tempfile.TemporaryDirectory(prefix="logspike-sim-") as d:
-            return cosim.run(bdir, TOP, "hw.tb_driver", Path(d), job)["results"]
-    return cosim.run(bdir, TOP, "hw.tb_driver", Path(test_dir), job)["results"]
+            return cosim.run(bdir, TOP, "logspike.hw.tb_driver", Path(d), job)["results"]
+    return cosim.run(bdir, TOP, "logspike.hw.tb_driver", Path(test_dir), job)["results"]
 
 
 def collate(cfg: Config, pkg: Package, raw: list) -> tuple[dict, list]:

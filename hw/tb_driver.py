@@ -10,7 +10,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
-from hw import cosim
+from logspike.hw import cosim
 
 
 async def push(dut, name, beats, gap, rnd):
@@ -36,7 +36,7 @@ async def push(dut, name, beats, gap, rnd):
 
 async def collect(dut, out, ready_p, rnd):
     """Take result beats until an END beat; ready is 1 with probability ready_p each cycle."""
-    from hw.top import TAG_END
+    from logspike.hw.top import TAG_END
 
     tag_shift = None
     while True:

@@ -17,7 +17,7 @@ import time
 import cocotb
 from cocotb.triggers import ClockCycles, RisingEdge, Timer, with_timeout
 
-from hw import cosim  # and nothing heavier: this module's imports count in every simulate() call
+from logspike.hw import cosim  # and nothing heavier: this module's imports count in every simulate() call
 
 
 async def pulse(dut, sig):

@@ -10,13 +10,11 @@ right early, so the margin exit of SPEC 4.4 can stop sooner.
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from . import arith, golden
 from .convert import layer_tensors
@@ -24,6 +22,7 @@ from .data import Dataset
 from .nets import build_spec, complete_layers
 from .package import Package, required_acc_bits, validate
 from .quant import fixed_bias, log_weight
+from .train import run_epochs
 
 
 @dataclass(frozen=True)
@@ -138,28 +137,12 @@ def td_loss(outs: torch.Tensor, y: torch.Tensor, lam: torch.Tensor) -> torch.Ten
 
 
 def train_snn(data: Dataset, net_name: str, cfg: SNNConfig, epochs: int = 40, lr: float = 2e-3, batch: int = 64, seed: int = 0) -> MultistepNet:
+    """The time-dependent loss over the training split's bytes, with the one training loop (train.run_epochs)."""
     torch.manual_seed(seed)
     net = MultistepNet(data.shape, build_spec(net_name, data.shape, data.classes), cfg)
-    x, y = torch.from_numpy(data.train.bytes), torch.from_numpy(data.train.y)
     lam = loss_weights(cfg.loss, cfg.time_steps)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(epochs, 1))
-    g = torch.Generator().manual_seed(seed)
-    bar = tqdm(range(epochs), desc=f"SNN {net_name} ({cfg.loss} loss)", unit="ep", file=sys.stderr, leave=False, disable=None)
-    for _ in bar:
-        net.train()
-        perm = torch.randperm(len(x), generator=g)
-        total = 0.0
-        for s in range(0, len(x), batch):
-            idx = perm[s:s + batch]
-            loss = td_loss(net(x[idx]), y[idx], lam)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        sched.step()
-        bar.set_postfix(loss=f"{total / len(x):.3f}")
-    return net.eval()
+    return run_epochs(net, data.train.bytes, data.train.y, lambda out, y: td_loss(out, y, lam), epochs, lr, batch,
+                      seed, f"SNN {net_name} ({cfg.loss} loss)")
 
 
 def to_package(net: MultistepNet, margin: int | None = None, min_steps: int = 1) -> Package:
@@ -178,23 +161,22 @@ def to_package(net: MultistepNet, margin: int | None = None, min_steps: int = 1)
 # ---- early exit: the SPEC margin rule and a float entropy rule, both from per-step outputs ----
 
 def margin_exit(trace: np.ndarray, margin: int | None, min_steps: int = 1):
-    """SPEC 4.4 on a [B, T, K] integer trace: (exit_step, pred) per sample."""
+    """SPEC 4.4 on a [B, T, K] integer trace: (exit_step, pred) per sample. The rule itself is
+    arith.exit_now, its one home, applied at every step; the first step that exits is the exit step."""
     B, T, K = trace.shape
-    top2 = np.sort(trace, axis=2)[:, :, -2:]
-    gap = top2[:, :, 1] - top2[:, :, 0]
-    steps = np.arange(1, T + 1)
-    ok = np.zeros((B, T), dtype=bool) if margin is None else (gap >= margin * steps) & (steps >= min_steps)
-    ok[:, -1] = True
-    ex = ok.argmax(1)
-    pred = trace[np.arange(B), ex].argmax(1)  # numpy argmax: lowest index on ties
-    return ex + 1, pred
+    tr = torch.from_numpy(np.ascontiguousarray(trace, dtype=np.int64))
+    ok = torch.stack([arith.exit_now(tr[:, s - 1], s, margin, min_steps, T) for s in range(1, T + 1)], 1)
+    ex = ok.to(torch.int8).argmax(1)   # the first step that exits (step T always does)
+    pred = arith.argmax_first(tr[torch.arange(B), ex])
+    return ex.numpy() + 1, pred.numpy()
 
 
-def entropy_exit(trace: np.ndarray, threshold: float, min_steps: int = 1):
-    """DT-SNN-style float rule: exit when the softmax entropy of O_t / t drops below the threshold."""
+def entropy_exit(trace: np.ndarray, threshold: float, frac_bits: int, min_steps: int = 1):
+    """DT-SNN-style float rule: exit when the softmax entropy of O_t / t drops below the threshold
+    (O in the trained units: the trace's fixed-point values over 2^frac_bits)."""
     B, T, K = trace.shape
     z = torch.from_numpy(trace.astype(np.float64)) / torch.arange(1, T + 1, dtype=torch.float64).reshape(1, T, 1)
-    z = z / (1 << 16)  # back to the trained units (F = 16 by default; the scale only shifts the threshold)
+    z = z / (1 << frac_bits)
     p = torch.softmax(z, dim=2)
     ent = -(p * torch.log(p.clamp_min(1e-30))).sum(2).numpy()
     ok = (ent < threshold) & (np.arange(1, T + 1) >= min_steps)
@@ -203,11 +185,13 @@ def entropy_exit(trace: np.ndarray, threshold: float, min_steps: int = 1):
     return ex + 1, trace[np.arange(B), ex].argmax(1)
 
 
-def sweep(trace: np.ndarray, y: np.ndarray, rule: str, values) -> list[tuple]:
-    """(value, accuracy, mean steps) for each threshold value of a rule."""
+def sweep(trace: np.ndarray, y: np.ndarray, rule: str, values, frac_bits: int | None = None) -> list[tuple]:
+    """(value, accuracy, mean steps) for each threshold value of a rule (the entropy rule needs frac_bits)."""
+    if rule == "entropy" and frac_bits is None:
+        raise ValueError("the entropy rule needs frac_bits (the trace's fixed-point scale)")
     out = []
     for v in values:
-        ex, pred = margin_exit(trace, v) if rule == "margin" else entropy_exit(trace, v)
+        ex, pred = margin_exit(trace, v) if rule == "margin" else entropy_exit(trace, v, frac_bits)
         out.append((v, float((pred == y).mean()), float(ex.mean())))
     return out
 
@@ -220,13 +204,13 @@ def margin_candidates(trace: np.ndarray, n: int = 200) -> list[int]:
     return [0] + [int(q) for q in qs if q > 0]
 
 
-def calibrate(trace: np.ndarray, y: np.ndarray, rule: str, budget: float, values) -> tuple:
+def calibrate(trace: np.ndarray, y: np.ndarray, rule: str, budget: float, values, frac_bits: int | None = None) -> tuple:
     """Cheapest threshold whose accuracy stays within `budget` of running all T_max steps.
 
     Run on a validation split held apart from the test split.
     """
     full = float((margin_exit(trace, None)[1] == y).mean())
-    ok = [r for r in sweep(trace, y, rule, values) if r[1] >= full - budget]
+    ok = [r for r in sweep(trace, y, rule, values, frac_bits) if r[1] >= full - budget]
     if not ok:
         return None, full, float(trace.shape[1])
     return min(ok, key=lambda r: (r[2], -r[1]))

@@ -28,15 +28,15 @@ def evaluate(d: data.Dataset, net_name: str, cfg: SNNConfig, epochs: int, budget
     full_acc = float((margin_exit(tt, None)[1] == d.test.y).mean())
     m = calibrate(tv, d.val.y, "margin", budget, margin_candidates(tv))[0]
     ex, pred = margin_exit(tt, m)
-    e = calibrate(tv, d.val.y, "entropy", budget, ENTROPY_GRID)[0]
-    eex, epred = entropy_exit(tt, e if e is not None else 0.0)
+    e = calibrate(tv, d.val.y, "entropy", budget, ENTROPY_GRID, cfg.frac_bits)[0]
+    eex, epred = entropy_exit(tt, e if e is not None else 0.0, cfg.frac_bits)
     return {
         "loss": cfg.loss, "T_max": T, "package": pkg,
         "fixed": {"acc": full_acc, "steps": float(T)},
         "margin": {"threshold": m, "acc": float((pred == d.test.y).mean()), "steps": float(ex.mean()), "exit_steps": ex.tolist()},
         "entropy": {"threshold": e, "acc": float((epred == d.test.y).mean()), "steps": float(eex.mean())},
         "sweep_margin": sweep(tt, d.test.y, "margin", margin_candidates(tv, 60)),
-        "sweep_entropy": sweep(tt, d.test.y, "entropy", ENTROPY_GRID[::4]),
+        "sweep_entropy": sweep(tt, d.test.y, "entropy", ENTROPY_GRID[::4], cfg.frac_bits),
     }
 
 

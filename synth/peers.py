@@ -37,10 +37,10 @@ PEERS = [
 def train_mnist_shaped(epochs: int, cat_epochs: int, seed: int = 0):
     import torch
 
-    from model import data, train
-    from model.convert import encode_inputs, to_package
-    from model.nets import Net, fold_batch_norm, mlp, normalise
-    from model.quant import QuantConfig
+    from logspike.model import data, train
+    from logspike.model.convert import encode_inputs, to_package
+    from logspike.model.nets import Net, fold_batch_norm, mlp, normalise
+    from logspike.model.quant import QuantConfig
 
     torch.manual_seed(seed)
     d = data.digits(upsample=28)
@@ -60,7 +60,7 @@ def train_mnist_shaped(epochs: int, cat_epochs: int, seed: int = 0):
 
 def build_row(pkg, x, res, lanes, a, out, work, acc, acc_float, log) -> dict:
     """Simulate one build on the test images (it must equal golden) and place and route it."""
-    from hw.sim import simulate
+    from logspike.hw.sim import simulate
 
     from . import builds
     from .flow import synthesize
@@ -116,7 +116,7 @@ def markdown(rows: list, epochs: int, cat_epochs: int) -> str:
 
 
 def main(argv=None):
-    from model import golden
+    from logspike.model import golden
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(HERE / "reports"))

@@ -126,7 +126,7 @@ def merge(out: Path):
 def write(rows, gen, desc, out: Path):
     freq = rows[0]["freq_request_mhz"] if rows else 150.0
     md = ["# LogSpike lanes sweep: ECP5-25k post place-and-route and generic gates", "",
-          f"Build: sized for the digits CNN ({desc}); one build per lane count (`hw.cli.build_for`).",
+          f"Build: sized for the digits CNN ({desc}); one build per lane count (`hw.config.build_for`).",
           f"ECP5: yowasp Yosys `synth_ecp5`, nextpnr-ecp5 `--25k --package CABGA256 --out-of-context --freq {freq:g} "
           "--timing-allow-fail --seed N`, timing closure by seed: seeds 1, 2, ... in turn (up to "
           f"{max((r.get('seeds_max', 1) for r in rows), default=1)}) until one meets {freq:g} MHz; the figures are that "

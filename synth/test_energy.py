@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from amaranth.hdl import Fragment, Shape
 
-from hw.cli import build_for
-from hw.config import chw, needs, words_of
-from model import golden
-from model.package import layer_shapes
-from model.randnet import random_inputs, random_package
-from synth import energy
+from logspike.hw.config import build_for
+from logspike.hw.config import chw, needs, words_of
+from logspike.model import golden
+from logspike.model.package import layer_shapes
+from logspike.model.randnet import random_inputs, random_package
+from logspike.synth import energy
 
 
 def window_sum(layer: dict, in_shape, val: np.ndarray) -> float:
@@ -136,7 +136,7 @@ def test_early_exit_costs_less_than_t_max():
 @pytest.mark.parametrize("mode,kind,P", [("ttfs", "conv", 2), ("multistep", "dense", 4)])
 def test_memory_widths_are_the_rtls(mode, kind, P):
     """Every memory of energy.memories equals the one hw/top.py declares (width and depth), for the build of a package."""
-    from hw.top import Processor
+    from logspike.hw.top import Processor
 
     pkg = random_package(np.random.default_rng(20), mode, kind)
     cfg = build_for(pkg, P)

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from synth import gatesim, outreg
-from synth.flow import tool, yosys
+from logspike.synth import gatesim, outreg
+from logspike.synth.flow import tool, yosys
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -122,10 +122,10 @@ GATE_CFG = dict(lanes=2, weight_bits=5, frac_bits=10, acc_bits=32, max_t=16, max
 
 
 def _gate_netlist(cfg, wd: Path):
-    from synth import builds
-    from synth.flow import _local, ecp5_netlist
+    from logspike.synth import builds
+    from logspike.synth.flow import local_copy, ecp5_netlist
 
-    v = _local(builds.write_verilog(cfg, wd / "rtl"), wd)
+    v = local_copy(builds.write_verilog(cfg, wd / "rtl"), wd)
     pnr_json, cells, rep, _ = ecp5_netlist(v, "logspike", wd)
     return wd / pnr_json, cells, rep
 
@@ -133,8 +133,8 @@ def _gate_netlist(cfg, wd: Path):
 def _check(cfg, pkg, x, raw):
     import numpy as np
 
-    from hw import sim
-    from model import golden
+    from logspike.hw import sim
+    from logspike.model import golden
 
     res, _ = sim.collate(cfg, pkg, raw)
     want = golden.run(pkg, x)
@@ -152,9 +152,9 @@ def test_gate_level_netlist_is_bit_exact(tmp_path, bank):
     RAMs' output registers)."""
     import numpy as np
 
-    from hw import image
-    from hw.config import Config, fits, needs
-    from model import randnet
+    from logspike.hw import image
+    from logspike.hw.config import Config, fits, needs
+    from logspike.model import randnet
 
     cfg = Config(**GATE_CFG, weight_bank_words=bank)
     assert cfg.weight_bank_depth == (bank or cfg.max_weight_words)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from hw.config import Config
-from synth import builds
-from synth.flow import close_timing, rtl_arith, synthesize, _local
+from logspike.hw.config import Config
+from logspike.synth import builds
+from logspike.synth.flow import close_timing, rtl_arith, synthesize, local_copy
 
 # a small build: 1 lane, small memories (the control logic is the same as any build's)
 SMALL = Config(lanes=1, weight_bits=5, frac_bits=16, acc_bits=20, max_t=16, max_tau=2, max_layers=2, max_neurons=32,
@@ -31,7 +31,7 @@ def test_no_multipliers_in_rtl(default_build, tmp_path):
     """The design's claim: no multiplier in the datapath. Yosys sees the RTL before techmapping;
     any `$mul` must have a constant operand (Amaranth's variable part-select index scaling,
     a power of two here), never two variable operands; no divide or modulo either."""
-    r = rtl_arith(_local(default_build, tmp_path), "logspike", tmp_path)
+    r = rtl_arith(local_copy(default_build, tmp_path), "logspike", tmp_path)
     multipliers = r["rtl_mul_variable"]
     assert multipliers == 0, r["rtl_arith"]
     assert r["rtl_divmod_cells"] == 0, r["rtl_arith"]
@@ -120,7 +120,7 @@ def test_ice40_reports_fit(tmp_path):
 def test_failing_endpoints_grouped():
     """The endpoint summary counts, per register and port kind, the endpoints whose arrival (the largest
     over the nets that reach them) misses the period; a met endpoint is in no group."""
-    from synth.flow import _endpoints
+    from logspike.synth.flow import endpoints
     ep = lambda cell, port, d: {"cell": cell, "port": port, "delay": [d - 0.2, d], "event": "posedge clk"}
     rep = {"detailed_net_timings": [
         {"net": "a", "endpoints": [ep("word_TRELLIS_FF_Q_1", "CE", 7.1), ep("word_TRELLIS_FF_Q_2", "CE", 6.9),
@@ -128,11 +128,11 @@ def test_failing_endpoints_grouped():
         {"net": "b", "endpoints": [ep("sv_TRELLIS_FF_Q", "DI", 8.0), ep("pmem.0.1_DP16KD", "DIA3", 6.0)]},
         {"net": "c", "endpoints": [ep("word_TRELLIS_FF_Q_1", "CE", 6.0)]},
     ]}
-    e = _endpoints(rep, 1000 / 150)
+    e = endpoints(rep, 1000 / 150)
     assert e["endpoints"] == 4 and e["failing"] == 3 and e["groups_total"] == 2
     assert e["groups"] == [{"register": "sv.DI", "failing": 1, "worst_ns": 8.0},
                            {"register": "word.CE", "failing": 2, "worst_ns": 7.1}]
-    assert _endpoints({}, 6.67) is None
+    assert endpoints({}, 6.67) is None
 
 
 def test_register_copies_kept(tmp_path):
@@ -145,8 +145,8 @@ def test_register_copies_kept(tmp_path):
     from amaranth.lib import wiring
     from amaranth.lib.wiring import In, Out
 
-    from hw.sequencer import copies
-    from synth.flow import ecp5_netlist
+    from logspike.hw.sequencer import copies
+    from logspike.synth.flow import ecp5_netlist
 
     class Fan(wiring.Component):
         def __init__(self):

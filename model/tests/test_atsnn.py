@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from model import data, golden
-from model.atsnn import (SNNConfig, MultistepNet, calibrate, entropy_exit, loss_weights, margin_candidates, margin_exit,
+from logspike.model import data, golden
+from logspike.model.atsnn import (SNNConfig, MultistepNet, calibrate, entropy_exit, loss_weights, margin_candidates, margin_exit,
                          td_loss, to_package, train_snn)
-from model.nets import mlp
+from logspike.model.nets import mlp
 
 
 def test_loss_weights():
@@ -75,7 +75,7 @@ def test_calibration_is_the_cheapest_within_budget(trained):
 def test_entropy_exit_trades_steps_for_confidence(trained):
     d, _, pkg = trained
     tt = golden.output_trace(pkg, d.test.bytes[:100])
-    steps = [entropy_exit(tt, th)[0].mean() for th in (0.0, 0.01, 0.1, 1.0, 3.0)]
+    steps = [entropy_exit(tt, th, pkg.frac_bits)[0].mean() for th in (0.0, 0.01, 0.1, 1.0, 3.0)]
     assert steps[0] == 8 and steps[-1] == 1 and all(a >= b for a, b in zip(steps, steps[1:]))
 
 

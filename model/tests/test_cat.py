@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 import torch
 
-from model import arith, data, golden, train
-from model.convert import encode_inputs, load_checkpoint, save_checkpoint, to_package
-from model.nets import Net, build_spec, cnn, fold_batch_norm, mlp, normalise, to_cat, vgg
-from model.package import read, write
-from model.quant import QuantConfig, act_codes, code_weights, log_act, log_weight, weight_codes, weight_exponent
+from logspike.model import arith, data, golden, train
+from logspike.model.convert import encode_inputs, load_checkpoint, save_checkpoint, to_package
+from logspike.model.nets import Net, build_spec, cnn, fold_batch_norm, mlp, normalise, to_cat, vgg
+from logspike.model.package import read, write
+from logspike.model.quant import QuantConfig, act_codes, code_weights, log_act, log_weight, weight_codes, weight_exponent
 
 
 def test_weight_codes_are_log_rounded_powers_of_two():

@@ -9,8 +9,8 @@ import struct
 import numpy as np
 import pytest
 
-from model import data
-from model.data import DataError, Dataset, Split
+from logspike.model import data
+from logspike.model.data import DataError, Dataset, Split
 
 
 # --------------------------------------------------------------------- digits

@@ -13,8 +13,8 @@ import sys
 import numpy as np
 import pytest
 
-from model import golden, randnet
-from model.package import Package, PackageError, potential_bounds, required_acc_bits, validate
+from logspike.model import golden, randnet
+from logspike.model.package import Package, PackageError, potential_bounds, required_acc_bits, validate
 
 sys.path.insert(0, os.path.dirname(__file__))
 from naive_spec import NaiveOverflow, naive_run  # noqa: E402

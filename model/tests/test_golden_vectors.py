@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from golden.make import NAMES, load
-from model import golden
+from logspike.golden.make import NAMES, load
+from logspike.model import golden
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from model import arith, golden
-from model.package import Package, PackageError, potential_bounds, read, required_acc_bits, validate, write
-from model.randnet import random_inputs, random_package
+from logspike.model import arith, golden
+from logspike.model.package import Package, PackageError, potential_bounds, read, required_acc_bits, validate, write
+from logspike.model.randnet import random_inputs, random_package
 
 # ------------------------------------------------------------------ fixtures
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import data, golden, train
-from .convert import encode_inputs, save_checkpoint, to_package
-from .package import write
-from .quant import QuantConfig
+from logspike.model import data, golden, train
+from logspike.model.convert import encode_inputs, save_checkpoint, to_package
+from logspike.model.package import write
+from logspike.model.quant import QuantConfig
 
 
 # synthesis figures the report shows: result key -> label (synth.flow's ECP5 results)
@@ -66,9 +66,9 @@ def run(out: Path, net_name: str = "cnn", quick: bool = False, synth: bool = Fal
     print(f"TTFS SNN (golden) {summary['snn_golden']:.4f}, no-CAT SNN {summary['snn_no_cat']:.4f}, acc_bits {pkg.acc_bits}")
 
     t = step("generate Verilog (P = 4 lanes) and co-simulate the RTL on the test split (Verilator)")
-    from hw.cli import build_for
-    from hw.sim import simulate
-    from hw.verilog import generate
+    from logspike.hw.config import build_for
+    from logspike.hw.sim import simulate
+    from logspike.hw.verilog import generate
 
     cfg = build_for(pkg, 4)
     paths = generate(cfg, out / "rtl")
@@ -82,7 +82,7 @@ def run(out: Path, net_name: str = "cnn", quick: bool = False, synth: bool = Fal
           + f"; {summary['rtl_cycles']:.0f} cycles per inference ({time.perf_counter() - t:.0f} s)")
 
     t = step("ATSNN: multistep SNN with the time-dependent loss, margin exit calibrated on validation, RTL with and without exit")
-    from .atsnn import SNNConfig, calibrate, margin_candidates, to_package as ms_package, train_snn
+    from logspike.model.atsnn import SNNConfig, calibrate, margin_candidates, to_package as ms_package, train_snn
 
     snn = train_snn(d, "mlp", SNNConfig(time_steps=16), epochs=5 if quick else 30)
     ms = ms_package(snn)
@@ -104,10 +104,10 @@ def run(out: Path, net_name: str = "cnn", quick: bool = False, synth: bool = Fal
 
     if synth:
         t = step("synthesis: ECP5-25k, yowasp Yosys + nextpnr (out of context)")
-        from synth.cli import run as synth_run
-        from synth.flow import markdown
+        from logspike.synth.builds import synthesize_build
+        from logspike.synth.flow import markdown
 
-        sy = synth_run("ecp5", lanes=4, package=str(out / "package"), workdir=out / "synth")
+        sy = synthesize_build("ecp5", lanes=4, package=str(out / "package"), workdir=out / "synth")
         (out / "synth.json").write_text(json.dumps(sy, indent=1, default=str) + "\n")
         (out / "synth.md").write_text(markdown(sy))
         summary.update(synth={k: sy.get(k) for k in SYNTH_KEYS})

@@ -6,10 +6,10 @@ import sys
 import numpy as np
 import pytest
 
-from model import golden
-from model.cli import main
-from model.package import write
-from model.randnet import random_inputs, random_package
+from logspike.model import golden
+from logspike.cli import main
+from logspike.model.package import write
+from logspike.model.randnet import random_inputs, random_package
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def test_convert_rejects_a_missing_checkpoint(tmp_path, capsys):
 
 
 def test_console_script_entry_point_runs():
-    out = subprocess.run([sys.executable, "-m", "model.cli", "--help"], capture_output=True, text=True, timeout=60)
+    out = subprocess.run([sys.executable, "-m", "logspike", "--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "golden" in out.stdout and "demo" in out.stdout
 
 
@@ -85,13 +85,14 @@ def _must_not_run(*args, **kw):
 
 @pytest.fixture
 def no_expensive_work(monkeypatch):
-    import hw.sim
-    import hw.verilog
-    import synth.flow
-    from model import accuracy_report, demo, train
+    import logspike.hw.sim
+    import logspike.hw.verilog
+    import logspike.synth.flow
+    from logspike import demo
+    from logspike.model import accuracy_report, train
 
     for mod, name in ((train, "train_float"), (train, "train_cat"), (demo, "run"), (accuracy_report, "main"),
-                      (hw.sim, "simulate"), (hw.verilog, "generate"), (synth.flow, "synthesize")):
+                      (logspike.hw.sim, "simulate"), (logspike.hw.verilog, "generate"), (logspike.synth.flow, "synthesize")):
         monkeypatch.setattr(mod, name, _must_not_run)
 
 
@@ -105,8 +106,8 @@ def no_yowasp(monkeypatch, tmp_path):
 def _big_package(path, out=256, inputs=1024, layers=1):
     """A ttfs dense network with all-zero weights: 1024 -> 256 needs 1024 * 256 / P weight words of P lanes,
     so with 1 or 2 lanes more than the config stream's 16-bit address can load (4 lanes: exactly 65536)."""
-    from model import arith
-    from model.package import Package
+    from logspike.model import arith
+    from logspike.model.package import Package
 
     F, T, tau = 10, 4, 1
     shapes = [(inputs, out)] + [(out, out)] * (layers - 1)
@@ -165,9 +166,9 @@ def test_train_refuses_bad_parameters_before_training(tmp_path, capsys, no_expen
 def test_convert_refuses_bad_checkpoints_and_acc_bits(tmp_path, capsys):
     import torch
 
-    from model.convert import save_checkpoint
-    from model.nets import Net, mlp
-    from model.quant import QuantConfig
+    from logspike.model.convert import save_checkpoint
+    from logspike.model.nets import Net, mlp
+    from logspike.model.quant import QuantConfig
 
     base = lambda ck, *more: ["convert", "--checkpoint", str(ck), "--out", str(tmp_path / "pkg"), *more]
     (tmp_path / "junk.pt").write_bytes(b"junk")
@@ -199,7 +200,7 @@ def test_encode_refuses_bad_input(pkg_dir, capsys):
 
 
 def test_golden_refuses_bad_labels_empty_inputs_and_outputs(pkg_dir, capsys, monkeypatch):
-    from model import golden as golden_mod
+    from logspike.model import golden as golden_mod
 
     tmp, pkg, x = pkg_dir
     monkeypatch.setattr(golden_mod, "run", _must_not_run)  # labels and inputs are checked before inference
@@ -250,7 +251,7 @@ def test_verilog_refuses_bad_input_before_generating(tmp_path, capsys, no_expens
 
 
 def test_sim_refuses_bad_input_before_building(tmp_path, capsys, no_expensive_work):
-    from model.randnet import random_inputs
+    from logspike.model.randnet import random_inputs
 
     rng = np.random.default_rng(8)
     pkg = random_package(rng, "multistep", "dense", weight_bits=5, frac_bits=10)
@@ -272,7 +273,7 @@ def test_sim_refuses_bad_input_before_building(tmp_path, capsys, no_expensive_wo
 
 
 def test_synth_refuses_bad_input_before_synthesis(tmp_path, capsys, no_expensive_work, monkeypatch):
-    import synth.flow
+    import logspike.synth.flow
 
     js = ["--json", str(tmp_path / "s.json")]
     assert "lanes = 3: must be a power of two" in _err(capsys, ["synth", "--lanes", "3"] + js)
@@ -285,7 +286,7 @@ def test_synth_refuses_bad_input_before_synthesis(tmp_path, capsys, no_expensive
     assert "--json" in _err(capsys, ["synth", "--json", str(tmp_path)])
     (tmp_path / "file").write_text("x")
     assert "--workdir" in _err(capsys, ["synth", "--workdir", str(tmp_path / "file")] + js)
-    monkeypatch.setattr(synth.flow, "require_tools", lambda target: None)  # the fit is refused whether or not yowasp is here
+    monkeypatch.setattr(logspike.synth.flow, "require_tools", lambda target: None)  # the fit is refused whether or not yowasp is here
     assert "not a directory" in _err(capsys, ["synth", "--package", str(tmp_path / "missing")] + js)
     msg = _err(capsys, ["synth", "--package", str(_big_package(tmp_path / "big")), "--lanes", "1"] + js)
     assert "weights = 262144 words of 1 lanes" in msg
@@ -305,7 +306,7 @@ def test_demo_and_accuracy_refuse_a_bad_out_folder(tmp_path, capsys, no_expensiv
 
 
 def test_library_messages_spanning_lines_print_as_one(tmp_path, capsys, monkeypatch):
-    from model import convert
+    from logspike.model import convert
 
     def multiline(path):
         raise ValueError("first line\n\tsecond line")
@@ -330,8 +331,8 @@ def _png_width(path) -> int:
 
 
 def test_demo_report_without_synthesis_says_how_to_run_it(tmp_path):
-    from model.demo import write_report
-    from model.quant import QuantConfig
+    from logspike.demo import write_report
+    from logspike.model.quant import QuantConfig
 
     write_report(tmp_path, _demo_summary(), 3, QuantConfig())
     md = (tmp_path / "report.md").read_text()
@@ -343,8 +344,8 @@ def test_demo_report_without_synthesis_says_how_to_run_it(tmp_path):
 
 
 def test_demo_report_with_synthesis_shows_this_runs_figures(tmp_path):
-    from model.demo import SYNTH_KEYS, write_report
-    from model.quant import QuantConfig
+    from logspike.demo import SYNTH_KEYS, write_report
+    from logspike.model.quant import QuantConfig
 
     figures = {"luts": 4321, "ffs": 1234, "brams": 7, "dsps": 0, "fmax_mhz": 87.654, "multipliers": 0}
     assert set(figures) == set(SYNTH_KEYS)

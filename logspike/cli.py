@@ -1,4 +1,7 @@
-"""`logspike` command line: train, convert, encode, golden, accuracy (and the hardware commands).
+"""`logspike` command line: train, convert, encode, golden, accuracy, verilog, sim, synth, demo.
+
+The application layer: it sits above the model, hardware and synthesis layers and is the only place
+that knows all three.
 
 Every expected failure (bad file, malformed package, wrong inputs, bad
 parameter) ends with one line `logspike: error: ...` and exit status 2.
@@ -31,9 +34,9 @@ def _load_npy(path, what="inputs") -> np.ndarray:
     return arr
 
 
-def _load_inputs(pkg, path) -> np.ndarray:
+def load_inputs(pkg, path) -> np.ndarray:
     """Inputs checked against the package (shape, dtype, range) and non-empty, before any run."""
-    from .golden import check_inputs
+    from logspike.model.golden import check_inputs
 
     x = check_inputs(pkg, _load_npy(path))
     if len(x) == 0:
@@ -83,7 +86,7 @@ def _in_range(flag, v, lo, hi=None, why=""):
 
 def _check_quant(a):
     """The quantizer flags against the package format's limits (model/arith.py), before any training."""
-    from . import arith
+    from logspike.model import arith
 
     _in_range("--time-steps", a.time_steps, *arith.TTFS_T_RANGE)
     _in_range("--tau", a.tau, *arith.TAU_RANGE)
@@ -94,7 +97,7 @@ def _check_quant(a):
 
 
 def _quant(a):
-    from .quant import QuantConfig
+    from logspike.model.quant import QuantConfig
 
     return QuantConfig(time_steps=a.time_steps, tau=a.tau, frac_bits=a.frac_bits, weight_bits=a.weight_bits, rounding=a.rounding)
 
@@ -102,9 +105,9 @@ def _quant(a):
 def cmd_train(a):
     import torch
 
-    from . import data, nets, train
-    from .convert import save_checkpoint
-    from .package import PackageError
+    from logspike.model import data, nets, train
+    from logspike.model.convert import save_checkpoint
+    from logspike.model.package import PackageError
 
     if a.net not in nets.ARCHS:
         raise CliError(f"--net {a.net!r}: must be one of {', '.join(nets.ARCHS)}")
@@ -134,9 +137,9 @@ def cmd_train(a):
 
 
 def cmd_convert(a):
-    from . import arith
-    from .convert import load_checkpoint, to_package
-    from .package import write
+    from logspike.model import arith
+    from logspike.model.convert import load_checkpoint, to_package
+    from logspike.model.package import write
 
     if a.acc_bits is not None:
         _in_range("--acc-bits", a.acc_bits, *arith.ACC_BITS_RANGE)
@@ -152,8 +155,8 @@ def cmd_convert(a):
 
 
 def cmd_encode(a):
-    from . import data
-    from .package import read
+    from logspike.model import data
+    from logspike.model.package import read
 
     _in_range("--limit", a.limit, 0, why=" (0 keeps the whole split)")
     out = _out_file(a.out)
@@ -167,7 +170,7 @@ def cmd_encode(a):
         raise CliError(f"--split {a.split}: data {a.data!r} has no {a.split} images")
     x = split.x.reshape((len(split.x),) + tuple(pkg.input_shape))
     if pkg.mode == "ttfs":
-        from .arith import encode_value
+        from logspike.model.arith import encode_value
 
         arr = encode_value(x, pkg.frac_bits, pkg.thresholds)
     else:
@@ -183,12 +186,12 @@ def cmd_encode(a):
 
 
 def cmd_golden(a):
-    from . import golden
-    from .package import read
+    from logspike.model import golden
+    from logspike.model.package import read
 
     out = _out_file(a.out)
     pkg = read(a.package)
-    x = _load_inputs(pkg, a.inputs)
+    x = load_inputs(pkg, a.inputs)
     y = _load_labels(a.labels, len(x)) if a.labels else None
     res = golden.run(pkg, x)
     golden.save_results(res, out)
@@ -199,19 +202,88 @@ def cmd_golden(a):
 
 
 def cmd_accuracy(a):
-    from .accuracy_report import main as report
+    from logspike.model.accuracy_report import main as report
 
     report(_out_dir(a.out), quick=a.quick)
 
 
 def cmd_demo(a):
-    from .demo import run
+    from logspike.demo import run
 
     if a.synth:  # the synthesis comes last: find its tools before the minutes of training
-        from synth.flow import require_tools
+        from logspike.synth.flow import require_tools
 
         require_tools("ecp5")
     run(_out_dir(a.out), quick=a.quick, synth=a.synth)
+
+
+def cmd_verilog(a):
+    from logspike.hw.config import Config, build_for, check_lanes, fits
+    from logspike.hw.verilog import generate
+    from logspike.model.package import read
+
+    check_lanes(a.lanes)
+    if a.bake and not a.package:
+        raise CliError("--bake needs --package: there is no network to bake into the memories")
+    out = _out_dir(a.out)
+    if a.package:
+        pkg = read(a.package)
+        cfg = build_for(pkg, a.lanes)
+        fits(cfg, pkg)
+    else:
+        pkg, cfg = None, Config(lanes=a.lanes)
+    paths = generate(cfg, out, baked=pkg if a.bake else None)
+    print(f"Verilog -> {paths['verilog']}\nparameters and capacity -> {paths['json']}\nFuseSoC core -> {paths['core']}")
+
+
+def cmd_sim(a):
+    from logspike.hw.config import build_for, check_lanes, fits
+    from logspike.hw.sim import simulate
+    from logspike.model.golden import save_results
+    from logspike.model.package import read
+
+    check_lanes(a.lanes)
+    out = _out_file(a.out)
+    pkg = read(a.package)
+    x = load_inputs(pkg, a.inputs)
+    cfg = build_for(pkg, a.lanes)
+    fits(cfg, pkg)  # refused here, before any build or simulation
+    res, cycles = simulate(cfg, pkg, x)
+    save_results(res, out)
+    np.save(out.with_suffix(".cycles.npy"), np.asarray(cycles, dtype=np.int64))
+    steps = f"; exit step mean {res['exit_step'].mean():.2f} of T_max {pkg.time_steps}" if pkg.mode == "multistep" else ""
+    print(f"{len(x)} inferences on the RTL -> {a.out}; cycles per inference: mean {np.mean(cycles):.0f}, max {max(cycles)}{steps}")
+
+
+def cmd_synth(a):
+    """Every argument is checked, and the tools found, before the minutes of Verilog generation and synthesis."""
+    import math
+
+    from logspike.hw.config import check_lanes
+    from logspike.synth.builds import synthesize_build
+    from logspike.synth.flow import markdown, require_tools
+
+    check_lanes(a.lanes)
+    if a.no_outreg and a.target != "ecp5":
+        raise CliError(f"--no-outreg: only for --target ecp5 (the output-register pass is ECP5's), not {a.target}")
+    if a.seeds < 1 or (a.seeds > 1 and a.target != "ecp5"):
+        raise CliError(f"--seeds {a.seeds}: must be >= 1, and more than 1 only for --target ecp5")
+    if a.all_seeds and a.seeds < 2:
+        raise CliError(f"--all-seeds: needs --seeds N with N >= 2 (got --seeds {a.seeds})")
+    if not (math.isfinite(a.freq) and a.freq > 0):
+        raise CliError(f"--freq {a.freq}: must be a positive clock in MHz")
+    out_json = _out_file(a.json, "--json")
+    out_md = _out_file(a.md, "--md") if a.md else None
+    if a.workdir:
+        _out_dir(a.workdir, "--workdir")
+    require_tools(a.target)
+    res = synthesize_build(a.target, a.lanes, a.package, a.freq, a.workdir, outreg=not a.no_outreg, seeds=a.seeds,
+              all_seeds=a.all_seeds)
+    out_json.write_text(json.dumps(res, indent=1, default=str) + "\n")
+    print(f"results -> {out_json}")
+    if out_md:
+        out_md.write_text(markdown(res))
+        print(f"report -> {out_md}")
 
 
 def _add_quant(p):
@@ -277,18 +349,43 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--synth", action="store_true", help="also synthesise for ECP5 (minutes)")
     p.set_defaults(fn=cmd_demo)
 
-    import importlib.util
+    p = sub.add_parser("verilog", help="emit the processor's Verilog and a JSON of its parameters and capacity")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--package", default=None, help="size the build for this package")
+    p.add_argument("--bake", action="store_true", help="bake the package into memory init (deployable image)")
+    p.add_argument("--lanes", type=int, default=4, help="P, output neurons per cycle (power of 2)")
+    p.set_defaults(fn=cmd_verilog)
 
-    for mod in ("hw.cli", "synth.cli"):  # the hardware and synthesis commands register themselves
-        if importlib.util.find_spec(mod) is not None:
-            importlib.import_module(mod).register(sub)
+    p = sub.add_parser("sim", help="run a package on the RTL (cocotb + Verilator); writes the SPEC results file")
+    p.add_argument("--package", required=True)
+    p.add_argument("--inputs", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--lanes", type=int, default=4, help="P, output neurons per cycle (power of 2)")
+    p.set_defaults(fn=cmd_sim)
+
+    p = sub.add_parser("synth", help="synthesise / place and route a processor build (yowasp Yosys + nextpnr)")
+    p.add_argument("--target", choices=("ecp5", "ice40", "generic"), default="ecp5")
+    p.add_argument("--lanes", type=int, default=4, help="P, output neurons per cycle (power of 2)")
+    p.add_argument("--package", default=None, help="size the build for this package (default: the digits CNN)")
+    p.add_argument("--json", required=True, help="results JSON")
+    p.add_argument("--md", default=None, help="Markdown report")
+    p.add_argument("--freq", type=float, default=150.0, help="requested clock in MHz (nextpnr reports the achieved Fmax)")
+    p.add_argument("--workdir", default=None, help="where netlists and logs go (default out/synth/TARGET_pLANES)")
+    p.add_argument("--no-outreg", action="store_true",
+                   help="ecp5: place Yosys' netlist as it is, without moving registers into the block RAMs")
+    p.add_argument("--seeds", type=int, default=1,
+                   help="ecp5 timing closure: place and route with seeds 1..N in turn until one meets --freq; the "
+                        "figures are that placement's (or the fastest's if none meets it), every seed's Fmax is reported")
+    p.add_argument("--all-seeds", action="store_true",
+                   help="with --seeds N: place with every seed even after one meets --freq (the Fmax spread)")
+    p.set_defaults(fn=cmd_synth)
     return ap
 
 
 def main(argv=None) -> int:
-    from .data import DataError
-    from .golden import InputError, OverflowError_
-    from .package import PackageError
+    from logspike.model.data import DataError
+    from logspike.model.golden import InputError, OverflowError_
+    from logspike.model.package import PackageError
 
     try:
         args = parser().parse_args(argv)

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from model import randnet
-from model.cli import main
-from model.package import write
+from logspike.model import randnet
+from logspike.cli import main
+from logspike.model.package import write
 
 
 @pytest.mark.parametrize("mode,seed", [("ttfs", 5), ("multistep", 6)])
