@@ -52,7 +52,7 @@ def test_needs_counts_the_image(lanes):
     pkgs += [rand_pkg(200 + i, "conv", None)[0] for i in range(8)]
     for pkg in pkgs:
         cfg = build_for(pkg, lanes)
-        _, wwords, bwords = image._entries(cfg, pkg)
+        _, wwords, bwords = image.layer_entries(cfg, pkg)
         n = needs(pkg, lanes)
         assert (n["weight_words"], n["bias_words"]) == (len(wwords), len(bwords)), pkg.input_shape
         image.bake(cfg, pkg)  # fits, and the image fits the build
@@ -74,7 +74,7 @@ def test_tight_build_padded_flatten(tmp_path):
     # one build, each field the largest any package needs: as tight as build_for for the biggest package
     cfg = build_for_all([p for p, _ in cases], 4)
     assert cfg.words & (cfg.words - 1), cfg.words  # buffer depth not a power of two
-    assert cfg.max_weight_words == len(image._entries(cfg, cases[3][0])[1])  # its image fills the weight memory
+    assert cfg.max_weight_words == len(image.layer_entries(cfg, cases[3][0])[1])  # its image fills the weight memory
     assert any(l["type"] == "maxpool2d" for p, _ in cases for l in p.layers)
     steps = []
     for pkg, x in cases:

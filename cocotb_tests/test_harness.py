@@ -10,7 +10,7 @@ import pytest
 from common import CFG, check, make_pkg
 from logspike.hw import image, sim
 from logspike.hw.harness import BEAT_DEPTH, RES_DEPTH
-from logspike.hw.top import TAG_END, res_layout
+from logspike.hw.protocol import END_LAYOUT, Tag, res_layout
 from logspike.model import golden, randnet
 from common import make_ms
 
@@ -51,14 +51,14 @@ def _check_golden(cases, raw):
     assert pos == len(raw)
 
 
-CYCLES_SHIFT = res_layout(CFG)["data"].offset + 16  # END data: pred[16] | cycles[32] | ...
+CYCLES_SHIFT = res_layout(CFG)["data"].offset + END_LAYOUT["cycles"].offset
 TAG_SHIFT = res_layout(CFG)["tag"].offset
 
 
 def _without_cycles(raw):
     """END beats with their cycles field zeroed (gaps and backpressure stretch it, nothing else)."""
     mask = ~(0xFFFFFFFF << CYCLES_SHIFT)
-    return [[b & mask if (b >> TAG_SHIFT) == TAG_END else b for b in r] for r in raw]
+    return [[b & mask if (b >> TAG_SHIFT) == Tag.END else b for b in r] for r in raw]
 
 
 def _cycles(raw):

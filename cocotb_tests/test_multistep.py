@@ -9,6 +9,7 @@ import torch
 
 from common import CFG, cfg_step, check, infer_step, make_ms, make_pkg
 from logspike.hw import cosim, image, sim
+from logspike.hw.protocol import Global, Sel
 from logspike.hw.config import Config, FitError, fits
 from logspike.hw.exit import ExitController
 from logspike.model import arith, golden, randnet
@@ -117,7 +118,7 @@ def test_config_with_input(tmp_path):
     s_hi, s_lo = golden.run(pkg, x)["exit_step"], golden.run(low, x)["exit_step"]
     assert s_lo[0] < s_hi[0], (s_lo, s_hi)   # the margin decides this sample's exit step
     beats = image.config_beats(CFG, low)
-    mb = [b for b in beats if image.config_beat_fields(CFG, b)[:2] == (image.SEL_GLOBAL, image.G_MARGIN)]
+    mb = [b for b in beats if image.config_beat_fields(CFG, b)[:2] == (Sel.GLOBAL, Global.MARGIN)]
     assert len(mb) == 1
     beats = [b for b in beats if b != mb[0]] + mb
     steps = [cfg_step(pkg), infer_step(pkg, x), {"cfg": beats, "with_input": image.input_beats(CFG, low, x[0])}]

@@ -4,6 +4,7 @@ import pytest
 
 from common import CFG, cfg_step, check, infer_step, make_pkg
 from logspike.hw import image, sim
+from logspike.hw.protocol import Global, Sel
 from logspike.hw.config import Config, FitError, fits
 from logspike.model import golden, randnet
 from logspike.synth import energy
@@ -69,7 +70,7 @@ def test_config_with_input(tmp_path):
     new, rng = make_pkg(46, "conv", 1)
     xo, x = randnet.random_inputs(rng_o, old, 1), randnet.random_inputs(rng, new, 1)
     beats = image.config_beats(CFG, new)
-    first = [b for b in beats if image.config_beat_fields(CFG, b)[:2] == (image.SEL_TABLE, 0)][0]
+    first = [b for b in beats if image.config_beat_fields(CFG, b)[:2] == (Sel.TABLE, 0)][0]
     beats = [b for b in beats if b != first] + [first]
     steps = [cfg_step(old), infer_step(old, xo), {"cfg": beats, "with_input": image.input_beats(CFG, new, x[0])}]
     raw = sim.run_steps(CFG, steps, tmp_path, max_cycles=200_000)   # a stalled config fails, not hangs

@@ -2,8 +2,8 @@
 
 Yosys maps a memory deeper than its cheapest ECP5 block-RAM (DP16KD) shape as a column of RAMs behind a
 read mux. The register after that mux is then not a RAM's output register (synth/outreg.py moves only a
-register that a RAM output drives alone), so every weight read pays the RAM's 5.6 ns clock-to-out: the
-784-128-10 peers build ran at 80-97 MHz for it. Here each bank is a memory that one row of RAMs holds; its
+register that a RAM output drives alone), so every weight read pays the RAM's clock-to-out without an
+output register, several times a register's. Here each bank is a memory that one row of RAMs holds; its
 read lands in its own register (the RAM's output register) and the bank mux follows those registers, its
 select registered alongside, into a register of its own: a read takes one cycle more than one memory's
 (hw/top.py holds the op a cycle for it). Only the addressed bank is read (its read enable) and written.

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-import numpy as np
-
-from logspike.model import arith
 from logspike.model.package import WEIGHTED, Package, layer_shapes
 
 
@@ -18,7 +15,7 @@ class FitError(ValueError):
     """The package needs more than this build provides (names the field and the limit)."""
 
 
-# Fixed stream field widths (hw/top.py, hw/sequencer.py): no build can exceed them.
+# Fixed stream field widths (hw/protocol.py): no build can exceed them.
 CFG_ADDR_BITS = 16    # config-stream beat address: weight, bias and layer-table memories load through it
 LAYER_INDEX_BITS = 8  # package layer index carried in every layer-table entry and result beat
 
@@ -37,6 +34,16 @@ def clog2(n: int) -> int:
 def ubits(n: int) -> int:
     """Unsigned width holding 0..n."""
     return max(1, int(n).bit_length())
+
+
+def widths(cfg: "Config"):
+    """(XA, WA): widths of potential-word and weight-word address arithmetic."""
+    return cfg.word_addr_bits + 2, cfg.waddr_bits + 1
+
+
+def off_bits(cfg: "Config") -> int:
+    """Width of a first kernel offset r: clamping to the last output lets r reach kernel + stride - 2."""
+    return ubits(cfg.max_kernel + cfg.max_stride)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ The output layer is small (one word of 16 lanes holds 10 classes), so the
 2P cycles a word costs are few, and a tree of P lanes' compares would cost
 more logic than the rest of the firing path.
 """
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -84,8 +84,8 @@ class ExitController(wiring.Component):
                     m.d.comb += walking_n.eq(0)
         m.d.sync += [walking.eq(walking_n), lane.eq(lane_n), second.eq(second_n),
                      rdy.eq(~walking_n | ((lane_n == P - 1) & second_n))]
-        # the selected lane in two registered steps of at most 4:1 (one P:1 mux across the die was the
-        # 124 MHz worst path): in a lane's first cycle each group of 4 lanes picks by the low lane bits, in
+        # the selected lane in two registered steps of at most 4:1 (one P:1 mux across the die
+        # would be the longest path): in a lane's first cycle each group of 4 lanes picks by the low lane bits, in
         # its second the group is picked by the high bits and registered
         G = min(P, 4)
         GB = max(0, (G - 1).bit_length())
@@ -98,7 +98,7 @@ class ExitController(wiring.Component):
         m.d.sync += [sv.eq(Array([groups[j] for j in range(P // G)])[lane[GB:]] if P > G else groups[0]),
                      sok.eq(wmask.bit_select(lane, 1)), si.eq(idx), s_valid.eq(walking & second)]
         # the selected lane once more registered beside the compares: the lane mux sits with the word,
-        # the compares with top-1 / top-2, and the one net between them (3.7 ns of routing when the
+        # the compares with top-1 / top-2, and the one net between them (a long route when the
         # compares read sv) gets a cycle of its own
         qv, qok, qi, q_valid = Signal(signed(A)), Signal(), Signal(16), Signal()
         m.d.sync += [qv.eq(sv), qok.eq(sok), qi.eq(si), q_valid.eq(s_valid)]

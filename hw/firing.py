@@ -97,8 +97,8 @@ class FiringUnit(wiring.Component):
         H = P // 2
         # the bank compares a register, loaded with the lower half in the cycle `valid` is high and with
         # the held upper half in the next: the half-select mux sits before that register, not in front
-        # of the P/2 x T_max comparators it would otherwise be copied into (its select fanned out to
-        # thousands of LUTs: the 16-lane build's worst path at 115.6 MHz)
+        # of the P/2 x T_max comparators it would otherwise be copied into (its select would fan out to
+        # thousands of LUTs)
         W = self.conf.thr_width
         hold = Signal(data.ArrayLayout(W, H))   # clamped on the way in (the clamp is before both registers)
         cin = Signal(data.ArrayLayout(W, H))

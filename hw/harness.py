@@ -38,7 +38,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .config import Config
-from .top import TAG_END, Processor, cfg_layout, res_layout
+from .protocol import Tag, cfg_layout, res_layout
+from .top import Processor
 
 # Amaranth writes every memory word's init into the Verilog (about 1 ms of conversion per word),
 # so the rings stay small; Python refills and drains them as often as needed.
@@ -144,7 +145,7 @@ class Harness(wiring.Component):
         got = proc.res.valid & proc.res.ready
         m.d.comb += [r_wr.addr.eq(wptr), r_wr.data.eq(proc.res.payload), r_wr.en.eq(got)]
         m.d.edge += [wptr.eq(wptr + got), count.eq(count + got - Mux(ack, q["drain"], 0))]
-        with m.If(got & (data.View(rl, proc.res.payload).tag == TAG_END)):
+        with m.If(got & (data.View(rl, proc.res.payload).tag == Tag.END)):
             m.d.edge += ends.eq(ends + 1)
 
         # ---- control

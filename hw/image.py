@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from logspike.model.package import WEIGHTED, Package, layer_shapes
+from logspike.model.package import Package, layer_shapes
 
-from .config import CFG_ADDR_BITS, Config, chw, clog2, fits, words_of
-from .sequencer import entry_layout
-from .top import (G_IN_WORDS, G_LEAK, G_MARGIN, G_MARGIN_NULL, G_MIN_STEPS, G_MODE, G_T, G_T_MAX, G_TAULOG,
-                  SEL_BIAS, SEL_GLOBAL, SEL_LUT, SEL_TABLE, SEL_THR, SEL_WEIGHT, TAG_COUNT, TAG_END, TAG_LOGIT,
-                  TAG_SPIKE, cfg_data_bits, res_data_bits, res_layout)
+from .config import CFG_ADDR_BITS, Config, chw, fits, words_of
+from .protocol import END_LAYOUT, Global, Sel, Tag, cfg_data_bits, entry_layout, res_layout
 
 
 def pack(layout, values: dict) -> int:
@@ -50,11 +47,11 @@ def _writer_flags(e: dict) -> dict:
     def g(k):
         return e.get(k, 0)
     return dict(g0_end=int(g("in_g") == 0), x0_end=int(g("in_x") == 0), y0_end=int(g("in_y") == 0),
-                rx0_w=int(g("rx0") + 1 == g("s")), qx0_m=int(g("qx0") + 1 != g("wout")),
-                ry0_w=int(g("ry0") + 1 == g("s")), qy0_m=int(g("qy0") + 1 != g("hout")), s1=int(g("s") == 1))
+                rx0_wraps=int(g("rx0") + 1 == g("s")), qx0_more=int(g("qx0") + 1 != g("wout")),
+                ry0_wraps=int(g("ry0") + 1 == g("s")), qy0_more=int(g("qy0") + 1 != g("hout")), s1=int(g("s") == 1))
 
 
-def _entries(cfg: Config, pkg: Package):
+def layer_entries(cfg: Config, pkg: Package):
     """Layer-table entries, weight words and bias words (as lane lists) of a package."""
     P, W = cfg.lanes, cfg.weight_bits
     shapes = layer_shapes(pkg.input_shape, pkg.layers)
@@ -146,7 +143,7 @@ def _wword(lanes, W):
 def bake(cfg: Config, pkg: Package) -> dict:
     """Memory and register contents of a package: the config stream's payload, or a baked image."""
     fits(cfg, pkg)
-    ents, wwords, bwords = _entries(cfg, pkg)
+    ents, wwords, bwords = layer_entries(cfg, pkg)
     # fits() sized these with needs(); a mismatch would wrap the memory addresses silently
     if len(wwords) > cfg.max_weight_words or len(bwords) > cfg.max_bias_words:
         raise AssertionError(f"needs() undercounts the image: {len(wwords)} weight / {len(bwords)} bias words")
@@ -185,14 +182,14 @@ def config_beats(cfg: Config, pkg: Package) -> list[int]:
         return (sel << (D + CFG_ADDR_BITS)) | (addr << D) | (d & ((1 << D) - 1))
 
     g = img["globals"]
-    out = [beat(SEL_GLOBAL, a, g.get(k, 0)) for a, k in ((G_T, "T"), (G_TAULOG, "taulog"), (G_IN_WORDS, "in_words"),
-           (G_MODE, "mode"), (G_LEAK, "leak_shift"), (G_MARGIN, "margin"), (G_MARGIN_NULL, "margin_null"),
-           (G_MIN_STEPS, "min_steps"), (G_T_MAX, "t_max"))]
-    out += [beat(SEL_LUT, i, v) for i, v in enumerate(img["lut"])]
-    out += [beat(SEL_THR, i, v) for i, v in enumerate(img["thr"])]
-    out += [beat(SEL_TABLE, i, v) for i, v in enumerate(img["table"])]
-    out += [beat(SEL_WEIGHT, i, v) for i, v in enumerate(img["weights"])]
-    out += [beat(SEL_BIAS, i, v) for i, v in enumerate(img["bias"])]
+    out = [beat(Sel.GLOBAL, a, g.get(k, 0)) for a, k in ((Global.T, "T"), (Global.TAULOG, "taulog"), (Global.IN_WORDS, "in_words"),
+           (Global.MODE, "mode"), (Global.LEAK, "leak_shift"), (Global.MARGIN, "margin"), (Global.MARGIN_NULL, "margin_null"),
+           (Global.MIN_STEPS, "min_steps"), (Global.T_MAX, "t_max"))]
+    out += [beat(Sel.LUT, i, v) for i, v in enumerate(img["lut"])]
+    out += [beat(Sel.THR, i, v) for i, v in enumerate(img["thr"])]
+    out += [beat(Sel.TABLE, i, v) for i, v in enumerate(img["table"])]
+    out += [beat(Sel.WEIGHT, i, v) for i, v in enumerate(img["weights"])]
+    out += [beat(Sel.BIAS, i, v) for i, v in enumerate(img["bias"])]
     return out
 
 
@@ -232,18 +229,17 @@ def parse_results(cfg: Config, pkg: Package, beats: list[int]) -> dict:
 
     for b in beats:
         tag, layer, addr, d = field(b, "tag"), field(b, "layer"), field(b, "addr"), field(b, "data")
-        if tag in (TAG_SPIKE, TAG_COUNT):
+        if tag in (Tag.SPIKE, Tag.COUNT):
             buf = flat.setdefault(layer, np.full(words_of(shapes[layer], P) * P, -1, dtype=np.int64))
-            lw = CB if tag == TAG_SPIKE else KB
+            lw = CB if tag == Tag.SPIKE else KB
             for l in range(P):
                 buf[addr * P + l] = (d >> (l * lw)) & ((1 << lw) - 1)
-        elif tag == TAG_LOGIT:
+        elif tag == Tag.LOGIT:
             for l in range(P):
                 v = (d >> (l * A)) & ((1 << A) - 1)
                 logits[addr * P + l] = v - (1 << A) if v >> (A - 1) else v
-        elif tag == TAG_END:
-            counters = {"pred": d & 0xFFFF, "cycles": (d >> 16) & 0xFFFFFFFF, "sops": (d >> 48) & 0xFFFFFFFF,
-                        "events": (d >> 80) & 0xFFFFFFFF, "exit_step": (d >> 112) & 0xFFFF}
+        elif tag == Tag.END:
+            counters = {name: (d >> f.offset) & ((1 << f.width) - 1) for name, f in END_LAYOUT}
     if counters is None:
         raise RuntimeError("no END beat in the result stream")
     for layer, buf in flat.items():

@@ -28,59 +28,19 @@ host permutes the following dense layer's weight rows into this order.
 import operator
 from functools import reduce
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
-from amaranth.lib import data
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, wiring
 from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
 
-from .config import LAYER_INDEX_BITS, Config, ubits
-from .shiftadd import EXP_BITS
+from .config import Config, off_bits, ubits, widths
+from .protocol import entry_layout
 
 # the lane walker's event reaches the event FIFO WALK_STAGES cycles after it is emitted; the FIFO is one
 # deeper than its room test needs (see Scatter), so its inner LUT RAM is a power of two deep
 WALK_STAGES = 4
 EVENT_FIFO_DEPTH = 9
 RECORD_FIFO_DEPTH = 4
-
-
-def widths(cfg: Config):
-    """(XA, WA): widths of potential-word and weight-word address arithmetic."""
-    return cfg.word_addr_bits + 2, cfg.waddr_bits + 1
-
-
-def off_bits(cfg: Config) -> int:
-    """Width of a first kernel offset r: clamping to the last output lets r reach kernel + stride - 2."""
-    return ubits(cfg.max_kernel + cfg.max_stride)
-
-
-def entry_layout(cfg: Config) -> data.StructLayout:
-    XA, WA = widths(cfg)
-    D, K, S, P, R = cfg.dim_bits, cfg.k_bits, cfg.s_bits, cfg.lanes, off_bits(cfg)
-    return data.StructLayout({
-        "kind": 1,           # 0 weighted (dense or conv), 1 maxpool
-        "last": 1,           # output layer: emit logits, no firing
-        "index": LAYER_INDEX_BITS,  # package layer index (result tag)
-        # the tensor this layer consumes, as its producer walks it
-        "in_g": XA, "in_x": D, "in_y": D,   # groups-1, width-1, height-1
-        "dense": 1,          # consumer is dense: weight rows continue across words, no coordinates
-        "wstep": WA,         # P * lane stride: weight-row step per input word (dense) or group (conv)
-        "s": S, "rx0": R, "ry0": R, "qx0": D, "qy0": D,
-        "px0": XA, "py0": XA, "wx0": WA, "wy0": WA,
-        "kg": WA,            # k * Gout (weight step per ky)
-        # the Writer's counter end flags at a restart, precomputed by the host (hw/image.py) so the restart
-        # loads flip-flops from the entry, with no compare of entry fields behind the FSM's restart decision:
-        # g0_end = in_g == 0 (x0_end, y0_end likewise), rx0_w = rx0 + 1 == s, qx0_m = qx0 + 1 != wout,
-        # ry0_w, qy0_m likewise with hout, s1 = s == 1
-        "g0_end": 1, "x0_end": 1, "y0_end": 1, "rx0_w": 1, "qx0_m": 1, "ry0_w": 1, "qy0_m": 1, "s1": 1,
-        # scatter
-        "k": K, "hout": D, "wout": D, "gout": XA, "wg": XA,  # wg = Wout * Gout
-        "ls": WA, "sg": WA, "skg": WA, "wbase": WA, "E": signed(EXP_BITS),
-        # fire / emit
-        "out_words": XA, "bbase": ubits(cfg.max_bias_words), "last_mask": P,
-        # maxpool
-        "pk": K, "p_ox": D, "p_oy": D, "rstep": XA, "cstep": XA, "dystep": XA,
-        # multistep: this layer's persistent potentials and spike counters
-        "vbase": ubits(cfg.max_state_words), "cbase": ubits(cfg.max_count_words),
-    })
 
 
 def record_layout(cfg: Config) -> data.StructLayout:
@@ -109,7 +69,7 @@ def event_layout(cfg: Config) -> data.StructLayout:
 def ram_q(m: Module, rdata, name: str):
     """The register right after a block-RAM read port: no reset, no enable, and the port's only load, so
     the ECP5 flow moves it into the RAM as its output register (synth/outreg.py; a DP16KD read without it
-    costs 5.6 ns of clock-to-out, with it 1 ns). Same timing as `reg`."""
+    costs several times the clock-to-out of one with it). Same timing as `reg`."""
     r = Signal(rdata.shape(), name=name, reset_less=True)
     m.d.sync += r.eq(rdata)
     return r
@@ -140,24 +100,30 @@ def copies(m: Module, sig, name: str, n: int, clear=None) -> list:
     return regs
 
 
-class Writer:
+class Writer(wiring.Component):
     """Event-list builder; see the module docstring. Drive `valid`, `codes` and
     `ns`, the lanes that are events (code != the silent value: T for ttfs codes
     and multistep binary spikes with T = 1, 0 for multistep graded bytes;
     computed by the producer a stage early, so no compare precedes the count);
     the record and the buffer writes come out combinationally in the same cycle."""
 
-    def __init__(self, m: Module, cfg: Config, ent):
+    def __init__(self, cfg: Config):
+        self.conf = cfg
+        XA, P = widths(cfg)[0], cfg.lanes
+        super().__init__({
+            "ent": In(entry_layout(cfg)),          # the consumer's layer-table entry
+            "valid": In(1), "codes": In(data.ArrayLayout(cfg.sym_bits, P)), "ns": In(P),
+            "restart": In(1),                      # load the counters for the consumer entry `ent`
+            "addr": Out(XA),                       # word address of the current word
+            "count": Out(XA),                      # records written so far
+            "rec": Out(record_layout(cfg)), "nonsilent": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, ent = self.conf, self.ent
         XA, WA = widths(cfg)
-        P, D, R = cfg.lanes, cfg.dim_bits, off_bits(cfg)
-        self.valid = Signal()
-        self.codes = Signal(data.ArrayLayout(cfg.sym_bits, P))
-        self.ns = Signal(P)
-        self.restart = Signal()  # load the counters for consumer entry `ent`
-        self.addr = Signal(XA)   # word address of the current word
-        self.count = Signal(XA)  # records written so far
-        self.rec = Signal(record_layout(cfg))
-        self.nonsilent = Signal()
+        D, R = cfg.dim_bits, off_bits(cfg)
         g, x, y = Signal(XA), Signal(D), Signal(D)
         wg = Signal(WA)
         rx, ry = Signal(R), Signal(R)
@@ -175,23 +141,22 @@ class Writer:
         ]
 
         # the counters' end / wrap tests are flags registered with the counters (each recomputed for the
-        # value loaded), so the load enables depend on flip-flops only: compare chains in front of them
-        # were 7.3 - 7.9 ns paths at 124 MHz. g_end: g == in_g; x_end, y_end likewise; rx_w: rx + 1 == s;
-        # qx_m: qx + 1 != wout; ry_w, qy_m likewise with hout.
+        # value loaded), so the load enables depend on flip-flops only, not on compare chains. g_end: g == in_g; x_end, y_end likewise; rx_wraps: rx + 1 == s;
+        # qx_more: qx + 1 != wout; ry_wraps, qy_more likewise with hout.
         g_end, x_end, y_end = Signal(), Signal(), Signal()
         # in_x - 1, in_y - 1, registers: the entry is loaded a cycle before the restart and two before any word
-        x_m1, y_m1 = reg(m, ent.in_x - 1, "w_x_m1"), reg(m, ent.in_y - 1, "w_y_m1")
-        # x_nx: x == x_m1, what x_end becomes when x advances, a flag kept with x (gxy's load from the
-        # compare itself was the 16-lane build's worst path, 7.0 ns); x + 1 == x_m1 is x == in_x - 2
-        x_nx, x_m2, x_one = Signal(), reg(m, ent.in_x - 2, "w_x_m2"), reg(m, ent.in_x == 1, "w_x_one")
-        # g_nx: g == in_g - 1 (g_end once g advances) likewise, kept with g: the 10-bit compare in front of gxy
-        # was 3 LUT levels and a cross-die route, 7.4 ns
-        g_nx, g_m2, g_one = Signal(), reg(m, ent.in_g - 2, "w_g_m2"), reg(m, ent.in_g == 1, "w_g_one")
-        rx_w, qx_m, ry_w, qy_m = Signal(), Signal(), Signal(), Signal()
-        # gx = g_end & ~dense (the next word ends its position's groups: x advances), gxy = gx & x_end (and
+        in_x_minus1, in_y_minus1 = reg(m, ent.in_x - 1, "w_in_x_minus1"), reg(m, ent.in_y - 1, "w_in_y_minus1")
+        # x_end_next: x == in_x_minus1, what x_end becomes when x advances, a flag kept with x (so y_advances loads from a
+        # flip-flop, not from the compare); x + 1 == in_x_minus1 is x == in_x - 2
+        x_end_next, in_x_minus2, in_x_is1 = Signal(), reg(m, ent.in_x - 2, "w_in_x_minus2"), reg(m, ent.in_x == 1, "w_in_x_is1")
+        # g_end_next: g == in_g - 1 (g_end once g advances) likewise, kept with g: no 10-bit compare (3 LUT levels
+        # and a cross-die route) in front of y_advances
+        g_end_next, in_g_minus2, in_g_is1 = Signal(), reg(m, ent.in_g - 2, "w_in_g_minus2"), reg(m, ent.in_g == 1, "w_in_g_is1")
+        rx_wraps, qx_more, ry_wraps, qy_more = Signal(), Signal(), Signal(), Signal()
+        # x_advances = g_end & ~dense (the next word ends its position's groups: x advances), y_advances = x_advances & x_end (and
         # ends the row: y advances), registered with g_end / x_end, so the x and y registers' load enables
         # are two inputs from flip-flops (the chain valid, g_end, dense, x_end, y_end before them was late)
-        gx, gxy = Signal(), Signal()
+        x_advances, y_advances = Signal(), Signal()
         nd = ~ent.dense
 
         def advance(c, c_end, c_m1, r, r_w, q, q_m, size, p, pstep, w, wstep):
@@ -206,34 +171,37 @@ class Writer:
 
         def x_reset():
             return [rx.eq(ent.rx0), qx.eq(ent.qx0), px.eq(ent.px0), wx.eq(ent.wx0),
-                    rx_w.eq(ent.rx0_w), qx_m.eq(ent.qx0_m)]
+                    rx_wraps.eq(ent.rx0_wraps), qx_more.eq(ent.qx0_more)]
 
         with m.If(self.restart):
             m.d.sync += [g.eq(0), x.eq(0), y.eq(0), wg.eq(0), self.addr.eq(0), self.count.eq(0),
                          g_end.eq(ent.g0_end), x_end.eq(ent.x0_end), y_end.eq(ent.y0_end),
-                         gx.eq(ent.g0_end & nd), gxy.eq(ent.g0_end & nd & ent.x0_end), x_nx.eq(ent.in_x == 1),
-                         g_nx.eq(ent.in_g == 1),
+                         x_advances.eq(ent.g0_end & nd), y_advances.eq(ent.g0_end & nd & ent.x0_end), x_end_next.eq(ent.in_x == 1),
+                         g_end_next.eq(ent.in_g == 1),
                          ry.eq(ent.ry0), qy.eq(ent.qy0), py.eq(ent.py0), wy.eq(ent.wy0),
-                         ry_w.eq(ent.ry0_w), qy_m.eq(ent.qy0_m)] + x_reset()
+                         ry_wraps.eq(ent.ry0_wraps), qy_more.eq(ent.qy0_more)] + x_reset()
         with m.Elif(self.valid):
             m.d.sync += self.addr.eq(self.addr + 1)
             with m.If(self.nonsilent):
                 m.d.sync += self.count.eq(self.count + 1)
             with m.If(~g_end):
-                m.d.sync += [g.eq(g + 1), g_end.eq(g_nx), wg.eq(wg + ent.wstep), g_nx.eq(g == g_m2),
-                             gx.eq(g_nx & nd), gxy.eq(g_nx & nd & x_end)]
+                m.d.sync += [g.eq(g + 1), g_end.eq(g_end_next), wg.eq(wg + ent.wstep), g_end_next.eq(g == in_g_minus2),
+                             x_advances.eq(g_end_next & nd), y_advances.eq(g_end_next & nd & x_end)]
             with m.Else():
-                m.d.sync += [g.eq(0), g_end.eq(ent.g0_end), gx.eq(ent.g0_end & nd), g_nx.eq(g_one),
-                             gxy.eq(ent.g0_end & nd & Mux(x_end, ent.x0_end, x_nx))]
+                m.d.sync += [g.eq(0), g_end.eq(ent.g0_end), x_advances.eq(ent.g0_end & nd), g_end_next.eq(in_g_is1),
+                             y_advances.eq(ent.g0_end & nd & Mux(x_end, ent.x0_end, x_end_next))]
                 m.d.sync += wg.eq(Mux(ent.dense, wg + ent.wstep, 0))
-            with m.If(gx):
+            with m.If(x_advances):
                 with m.If(~x_end):
-                    advance(x, x_end, x_m1, rx, rx_w, qx, qx_m, ent.wout, px, ent.gout, wx, ent.gout)
-                    m.d.sync += x_nx.eq(x == x_m2)
+                    advance(x, x_end, in_x_minus1, rx, rx_wraps, qx, qx_more, ent.wout, px, ent.gout, wx, ent.gout)
+                    m.d.sync += x_end_next.eq(x == in_x_minus2)
                 with m.Else():
-                    m.d.sync += [x.eq(0), x_end.eq(ent.x0_end), x_nx.eq(x_one)] + x_reset()
-            with m.If(gxy & ~y_end):
-                advance(y, y_end, y_m1, ry, ry_w, qy, qy_m, ent.hout, py, ent.wg, wy, ent.kg)
+                    m.d.sync += [x.eq(0), x_end.eq(ent.x0_end), x_end_next.eq(in_x_is1)] + x_reset()
+            with m.If(y_advances & ~y_end):
+                advance(y, y_end, in_y_minus1, ry, ry_wraps, qy, qy_more, ent.hout, py, ent.wg, wy, ent.kg)
+
+        return m
+
 
 def tree_sum(terms):
     """Sum of values, as a balanced adder tree."""
@@ -261,34 +229,36 @@ def one_hot_index(low, P: int):
     return Cat(*[Cat(*[low[i] for i in range(P) if i >> b & 1]).any() for b in range(nb)])
 
 
-class Scatter:
+class Scatter(wiring.Component):
     """Address generator of the scatter phase; see the module docstring.
 
     Inputs: `start` (one cycle, while idle), `n_rec`, `rdata` (record read one cycle after `raddr`, `ren`).
     Outputs, all from registers: `op` (valid), `waddr`, `paddr`, `t`; `busy` until every op is
     issued; `event` pulses once per event started."""
 
-    def __init__(self, m: Module, cfg: Config, ent):
+    def __init__(self, cfg: Config):
+        self.conf = cfg
+        XA, WA = widths(cfg)
+        super().__init__({
+            "ent": In(entry_layout(cfg)),          # the layer being scattered
+            "start": In(1), "n_rec": In(XA), "rdata": In(record_layout(cfg)),
+            "raddr": Out(cfg.word_addr_bits + 1), "op": Out(1), "waddr": Out(WA), "paddr": Out(XA),
+            "t": Out(cfg.sym_bits), "busy": Out(1), "event": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, ent = self.conf, self.ent
         XA, WA = widths(cfg)
         P, D = cfg.lanes, cfg.dim_bits
         RB = cfg.word_addr_bits + 1
         rec_l, ev_l = record_layout(cfg), event_layout(cfg)
-        self.start = Signal()
-        self.n_rec = Signal(XA)
-        self.rdata = Signal(rec_l)
-        self.raddr = Signal(RB)
-        self.op = Signal()
-        self.waddr = Signal(WA)
-        self.paddr = Signal(XA)
-        self.t = Signal(cfg.sym_bits)
-        self.busy = Signal()
-        self.event = Signal()
 
         # ---- record reader: keeps the record FIFO full (reads in flight counted)
         # two FIFOs in lockstep: the walker's mask and lane count in a narrow one (its read pointer fans out
         # to a few cells, placed together), the whole record in a wide one read only into a register
         # (buffered: the head's mask and count come from a register, not through a LUT-RAM read whose
-        # address is the read pointer; that read before the lowest-lane chain was the 120.7 MHz worst path.
+        # address is the read pointer: that read before the lowest-lane chain would be a long path.
         # It shows a record a cycle after the wide FIFO does, so the wide FIFO's head is the same record.)
         m.submodules.sc_rfifo = rfifo = SyncFIFOBuffered(width=P + ubits(P) + 1, depth=RECORD_FIFO_DEPTH)
         m.submodules.sc_dfifo = dfifo = SyncFIFO(width=rec_l.size, depth=RECORD_FIFO_DEPTH)
@@ -320,8 +290,8 @@ class Scatter:
                      dfifo.w_en.eq(rpend2), dfifo.w_data.eq(rdata2), dfifo.r_en.eq(rfifo.r_en)]
 
         # the event FIFO, buffered: the issuer's event comes from a register, and its read enable reaches the
-        # FIFO's level and output register, not a LUT-RAM read (the level update behind that enable was a
-        # 7.6 ns path)
+        # FIFO's level and output register, not a LUT-RAM read (the level update behind that enable would be a
+        # long path)
         m.submodules.sc_efifo = efifo = SyncFIFOBuffered(width=ev_l.size, depth=EVENT_FIFO_DEPTH)
 
         # ---- lane walker: one non-silent lane of the record at the FIFO head per cycle. The head's mask and
@@ -351,7 +321,7 @@ class Scatter:
                 m.d.sync += [taken.eq(taken | low), ntaken.eq(ntaken + 1), fresh.eq(0), last_n.eq(ntaken + 1 == h_last)]
 
         # ---- lane: the walker registers the one-hot lane (its carry chain and the index ORs in one cycle
-        # were the 134.7 MHz build's worst path); the next stage makes its index and selects its code
+        # would be a long path); the next stage makes its index and selects its code
         v0, r0, low0 = reg(m, emit, "sc_v0"), reg(m, head, "sc_r0"), reg(m, low, "sc_low0")
         t0 = Signal(cfg.sym_bits)   # the lane's code: an AND-OR with the one-hot lane, no index in front
         m.d.comb += t0.eq(reduce(operator.or_, [r0.codes[l] & low0[l].replicate(cfg.sym_bits) for l in range(P)]))
@@ -401,7 +371,7 @@ class Scatter:
         # which step the issuer takes next cycle, one-hot (or none): registered, recomputed in each branch from
         # that branch's next inside / glast / kxa / kya, so the walk registers' load enables and the event
         # FIFO's read enable (none of the three: it loads the FIFO's ~60-bit output register) come from
-        # flip-flops, not from the priority chain of those flags (late paths at 134.7 MHz)
+        # flip-flops, not from the priority chain of those flags
         sg, sx, sy = Signal(), Signal(), Signal()   # group step, kx step, ky step
 
         def next_steps(inside_n, glast_n, kxa_n, kya_n):
@@ -463,25 +433,32 @@ class Scatter:
             m.d.sync += live.eq(1)
         with m.Elif(~work):
             m.d.sync += live.eq(0)
+        return m
 
 
-class PoolWalk:
+class PoolWalk(wiring.Component):
     """Read addresses of a k x k / stride k min-pool, output words in natural order.
     The counters advance on `step`; the address sum is pipelined, so `rd` (with
     `valid`, and `first` / `last` marking the window the read belongs to) comes
     out two cycles after the step that made it."""
 
-    def __init__(self, m: Module, cfg: Config, ent):
+    def __init__(self, cfg: Config):
+        self.conf = cfg
+        XA = widths(cfg)[0]
+        super().__init__({
+            "ent": In(entry_layout(cfg)),          # the pooling layer
+            "start": In(1),
+            "step": In(1),                         # advance (read issued this cycle)
+            "busy": Out(1),                        # counters not yet past the last window
+            "rd": Out(XA), "valid": Out(1), "first": Out(1), "last": Out(1),
+            "inflight": Out(1),                    # addresses still in the sum pipeline
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg, ent = self.conf, self.ent
         XA = widths(cfg)[0]
         D, K = cfg.dim_bits, cfg.k_bits
-        self.start = Signal()
-        self.step = Signal()   # advance (read issued this cycle)
-        self.busy = Signal()   # counters not yet past the last window
-        self.rd = Signal(XA)
-        self.valid = Signal()
-        self.first = Signal()
-        self.last = Signal()
-        self.inflight = Signal()  # addresses still in the sum pipeline
         oy, ox, g = Signal(D), Signal(D), Signal(XA)
         dy, dx = Signal(K), Signal(K)
         ay, ax, ady, adx = Signal(XA), Signal(XA), Signal(XA), Signal(XA)
@@ -506,8 +483,8 @@ class PoolWalk:
         pk_m2, in_g_m1 = reg(m, ent.pk - 2, "pw_pk_m2"), reg(m, ent.in_g - 1, "pw_in_g_m1")
         p_ox_m1, p_oy_m1 = reg(m, ent.p_ox - 1, "pw_p_ox_m1"), reg(m, ent.p_oy - 1, "pw_p_oy_m1")
         # wl = g_e & ox_e & oy_e (the last window position), a flag recomputed wherever one of the three
-        # changes: the busy register's clear is then go & dx_e & dy_e & wl, two LUT levels (the nested
-        # Elses below chained it through every counter's enable: the 16-lane build's worst path, 7.9 ns)
+        # changes: the busy register's clear is then go & dx_e & dy_e & wl, two LUT levels (nested
+        # Elses would chain it through every counter's enable)
         wl = Signal()
         with m.If(go & dx_e & dy_e & wl):   # before the start's If: a start in the same cycle wins
             m.d.sync += self.busy.eq(0)
@@ -537,3 +514,4 @@ class PoolWalk:
                             with m.If(~oy_e):
                                 m.d.sync += [oy.eq(oy + 1), oy_e.eq(oy == p_oy_m1), ay.eq(ay + ent.rstep),
                                              wl.eq(ent.g0_end & (ent.p_ox == 0) & (oy == p_oy_m1))]
+        return m

@@ -15,7 +15,7 @@ lut[r] >> q; the lane computes n + A * tau (folded into the per-layer
 constant), whose quotient is A + q, and clamps it to [0, A + BW] (0 leaves
 only the zero low bits of lut[r] << A). No multiplier, no wide intermediate.
 """
-from amaranth.hdl import Array, Const, Elaboratable, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -85,8 +85,7 @@ def lane_stages(m: Module, cfg: Config, t, silent, sign, mag, base, taulog, limi
                  lr.eq(Mux(graded, t[:8] << F, lut[r]))]   # the base lut[r] (or x << F), beside the compares
     lr, amt, sign, nz = (pipe(x, f"{name}_{k}2") for x, k in ((lr, "lut"), (amt, "amt"), (sign, "s"), (nz, "nz")))
     # stage 3: the right shift's coarse part (by amt - amt % 8), kept A + 7 bits wide: the whole shift in
-    # stage 4 was six mux levels, the late end of the 134.7 MHz build's PE paths; three and three balance
-    # the two stages
+    # stage 4 would be six mux levels; three and three balance the two stages
     pre = Signal(A + 7, name=f"{name}_pre")
     m.d.comb += pre.eq(((lr << A) >> (amt[3:] << 3))[:A + 7])
     pre, fine, sign, nz = (pipe(x, f"{name}_{k}3") for x, k in ((pre, "pre"), (amt[:3], "fine"), (sign, "s"), (nz, "nz")))

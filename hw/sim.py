@@ -24,7 +24,8 @@ from logspike.model.package import Package
 from . import cosim, image
 from .config import Config, fits
 from .harness import Harness, beat_layout
-from .top import TAG_END, Processor, res_layout
+from .protocol import Tag, res_layout
+from .top import Processor
 
 TOP = "logspike"
 TB_TOP = "logspike_tbc"   # the harness with its clock generated inside the model
@@ -90,7 +91,7 @@ def run_fast(cfg: Config, items: list, test_dir=None, gap=0.0, ready_p=1.0, seed
     for it in items:
         beats += [(1 << shift) | b for b in it["cfg"]] if "cfg" in it else list(it["inp"])
     n_inf = sum("inp" in it for it in items)
-    job = {"beats": beats, "n_ends": n_inf, "tag_shift": res_layout(cfg)["tag"].offset, "tag_end": TAG_END,
+    job = {"beats": beats, "n_ends": n_inf, "tag_shift": res_layout(cfg)["tag"].offset, "tag_end": int(Tag.END),
            "gap": threshold(gap), "stall": threshold(1.0 - ready_p), "seed": seed, "timeout_cycles": timeout_cycles}
     if test_dir is None:
         with tempfile.TemporaryDirectory(prefix="logspike-sim-") as d:

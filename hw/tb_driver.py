@@ -36,7 +36,7 @@ async def push(dut, name, beats, gap, rnd):
 
 async def collect(dut, out, ready_p, rnd):
     """Take result beats until an END beat; ready is 1 with probability ready_p each cycle."""
-    from logspike.hw.top import TAG_END
+    from logspike.hw.protocol import Tag
 
     tag_shift = None
     while True:
@@ -46,7 +46,7 @@ async def collect(dut, out, ready_p, rnd):
         if v and int(dut.res__ready.value):
             b = int(dut.res__payload.value)
             out.append(b)
-            if (b >> dut._tag_shift) == TAG_END:
+            if (b >> dut._tag_shift) == Tag.END:
                 await RisingEdge(dut.clk)
                 return
         if v:

@@ -7,8 +7,9 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from .config import Config
-from .sequencer import entry_layout, record_layout
-from .top import Processor, cfg_layout, res_layout
+from .protocol import cfg_layout, entry_layout, res_layout
+from .sequencer import record_layout
+from .top import Processor
 
 
 def generate(cfg: Config, out_dir, name: str = "logspike", baked=None) -> dict:

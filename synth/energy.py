@@ -98,7 +98,8 @@ def memories(cfg) -> dict:
     wmem is the whole weight memory even where hw/banks.py splits it: a banked read enables one bank, so
     its size-based energy is an upper bound there (the mux and wires between banks are not free either)."""
     from logspike.hw.config import clog2
-    from logspike.hw.sequencer import entry_layout, record_layout
+    from logspike.hw.protocol import entry_layout
+    from logspike.hw.sequencer import record_layout
 
     P, A = cfg.lanes, cfg.acc_bits
     banks = 2 * (1 << clog2(cfg.words))  # code and event buffers: two power-of-two banks

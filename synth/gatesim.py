@@ -171,7 +171,7 @@ def run_steps(gate: GateNetlist, cfg, steps: list, test_dir, seed: int = 0, max_
     inference)."""
     from logspike.hw import cosim
     from logspike.hw.sim import TOP
-    from logspike.hw.top import res_layout
+    from logspike.hw.protocol import res_layout
 
     bdir = cosim.build(gate.verilog.read_text(), TOP, public_rw=gate.inputs, public_rd=gate.outputs)
     job = {"steps": steps, "seed": seed, "max_cycles": max_cycles, "tag_shift": res_layout(cfg)["tag"].offset}
