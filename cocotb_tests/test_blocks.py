@@ -539,3 +539,94 @@ def test_pool_min_takes_each_windows_minimum(mode, lanes, step1):
         want.append((list(mn), sum(1 << l for l in range(P) if mn[l] != T), cbase + n,
                      list((0 if step1 else kmem[cbase + n]) + (mn == 0))))
     assert got == want
+
+
+# ---- Controller ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode,exit_step", [("ttfs", 1), ("multistep", 1), ("multistep", 3)])
+def test_controller_runs_every_phase_in_order(mode, exit_step):
+    """The controller against modelled blocks: a layer table of a weighted layer, a pool, and the output
+    layer; random busy times, FIFO credit and input gaps. Every layer is scattered (the graded first
+    layer only at step 1), drained and fired word by word, or pooled; multistep steps until the exit
+    decision and then reads out O and every counted layer's spike counts; then END, with the cycle count."""
+    from logspike.hw.controller import Controller
+
+    cfg = Config(lanes=2, max_layers=4, max_steps=8, multistep=True, max_state_words=64, max_count_words=64)
+    ms = mode == "multistep"
+    table = [dict(kind=0, out_words=5), dict(kind=1, out_words=3), dict(kind=0, out_words=4, last=1)]
+    in_words = 6
+    rng = np.random.default_rng(90 + exit_step + 10 * ms)
+    dut = Controller(cfg)
+    log = []
+
+    async def bench(ctx):
+        ctx.set(dut.mode_ms, int(ms))
+        ctx.set(dut.in_words, in_words)
+        busy = {"scatter": 0, "pe": 0, "fire": 0, "pool": 0}
+        step, t_prev, fa, more, issues, f1, f2 = 1, 0, 0, 0, [], 0, 0
+        inputs, cycle0, cycles = 0, None, 0
+        for cycle in range(3000):
+            ctx.set(dut.table_data.as_value(), packed(cfg, table[t_prev]) if t_prev < len(table) else 0)
+            t_prev = ctx.get(dut.table_addr)
+            ctx.set(dut.credit, int(rng.random() < 0.9))
+            ctx.set(dut.credit_pool, 1)
+            ctx.set(dut.inp_valid, int(rng.random() < 0.6))
+            ctx.set(dut.step1, int(step == 1))
+            ctx.set(dut.exit_now, int(step >= exit_step))
+            for k, port in (("scatter", dut.scatter_busy), ("pe", dut.pe_busy), ("fire", dut.fire_busy), ("pool", dut.pool_busy)):
+                ctx.set(port, int(busy[k] > 0))
+            ctx.set(dut.fire_more, more)
+            ctx.set(dut.f1_valid, f1)
+            ctx.set(dut.f2_valid, f2)
+            ctx.set(dut.window_done, int(busy["pool"] == 1))
+            if ctx.get(dut.exit_start):
+                cycle0, step = cycle, 1
+            if ctx.get(dut.exit_advance):
+                step += 1
+            if ctx.get(dut.inputting) and ctx.get(dut.inp_valid):
+                inputs += 1
+            cur = ctx.get(dut.cur)
+            if ctx.get(dut.fire_addr_zero):   # a new pass: the last one's issues are complete
+                if issues:
+                    log.append(("fire" if issues[0] else "emit", len(issues)))
+                issues = []
+            if ctx.get(dut.scatter_start):
+                log.append(("scatter", cur["out_words"]))
+                busy["scatter"], busy["pe"] = int(rng.integers(1, 9)), int(rng.integers(9, 14))
+            if ctx.get(dut.pool_start):
+                log.append(("pool", cur["out_words"]))
+                busy["pool"] = int(rng.integers(2, 12))
+            if ctx.get(dut.fire_issue):
+                assert busy["pe"] == 0 and busy["scatter"] == 0, "a fire or emit issue while the scatter or PE is busy"
+                issues.append(ctx.get(dut.firing))
+                busy["fire"] = 6
+            f1, f2 = int(ctx.get(dut.fire_issue)), f1
+            if ctx.get(dut.fire_addr_zero):   # the fire pass's address and `more`, as FirePass registers them
+                fa, more = 0, int(cur["out_words"] != 0)
+            elif ctx.get(dut.fire_addr_inc):
+                fa += 1
+                more = int(fa != cur["out_words"])
+            for beat in ("emit_logit_beat", "emit_count_beat"):
+                if ctx.get(getattr(dut, beat)):
+                    log.append((beat, cur["out_words"]))
+            if ctx.get(dut.end_beat):
+                if issues:
+                    log.append(("fire" if issues[0] else "emit", len(issues)))
+                cycles = ctx.get(dut.cycles)
+                log.append(("end", cycle - cycle0 == cycles))   # from the start cycle to the END beat's
+                break
+            for k in busy:
+                busy[k] = max(0, busy[k] - 1)
+            await ctx.tick()
+        assert inputs == in_words
+
+    run(dut, bench)
+    want = []
+    for s in range(1, (exit_step if ms else 1) + 1):
+        want += [("scatter", 5)] if s == 1 or not ms else []   # multistep: the first layer's current is kept
+        want += [("fire", 5), ("pool", 3), ("scatter", 4), ("fire", 4)]
+    if ms:   # read-out: O (4 beats), then the counted layers' spike counts (5 and 3 beats)
+        want += [("emit_logit_beat", 4)] * 4 + [("emit", 4)] + [("emit_count_beat", 5)] * 5 + [("emit", 5)] \
+            + [("emit_count_beat", 3)] * 3 + [("emit", 3)]
+    want += [("end", True)]
+    assert log == want

@@ -159,7 +159,7 @@ def test_multistep_sweep(tmp_path, block):
 
 def test_trained_atsnn(tmp_path):
     if not (ROOT / "golden" / "digits_atsnn" / "results.npz").exists():
-        pytest.skip("golden/digits_atsnn/ not generated yet (python -m golden.make --only digits_atsnn)")
+        pytest.skip("golden/digits_atsnn/ not generated yet (python -m logspike.golden.make --only digits_atsnn)")
     from logspike.golden.make import load
     from logspike.hw.config import build_for
 

@@ -1,6 +1,6 @@
 """Regenerate the golden vectors: trained digits networks, their test inputs and results.
 
-    python -m golden.make [--only NAME]
+    python -m logspike.golden.make [--only NAME]
 
 Each vector is a folder golden/NAME/ with package/ (manifest.json,
 tensors.npz), inputs.npy, labels.npy and results.npz (SPEC section 5, from

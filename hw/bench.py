@@ -1,7 +1,7 @@
 """Benchmark: RTL cycles per inference against the ideal (synaptic events + neurons) / P,
 and co-simulation speed in simulated cycles per wall second.
 
-    python -m hw.bench [--net digits_cnn] [--lanes 1 4 16] [--images N] [--per-beat N] [--out DIR]
+    python -m logspike.hw.bench [--net digits_cnn] [--lanes 1 4 16] [--images N] [--per-beat N] [--out DIR]
 
 Synaptic events count every connection of a non-silent input (the work an
 event-driven datapath cannot avoid); neurons count every neuron a layer

@@ -1,71 +1,41 @@
-"""The LogSpike processor: a programmable, event-driven, multiplier-free SNN core
-running ttfs and multistep packages on one build (the mode is a config global).
+"""The LogSpike processor: a programmable, event-driven, multiplier-free SNN core running ttfs and
+multistep packages on one build (the mode is a config global). It composes these blocks, each a
+wiring.Component with its own test (cocotb_tests/test_blocks.py), around the memories they share:
 
-Phases of one inference (one layer-table entry per non-flatten layer):
+  stream  config beats                      input words                       result beats
+            │                                 │                                 ▲
+            ▼                                 ▼                                 │
+  ConfigDecoder ──► registers, table,      Writer ──► code buffer, event list   result FIFO ◄── beats
+  (hw/decoder.py)   weights, biases      (hw/sequencer.py)        │              ▲
+                                              ▲                   ▼              │
+                                              │               Scatter ──► PEArray ──► potentials
+                                              │        (hw/sequencer.py) (hw/pe.py)      │
+                                              ├──── PoolMin ◄── PoolWalk ◄── codes        ▼
+                                              └──── FirePass (hw/passes.py) ◄── potentials, biases,
+                                                      │  FiringUnit (hw/firing.py)       multistep state
+                                                      ▼
+                                                  ExitController (hw/exit.py)
+  Controller (hw/controller.py): the phase FSM and the layer-table walk, starting and pacing every block.
 
-  INPUT   input words (P lanes each, natural layout: ttfs codes or multistep
-          bytes) -> Writer -> code buffer + event list (non-silent words only)
-  SCATTER (weighted layers) Scatter (hw/sequencer.py) issues one (event,
-          output group) op per cycle from registers; the PE pipeline is
-          R (weight word arrives), X1..X4 (hw/shiftadd.py lane stages),
-          A (accumulate and write back). The potential word is read in X2 by a
-          non-transparent port, so the four sums not yet written by then are forwarded
-          (hit flags compared one stage ahead): back-to-back ops on one word
-          cost no stall. DRAIN waits for the pipeline to empty.
-  FIRE    one potential word per cycle, read, and cleared two cycles later (bias
-          folded in here, so no bias-init pass): F1 data, F2 registered,
-          F3 V + bias, F4 comparator bank (ttfs) / leak and drive (multistep),
-          F5 codes / V_new (codes at F7 with a split comparator bank), then
-          codes to the Writer and SPIKE beats.
-          multistep: V = leak(V) + I, spike and soft reset; V and the spike
-          counter go back to their persistent memories.
-          Output layer: ttfs LOGIT beats; both modes feed the exit controller
-          (lane-serial top-1 / top-2 / argmax, hw/exit.py).
-  POOL    k*k reads per pooled word (address sums pipelined), lane-wise min
-          (ttfs: earliest code; multistep: spike code 0 < silent 1, so min is
-          OR) -> Writer.
+The stream formats are hw/protocol.py's. Every stage boundary is a register and every block-RAM read
+lands in a register before any arithmetic, so no path holds more than one carry chain of A bits and a
+few LUT levels. That register (`ram_q`) has no reset, no enable and no other load, so the ECP5 flow
+moves it into the RAM (its output register, synth/outreg.py); and no read whose data is used ever meets
+a write to the same address in the same cycle, so the memories are marked `no_rw_check` and Yosys puts
+no collision bypass mux between the RAM and that register. The result FIFO is written at most
+PIPE_SLACK cycles after an issue; issues stop while it lacks that room (credit).
 
-Every stage boundary is a register and every block-RAM read lands in a
-register before any arithmetic, so no path holds more than one carry chain
-of A bits and a few LUT levels (the clock target is 150 MHz on ECP5). That
-register (`ram_q`) has no reset, no enable and no other load, so the ECP5
-flow moves it into the RAM (output register, synth/outreg.py); and no read
-whose data is used ever meets a write to the same address in the same
-cycle, so the memories are marked `no_rw_check` and Yosys puts no collision
-bypass mux between the RAM and that register. The
-result FIFO is written at most PIPE_SLACK cycles after an issue; issues
-stop while it lacks that room (credit).
+multistep repeats the layer passes for s = 1..T_max. The first layer's input current (bias + graded
+contributions) is scattered once, at step 1, and kept in `imem`; later steps skip its scatter. Every
+weighted layer's potentials live at once in `vmem` (region vbase of its table entry), the spike
+counters of every spiking and pooling layer in `kmem` (region cbase). Nothing is cleared between
+inferences: at step 1 the old V and counts read as 0.
 
-multistep repeats LAYER..FIRE for s = 1..T_max. The first layer's input
-current (bias + graded contributions) is scattered once, at step 1, and kept
-in `imem`; later steps skip its scatter. Every weighted layer's potentials
-live at once in `vmem` (region vbase of its table entry), the spike counters
-of every spiking and pooling layer in `kmem` (region cbase). Nothing is
-cleared between inferences: at step 1 the old V and counts read as 0.
-After the output pass, DECIDE asks the exit controller (hw/exit.py); on exit
-OUTE re-reads O from vmem as LOGIT beats, CNT walks the table and sends
-every counter word as COUNT beats, then END.
-
-Memories: potential accumulator (words of P x A, one layer at a time), code and event buffers (two banks,
-ping-pong by layer parity), weights (P x W per word; banks of block-RAM rows where one memory would be a
-cascade, hw/banks.py, a read a cycle longer), biases (P x A), layer table, multistep state (vmem, kmem, imem).
-Config registers and memories are not reset: a reset aborts the inference
-(and clears the accumulator) but keeps the loaded network.
-
-Config stream beat: {sel, addr, data}. sel 0 globals (addr 0 T (multistep:
-1, the silent spike code), 1 log2 tau (multistep: 0), 2 input words, 3 mode
-(0 ttfs, 1 multistep), 4 leak_shift, 5 margin (clamped to 2^A), 6 margin is
-null, 7 min_steps (clamped to T_max), 8 T_max), 1 lut[addr] (multistep:
-lut[0] = 2^F), 2 thresholds[addr], 3 layer table[addr], 4 weight word[addr],
-5 bias word[addr]. Accepted only while idle; a write lands one (memories) or two (registers, banked
-weights) cycles after its beat, and an input waiting with config beats starts after them.
-
-Result stream beat {tag, layer, addr, data}: tag 0 SPIKE (ttfs: layer index,
-word address, data = P codes), tag 1 LOGIT (word address, data = P
-potentials), tag 3 COUNT (multistep: layer index, word address, data = P
-spike counts up to the exit step), tag 2 END (data = pred[16] | cycles[32] |
-sops[32] | events[32] | exit_step[16]; ttfs exit_step = 1).
-`hw/image.py` writes and parses both formats.
+Memories: potential accumulator (words of P x A, one layer at a time), code and event buffers (two
+banks, ping-pong by layer parity), weights (P x W per word; banks of block-RAM rows where one memory
+would be a cascade, hw/banks.py, a read a cycle longer), biases (P x A), layer table, multistep state
+(vmem, kmem, imem). Config registers and memories are not reset: a reset aborts the inference (and
+clears the accumulator) but keeps the loaded network.
 """
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
@@ -74,10 +44,11 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .config import CFG_ADDR_BITS, Config, clog2, ubits, widths
+from .controller import Controller
 from .decoder import ConfigDecoder
 from .passes import FirePass, PoolMin, nonsilent
 from .pe import PEArray
-from .exit import LANE_CYCLES, ExitController
+from .exit import ExitController
 from .banks import WeightBanks
 from .counter import split_counter
 from .protocol import END_LAYOUT, Tag, cfg_layout, entry_layout, res_layout, weight_lane_layout
@@ -85,8 +56,6 @@ from .sequencer import PoolWalk, Scatter, Writer, copies, popcount, ram_q, recor
 
 RES_FIFO_DEPTH = 16
 PIPE_SLACK = 13  # cycles from a fire / pool / emit issue to its result beat, and one more
-(S_CLEAR, S_IDLE, S_PREP, S_PREP2, S_PREP3, S_INPUT, S_LAYER, S_LAYER2, S_LAYER3, S_LAYER4, S_SCATTER,
- S_DRAIN, S_FIRE, S_POOL, S_DECIDE, S_OUTE, S_CNTL, S_CNTL2, S_CNTL3, S_CNTE, S_END, S_END2) = range(22)
 
 
 class Processor(wiring.Component):
@@ -164,22 +133,18 @@ class Processor(wiring.Component):
         k_data = data.View(kl, k_rd.data)
         i_data = data.View(vl, i_rd.data)
 
-        cur = Signal(ent_l)   # the layer being computed
-        nxt = Signal(ent_l)   # the layer that consumes what the Writer produces
-        li = Signal(range(cfg.max_layers + 2))
-        # li's next value (the states below assign li_n); the layer table's read address is a register of its
-        # own loaded from it (li + 1 in S_LAYER, for S_LAYER2's read of the next entry): a state-selected
-        # address in front of the table's LUT RAM (259 bits, ~65 RAM cells on its address) was the worst path
-        li_n, t_a = Signal.like(li), Signal.like(t_rd.addr)
-        m.d.comb += [li_n.eq(li), t_rd.addr.eq(t_a)]
-        m.d.sync += li.eq(li_n)
-        rbank = li[0]
-        first = li == 0       # table entry 0 is the first weighted layer (only flatten precedes it)
+        # ---- controller (hw/controller.py): the phase FSM and the layer-table walk
+        m.submodules.controller = ctl = Controller(cfg)
+        cur, nxt = ctl.cur, ctl.nxt   # the layer being computed, the layer consuming the Writer's words
+        m.d.comb += [t_rd.addr.eq(ctl.table_addr), ctl.table_data.eq(t_data)]
+        rbank, first = ctl.bank, ctl.first
 
         m.submodules.exit = ex = ExitController(cfg)
         m.d.comb += [ex.margin.eq(margin), ex.margin_null.eq(mnull), ex.min_steps.eq(min_steps), ex.t_max.eq(t_max)]
         step1 = ex.step == 1
         graded = ms & first   # the first layer of a multistep network reads graded bytes
+        m.d.comb += [ctl.mode_ms.eq(ms), ctl.step1.eq(step1), ctl.exit_now.eq(ex.exit), ctl.exit_busy.eq(ex.busy),
+                     ex.start.eq(ctl.exit_start), ex.clear.eq(ctl.exit_clear), ex.advance.eq(ctl.exit_advance)]
 
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=res_layout(cfg).size, depth=RES_FIFO_DEPTH)
         # the beat is chosen by state (spike, pool, logit, END words) into a register, written a cycle later:
@@ -198,23 +163,10 @@ class Processor(wiring.Component):
         m.d.sync += [res_occ.eq(res_occ + fifo.w_en - (fifo.r_en & fifo.r_rdy)), credit.eq(credit_n)]
         credit_pw = copies(m, credit_n, "pw_credit", 1)[0]   # the pool walk's copy (see pool_st)
 
-        # one-hot state: every decode is one flip-flop (the state register fans out to most of the datapath)
-        state = Signal(S_END2 + 1, init=1 << S_CLEAR)
+        m.d.comb += [ctl.credit.eq(credit), ctl.credit_pool.eq(credit_pw)]
 
-        # the pool walk's copies of the S_POOL bit (kept by go below) and of `credit` (above), its step's only
-        # inputs: kept apart by the flow's `_dup` rule, they sit by the walk (from the FSM's and the FIFO
-        # counter's flip-flops across the die, its load enables were late paths on most placements)
-        pool_st = Signal(name="pw_state_dup0", attrs={"keep": 1})
-
-        def go(frm, to):
-            """A transition clears its own bit and sets the target's: each state bit's next value then depends
-            on the few transitions that touch it (whole-vector assignments made every bit a priority chain
-            over all states: the FSM was the worst path after the scatter's were removed)"""
-            m.d.sync += [state[frm].eq(0), state[to].eq(1)]
-            if S_POOL in (frm, to):
-                m.d.sync += pool_st.eq(to == S_POOL)
         # the Writer takes its word from a register (input port, fire or pool words: see 'the Writer's word')
-        in_input, win_v, spike_sel = Signal(), Signal(), Signal()
+        in_input, win_v, spike_sel = ctl.inputting, Signal(), Signal()
         win_codes, win_ns = Signal(data.ArrayLayout(SY, P)), Signal(P)
         # the input port's word is registered (with its non-silent lanes) before the Writer's mux, so the
         # port's compare is not in front of it; w_input marks the Writer's input words (two cycles on)
@@ -232,13 +184,10 @@ class Processor(wiring.Component):
         m.d.sync += [writer.valid.eq(win_v), writer.codes.eq(win_codes), writer.ns.eq(win_ns)]
         m.submodules.scatter = scatter = Scatter(cfg)
         m.submodules.pool = pool = PoolWalk(cfg)
-        m.d.comb += [scatter.ent.eq(cur), pool.ent.eq(cur)]
-
-        cycles = Signal(32)
-        count_clear = Signal()   # a new inference: sops and events back to 0
-
-        n_rec = Signal(XA)
-        m.d.comb += scatter.n_rec.eq(n_rec)
+        m.d.comb += [scatter.ent.eq(cur), pool.ent.eq(cur), scatter.n_rec.eq(ctl.n_rec), scatter.start.eq(ctl.scatter_start),
+                     pool.start.eq(ctl.pool_start), pool.step.eq(ctl.pool_step), writer.restart.eq(ctl.writer_restart),
+                     ctl.inp_valid.eq(self.inp.valid), self.inp.ready.eq(ctl.inputting), ctl.writer_count.eq(writer.count)]
+        cycles, count_clear = ctl.cycles, ctl.count_clear   # count_clear: a new inference, sops and events back to 0
 
         # ---- writer: buffer writes one cycle after the word (registered)
         wbank = Mux(w_input, 0, ~rbank)
@@ -279,8 +228,9 @@ class Processor(wiring.Component):
         # ---- fire / emit pass (hw/passes.py)
         m.submodules.fire_pass = fp = FirePass(cfg)
         k_q = ram_q(m, k_data, "kmem_q")   # fire (F2) and pool (stage 5) read kmem at the same distance
-        fa_inc, fa_zero, f_issue, bias_step_n, layer_start = Signal(), Signal(), Signal(), Signal(), Signal()
-        in_fire, is_out = state[S_FIRE], cur.last
+        fa_inc, fa_zero, f_issue, bias_step_n, layer_start = (ctl.fire_addr_inc, ctl.fire_addr_zero, ctl.fire_issue,
+                                                              ctl.bias_advance, ctl.layer_start)
+        in_fire, is_out = ctl.firing, cur.last
         m.d.comb += [fp.ent.eq(cur), fp.layer_start.eq(layer_start), fp.addr_zero.eq(fa_zero), fp.addr_inc.eq(fa_inc),
                      fp.issue.eq(f_issue), fp.bias_advance.eq(bias_step_n), fp.firing.eq(in_fire), fp.mode_ms.eq(ms),
                      fp.first.eq(first), fp.step1.eq(step1), fp.leak.eq(leak), fp.silent.eq(T), fp.thr.eq(dec.thr),
@@ -292,11 +242,10 @@ class Processor(wiring.Component):
         f1_valid, f1_addr, f2_valid, f2_addr, f5_valid, f5_addr = fp.f1_valid, fp.f1_addr, fp.f2_valid, fp.f2_addr, fp.f5_valid, fp.f5_addr
         v2, k2, vst, cnt_new, vsum5, logit_beat = fp.vmem_q, k_q, fp.state_v, fp.state_count, fp.logits, fp.logit_beat
         fw_v, fw_codes, fw_ns, f_busy = fp.word_valid, fp.word, fp.word_ns, fp.busy
-        f_gap = Signal(range(LANE_CYCLES * P))  # cycles until the next fire issue
-        f_gap_z = Signal(init=1)                # f_gap == 0, registered with it (no compare before f_issue)
+        m.d.comb += [ctl.fire_busy.eq(f_busy), ctl.f1_valid.eq(f1_valid), ctl.f2_valid.eq(f2_valid), ctl.fire_more.eq(f_more)]
 
         # ---- pool pass (hw/passes.py): the walk's reads -> lane-wise min -> Writer, spike counts -> kmem
-        po = Signal(XA)  # pooled words so far (multistep counter address)
+        po = ctl.pooled  # pooled words so far (multistep counter address)
         m.d.comb += c_rd.addr.eq(Cat(pool.rd[:len(c_rd.addr) - 1], rbank))
         kaddr3 = Signal(ubits(cfg.max_count_words) + 1)
         m.d.comb += kaddr3.eq(cur.cbase + po)
@@ -306,6 +255,7 @@ class Processor(wiring.Component):
                      pmin_u.count_addr_in.eq(kaddr3), pmin_u.step1.eq(step1)]
         pwv6, pw6, pns6, kaddr6, pool_cnt = pmin_u.word_valid, pmin_u.word, pmin_u.word_ns, pmin_u.count_addr, pmin_u.count
         pool_busy = pool.busy | pool.inflight | pmin_u.busy
+        m.d.comb += [ctl.pool_busy.eq(pool_busy), ctl.window_done.eq(pmin_u.window_done)]
 
         # ---- the Writer's word: a fire or a pool word when its pipeline delivers one (only in S_FIRE / S_POOL:
         # each state waits for its pipeline to drain, so no state decode selects), else the input port in
@@ -324,22 +274,21 @@ class Processor(wiring.Component):
         m.d.comb += [t_wr.addr.eq(dec.wr_addr), t_wr.data.eq(dec.wr_data), w_wa.eq(dec.wr_addr), w_wd.eq(dec.wr_data),
                      b_wr.addr.eq(dec.wr_addr), b_wr.data.eq(dec.wr_data),
                      t_wr.en.eq(dec.table_we), w_we.eq(dec.weight_we), b_wr.en.eq(dec.bias_we),
-                     dec.accept.eq(state[S_IDLE])]
-        cfg_busy = dec.busy
+                     dec.accept.eq(ctl.idle), ctl.cfg_busy.eq(dec.busy), ctl.in_words.eq(in_words)]
 
         # ---- address muxes of the shared ports
-        in_pool = state[S_POOL]
+        in_pool = ctl.pooling
         m.d.comb += [b_rd.addr.eq(baddr), v_rd.addr.eq(cur.vbase + fa), i_rd.addr.eq(fa),
                      k_rd.addr.eq(Mux(in_pool, kaddr3, cur.cbase + fa)),
                      p_rd.addr.eq(Mux(in_fire, fa, x2_pa))]
-        clr = Signal(XA)
+        clr = ctl.clear_addr
         # the write data is always the accumulate stage's sum; clearing holds that stage at zero
         # (synchronous resets of its registers, free in FPGA flip-flops) instead of muxing in a 0.
         # The port is registered (a cycle after the sum, from h1_s): the forwarding mux and adder end in
         # a flip-flop, not at the RAM's inputs (where the longest paths ended)
         pw_a, pw_e = Signal.like(p_wr.addr), Signal()
         m.d.comb += [p_wr.data.eq(h1_s), p_wr.addr.eq(pw_a), p_wr.en.eq(pw_e)]
-        with m.If(state[S_CLEAR]):  # after reset: potentials back to zero
+        with m.If(ctl.clearing):  # after reset: potentials back to zero
             m.d.sync += [pw_a.eq(clr), pw_e.eq(1)]
         with m.Elif(in_fire):         # read at F0, cleared at F2 (one address in one cycle would collide)
             m.d.sync += [pw_a.eq(f1_addr), pw_e.eq(f1_valid)]
@@ -351,168 +300,19 @@ class Processor(wiring.Component):
         with m.Else():
             m.d.comb += [k_wr.addr.eq(cur.cbase + f5_addr), k_wr.data.eq(cnt_new), k_wr.en.eq(in_fire & f5_valid & ms & ~is_out)]
 
-        # The FSM waits on registered busy flags: each is the OR of a pipeline's valid bits and of
-        # what starts it this cycle, so one cycle late is never too early, and the wide ORs stay out
-        # of the next-state logic.
-        sc_busy_r = pipe(scatter.busy | scatter.start, "sc_busy_r")
-        pe_busy_r = pipe(pe_busy, "pe_busy_r")
-        fire_busy_r = pipe(f_busy | f_issue | ex.busy, "fire_busy_r")
-        emit_busy_r = pipe(f1_valid | f_issue, "emit_busy_r")
-        pool_busy_r = pipe(pool_busy | pool.start, "pool_busy_r")
+        m.d.comb += [ctl.scatter_busy.eq(scatter.busy), ctl.pe_busy.eq(pe_busy), self.busy.eq(ctl.busy)]
 
-        # FSM: one plain If per state (exclusive), so the Verilog has no incomplete case statements for lint
-        running = Signal()
-        with m.If(running):
-            m.d.sync += cycles.eq(cycles + 1)
-        m.d.comb += self.busy.eq(running)
-
-        def emit_pass(tag, payload, done):
-            """One word per cycle from fa = 0 to cur.out_words (payload registered in F2), as result beats."""
-            with m.If(f2_valid):
-                m.d.comb += [fw.tag.eq(tag), fw.layer.eq(cur.index), fw.addr.eq(f2_addr), fw.data.eq(payload),
-                             fw_en.eq(1)]
-            with m.If(f_more):
-                with m.If(credit):
-                    m.d.comb += [f_issue.eq(1), fa_inc.eq(1)]
-            with m.Elif(~emit_busy_r):  # later stages act only in the fire pass
-                done()
-
-        with m.If(state[S_CLEAR]):
-            m.d.sync += clr.eq(clr + 1)
-            with m.If(clr == NW - 1):
-                go(S_CLEAR, S_IDLE)
-        with m.If(state[S_IDLE]):
-            with m.If(self.inp.valid & ~cfg_busy):  # config beats first, and their writes landed
-                # cycles counts from this cycle on, so the END beat (S_END2) reports every cycle up to its own
-                m.d.sync += [cycles.eq(1), running.eq(1)]
-                m.d.comb += li_n.eq(0)
-                m.d.comb += count_clear.eq(1)
-                m.d.comb += ex.start.eq(1)
-                go(S_IDLE, S_PREP)
-        with m.If(state[S_PREP]):   # t_a = li = 0
-            go(S_PREP, S_PREP2)
-        with m.If(state[S_PREP2]):
-            m.d.sync += nxt.eq(t_data)
-            go(S_PREP2, S_PREP3)
-        in_last = Signal()  # the next input word is the last (clr + 1 == in_words, registered)
-        in_words2 = reg(m, in_words - 2, "in_words2")   # in_words is static: clr + 2 == in_words without an add
-        # the Writer restarts in S_PREP3 and S_LAYER4, entered unconditionally from S_PREP2 and S_LAYER3:
-        # a flip-flop of its own (the OR of two state bits in front of its counters' muxes was a late path)
-        m.d.sync += writer.restart.eq(state[S_PREP2] | state[S_LAYER3])
-        with m.If(state[S_PREP3]):
-            m.d.sync += [clr.eq(0), in_last.eq(in_words == 1)]
-            go(S_PREP3, S_INPUT)
-        with m.If(state[S_INPUT]):
-            m.d.comb += [in_input.eq(1), self.inp.ready.eq(1)]
-            with m.If(self.inp.valid):
-                m.d.sync += [clr.eq(clr + 1), in_last.eq(clr == in_words2)]
-                with m.If(in_last):
-                    go(S_INPUT, S_LAYER)
-        m.d.sync += t_a.eq(Mux(state[S_LAYER], li + 1, li_n))
-        with m.If(state[S_LAYER]):  # t_a = li
-            go(S_LAYER, S_LAYER2)
-        with m.If(state[S_LAYER2]):  # t_a = li + 1
-            m.d.sync += cur.eq(t_data)
-            go(S_LAYER2, S_LAYER3)
-        with m.If(state[S_LAYER3]):
-            m.d.sync += n_rec.eq(writer.count)   # the last input word reaches the Writer in S_LAYER2
-            m.d.sync += nxt.eq(t_data)
-            go(S_LAYER3, S_LAYER4)
-        with m.If(state[S_LAYER4]):
-            m.d.comb += ex.clear.eq(cur.last)
-            m.d.comb += fa_zero.eq(1)
-            m.d.comb += layer_start.eq(1)
-            m.d.sync += po.eq(0)
-            with m.If(cur.kind == 1):
-                m.d.comb += pool.start.eq(1)
-                go(S_LAYER4, S_POOL)
-            with m.Elif(graded & ~step1):  # input current kept in imem since step 1
-                go(S_LAYER4, S_FIRE)
-            with m.Else():
-                m.d.comb += scatter.start.eq(1)
-                go(S_LAYER4, S_SCATTER)
-        with m.If(state[S_SCATTER]):
-            with m.If(~sc_busy_r):
-                go(S_SCATTER, S_DRAIN)
-        with m.If(state[S_DRAIN]):     # the last sums written before the fire pass reads them
-            with m.If(~pe_busy_r):
-                go(S_DRAIN, S_FIRE)
+        # ---- result beats, later ones taking precedence (no two are ever selected in one cycle)
         with m.If(logit_beat):
             m.d.comb += [fw.tag.eq(Tag.LOGIT), fw.layer.eq(cur.index), fw.addr.eq(f5_addr), fw.data.eq(vsum5), fw_en.eq(1)]
-        with m.If(in_fire):
-            with m.If(~f_gap_z):
-                m.d.sync += [f_gap.eq(f_gap - 1), f_gap_z.eq(f_gap == 1)]
-            with m.If(f_more):
-                with m.If(credit & f_gap_z):
-                    m.d.comb += [f_issue.eq(1), fa_inc.eq(1), bias_step_n.eq(1)]
-                    # the exit controller walks an output word in LANE_CYCLES * P cycles; a split bank
-                    # takes 2 a word
-                    gap = Mux(is_out, LANE_CYCLES * P - 1, cfg.fire_split - 1)
-                    m.d.sync += [f_gap.eq(gap), f_gap_z.eq(gap == 0)]
-            with m.Elif(~fire_busy_r):
-                with m.If(cur.last):
-                    go(S_FIRE, S_DECIDE)
-                with m.Else():
-                    m.d.comb += li_n.eq(li + 1)
-                    go(S_FIRE, S_LAYER)
-        m.d.comb += pool.step.eq(pool_st & credit_pw)   # = in_pool & credit
-        with m.If(in_pool):
-            with m.If(pmin_u.window_done):
-                m.d.sync += po.eq(po + 1)
-            with m.If(~pool_busy_r):
-                m.d.comb += li_n.eq(li + 1)
-                go(S_POOL, S_LAYER)
-        with m.If(state[S_DECIDE]):  # the fire pass ended after the exit controller settled (fire_busy_r)
-            if not cfg.multistep:
-                go(S_DECIDE, S_END)
-            else:
-                with m.If(~ms):
-                    go(S_DECIDE, S_END)
-                with m.Elif(ex.exit):
-                    m.d.comb += fa_zero.eq(1)
-                    go(S_DECIDE, S_OUTE)
-                with m.Else():
-                    m.d.comb += [ex.advance.eq(1), li_n.eq(0)]
-                    go(S_DECIDE, S_LAYER)
-        # the multistep read-out passes exist only in a build with the multistep datapath: in a ttfs-only
-        # build their states were never entered, but Yosys kept them, and their beat selects reached the
-        # result FIFO's write register (late endpoints in a ttfs-only build)
-        if cfg.multistep:
-            self._readout(m, state, go, li, li_n, cur, t_data, fa_zero, emit_pass, v2, k2)
-        with m.If(state[S_END]):
-            with m.If(credit):  # not w_rdy: the write lands a cycle later, behind any write now in flight
-                go(S_END, S_END2)
+        if cfg.multistep:   # the read-out after the exit step: O, then every counted layer's spike counts
+            for beat, tag, payload in ((ctl.emit_logit_beat, Tag.LOGIT, v2), (ctl.emit_count_beat, Tag.COUNT, k2)):
+                with m.If(beat):
+                    m.d.comb += [fw.tag.eq(tag), fw.layer.eq(cur.index), fw.addr.eq(f2_addr), fw.data.eq(payload),
+                                 fw_en.eq(1)]
         end_word = Signal(END_LAYOUT)   # the END beat's data (hw/protocol.py)
         m.d.comb += [end_word.pred.eq(ex.pred), end_word.cycles.eq(cycles), end_word.sops.eq(sops),
                      end_word.events.eq(events), end_word.exit_step.eq(ex.step)]
-        with m.If(state[S_END2]):  # the END beat, selected by a state flip-flop alone (no credit, no adder)
+        with m.If(ctl.end_beat):  # selected by a state flip-flop alone (no credit, no adder)
             m.d.comb += [fw.tag.eq(Tag.END), fw_en.eq(1), fw.data.eq(end_word)]
-            m.d.sync += running.eq(0)
-            go(S_END2, S_IDLE)
         return m
-
-    @staticmethod
-    def _readout(m, state, go, li, li_n, cur, t_data, fa_zero, emit_pass, v2, k2):
-        """Multistep read-out after the exit step: the output layer's O (from vmem), then every spiking or
-        pooling layer's spike counters (from kmem), as result beats."""
-        with m.If(state[S_OUTE]):  # O at the exit step, from vmem
-            def to_counts():
-                m.d.comb += li_n.eq(0)
-                go(S_OUTE, S_CNTL)
-            emit_pass(Tag.LOGIT, v2, to_counts)
-        with m.If(state[S_CNTL]):  # t_a = li
-            go(S_CNTL, S_CNTL2)
-        with m.If(state[S_CNTL2]):
-            m.d.sync += cur.eq(t_data)
-            m.d.comb += fa_zero.eq(1)
-            go(S_CNTL2, S_CNTL3)
-        with m.If(state[S_CNTL3]):
-            with m.If(cur.last):
-                go(S_CNTL3, S_END)
-            with m.Else():
-                go(S_CNTL3, S_CNTE)
-        with m.If(state[S_CNTE]):  # spike counters of one spiking or pooling layer
-            def next_layer():
-                m.d.comb += li_n.eq(li + 1)
-                go(S_CNTE, S_CNTL)
-            emit_pass(Tag.COUNT, k2, next_layer)

@@ -5,7 +5,7 @@ VGG-16-shaped 32x32x3 network (random weights normalised on random images;
 the shape, not the accuracy, sets the cost). Prints images/s of both and the
 ratio; writes bench_golden.json.
 
-    python -m model.bench_golden [--out DIR] [--vgg-batch N]
+    python -m logspike.model.bench_golden [--out DIR] [--vgg-batch N]
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Energy ESTIMATE per inference: the RTL's operation and memory-access counts x per-operation energies.
 
-    python -m synth.energy [--fmax-json synth/reports/ecp5_p1.json | --fmax MHz] [--lanes P] [--vgg-batch 8]
+    python -m logspike.synth.energy [--fmax-json synth/reports/ecp5_p1.json | --fmax MHz] [--lanes P] [--vgg-batch 8]
 
 Not a measurement. Counts are exact for the package and inputs (golden
 model, SPEC arithmetic) and follow hw/top.py phase by phase on the build
@@ -394,7 +394,7 @@ def report(results: list, fmax_note: str, lanes: int, check: str) -> str:
     L = ["# LogSpike energy per inference: ESTIMATE (not measured)", "",
          "Every figure below is an ESTIMATE: exact operation and memory-access counts of the RTL's phases "
          "(hw/top.py, golden-model spikes) times per-operation energies from one public table, "
-         f"{SOURCE}. Process node of the energies: **45 nm**. Regenerate: `python -m synth.energy` "
+         f"{SOURCE}. Process node of the energies: **45 nm**. Regenerate: `python -m logspike.synth.energy` "
          f"(Fmax: `--fmax-json FILE` or `--fmax MHz`).", "",
          "Per-operation energies: integer add 8 bit 0.03 pJ, 32 bit 0.1 pJ (linear in width); SRAM 64-bit read "
          "10 pJ (8 KB), 20 pJ (32 KB), 100 pJ (1 MB), log-log interpolated by each memory's size (below 8 KB as 8 KB, "

@@ -179,7 +179,7 @@ def run_steps(gate: GateNetlist, cfg, steps: list, test_dir, seed: int = 0, max_
 
 
 def main(argv=None):
-    """python -m synth.gatesim [--net digits_cnn] [--lanes 16] [--images 4]: a stored golden network on the
+    """python -m logspike.synth.gatesim [--net digits_cnn] [--lanes 16] [--images 4]: a stored golden network on the
     gate-level netlist of its build (synth_ecp5 + the output-register pass), compared with its golden results."""
     import argparse
     import time

@@ -1,6 +1,6 @@
 """Peer comparison on an MNIST-shaped 784-128-10 TTFS network: latency and logic cells.
 
-    python -m synth.peers [--out synth/reports] [--lanes 4 16] [--images 8] [--epochs 8] [--cat-epochs 4]
+    python -m logspike.synth.peers [--out synth/reports] [--lanes 4 16] [--images 8] [--epochs 8] [--cat-epochs 4]
 
 Input: scikit-learn's 8x8 digits upsampled bilinearly to 28x28
 (`model.data.digits(upsample=28)`), standing in for MNIST (no MNIST offline).

@@ -1,6 +1,6 @@
 """Lanes sweep on ECP5-25k (post place-and-route) and generic gates: Markdown table + PNG.
 
-    python -m synth.sweep [--lanes 1 4 16] [--out synth/reports] [--freq 150] [--seeds 4] [--no-generic]
+    python -m logspike.synth.sweep [--lanes 1 4 16] [--out synth/reports] [--freq 150] [--seeds 4] [--no-generic]
 
 Writes sweep.md, sweep.png and one JSON per run (small files, committed).
 """
