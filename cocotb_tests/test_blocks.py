@@ -568,8 +568,7 @@ def test_controller_runs_every_phase_in_order(mode, exit_step):
         for cycle in range(3000):
             ctx.set(dut.table_data.as_value(), packed(cfg, table[t_prev]) if t_prev < len(table) else 0)
             t_prev = ctx.get(dut.table_addr)
-            ctx.set(dut.credit, int(rng.random() < 0.9))
-            ctx.set(dut.credit_pool, 1)
+            ctx.set(dut.credit_next, int(rng.random() < 0.9))
             ctx.set(dut.inp_valid, int(rng.random() < 0.6))
             ctx.set(dut.step1, int(step == 1))
             ctx.set(dut.exit_now, int(step >= exit_step))

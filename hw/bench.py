@@ -40,7 +40,7 @@ from logspike.model.golden import patches
 from logspike.model.package import Package, layer_shapes
 
 from . import image
-from .cli import build_for
+from .config import build_for
 from .sim import build, build_harness, collate, run_steps, simulate_timed
 
 TARGET = 500_000  # simulated cycles per wall second (issue 3)

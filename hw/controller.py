@@ -30,7 +30,7 @@ from amaranth.lib.wiring import In, Out
 from .config import Config, clog2, widths
 from .exit import LANE_CYCLES
 from .protocol import entry_layout
-from .sequencer import reg
+from .sequencer import copies, reg
 
 (S_CLEAR, S_IDLE, S_PREP, S_PREP2, S_PREP3, S_INPUT, S_LAYER, S_LAYER2, S_LAYER3, S_LAYER4, S_SCATTER,
  S_DRAIN, S_FIRE, S_POOL, S_DECIDE, S_OUTE, S_CNTL, S_CNTL2, S_CNTL3, S_CNTE, S_END, S_END2) = range(22)
@@ -53,7 +53,7 @@ class Controller(wiring.Component):
             "mode_ms": In(1), "step1": In(1), "exit_now": In(1),
             "scatter_busy": In(1), "pe_busy": In(1), "fire_busy": In(1), "exit_busy": In(1), "pool_busy": In(1),
             "f1_valid": In(1), "f2_valid": In(1), "fire_more": In(1), "window_done": In(1),
-            "credit": In(1), "credit_pool": In(1),
+            "credit_next": In(1),   # the result FIFO has room for a word issued in the next cycle
             # phases
             "clearing": Out(1), "idle": Out(1), "inputting": Out(1), "firing": Out(1), "pooling": Out(1),
             "clear_addr": Out(XA),
@@ -96,10 +96,12 @@ class Controller(wiring.Component):
         m.d.comb += [self.clearing.eq(state[S_CLEAR]), self.idle.eq(state[S_IDLE]), self.inputting.eq(state[S_INPUT]),
                      self.firing.eq(state[S_FIRE]), self.pooling.eq(state[S_POOL])]
 
-        # the pool walk's copy of the S_POOL bit (kept by go below), with the FIFO credit's copy its step's only
+        # the pool walk's copies of the S_POOL bit (kept by go below) and of the FIFO credit, its step's only
         # inputs: kept apart by the flow's `_dup` rule, they sit by the walk (from the FSM's and the FIFO
-        # counter's flip-flops across the die, its load enables were late paths on most placements)
+        # counter's flip-flops across the die, its load enables were late paths on most placements). Both are
+        # registers of this module, so no port connection renames them.
         pool_st = Signal(name="pw_state_dup0", attrs={"keep": 1})
+        credit_pw = copies(m, self.credit_next, "pw_credit", 1)[0]
 
         def go(frm, to):
             """A transition clears its own bit and sets the target's: each state bit's next value then depends
@@ -110,7 +112,9 @@ class Controller(wiring.Component):
                 m.d.sync += pool_st.eq(to == S_POOL)
 
         f_issue, fa_inc, fa_zero, f_more = self.fire_issue, self.fire_addr_inc, self.fire_addr_zero, self.fire_more
-        credit, cycles, count_clear, po = self.credit, self.cycles, self.count_clear, self.pooled
+        # the FSM's credit: also a marked copy, or Yosys would merge it into the pool walk's (same input)
+        credit = copies(m, self.credit_next, "fsm_credit", 1)[0]
+        cycles, count_clear, po = self.cycles, self.count_clear, self.pooled
         f_gap = Signal(range(LANE_CYCLES * P))  # cycles until the next fire issue
         f_gap_z = Signal(init=1)                # f_gap == 0, registered with it (no compare before f_issue)
         sc_busy_r = pipe(self.scatter_busy | self.scatter_start, "sc_busy_r")
@@ -211,7 +215,7 @@ class Controller(wiring.Component):
                 with m.Else():
                     m.d.comb += li_n.eq(li + 1)
                     go(S_FIRE, S_LAYER)
-        m.d.comb += self.pool_step.eq(pool_st & self.credit_pool)   # = in S_POOL & credit
+        m.d.comb += self.pool_step.eq(pool_st & credit_pw)   # = in S_POOL & credit
         with m.If(state[S_POOL]):
             with m.If(self.window_done):
                 m.d.sync += po.eq(po + 1)

@@ -52,7 +52,7 @@ from .exit import ExitController
 from .banks import WeightBanks
 from .counter import split_counter
 from .protocol import END_LAYOUT, Tag, cfg_layout, entry_layout, res_layout, weight_lane_layout
-from .sequencer import PoolWalk, Scatter, Writer, copies, popcount, ram_q, record_layout, reg, tree_sum
+from .sequencer import PoolWalk, Scatter, Writer, popcount, ram_q, record_layout, reg, tree_sum
 
 RES_FIFO_DEPTH = 16
 PIPE_SLACK = 13  # cycles from a fire / pool / emit issue to its result beat, and one more
@@ -153,17 +153,15 @@ class Processor(wiring.Component):
         m.d.sync += [fifo.w_data.eq(fw), fifo.w_en.eq(fw_en)]
         m.d.comb += [self.res.payload.eq(fifo.r_data), self.res.valid.eq(fifo.r_rdy), fifo.r_en.eq(self.res.ready)]
         # a word issued now reaches the FIFO at most PIPE_SLACK cycles later
-        credit = Signal()
         # the FIFO's occupancy as a counter of its own (its level is a sum of two registers: the sum and the
         # compare after it were a late path)
         res_occ = Signal(range(RES_FIFO_DEPTH + 1))
         # (a write is counted without the FIFO's w_rdy: credit keeps it from filling, and an overcount would
         # only withhold credit; w_rdy is a compare of the FIFO's level, a late path in front of this adder)
         credit_n = res_occ < RES_FIFO_DEPTH - PIPE_SLACK
-        m.d.sync += [res_occ.eq(res_occ + fifo.w_en - (fifo.r_en & fifo.r_rdy)), credit.eq(credit_n)]
-        credit_pw = copies(m, credit_n, "pw_credit", 1)[0]   # the pool walk's copy (see pool_st)
+        m.d.sync += res_occ.eq(res_occ + fifo.w_en - (fifo.r_en & fifo.r_rdy))
 
-        m.d.comb += [ctl.credit.eq(credit), ctl.credit_pool.eq(credit_pw)]
+        m.d.comb += ctl.credit_next.eq(credit_n)   # registered in the controller, with the pool walk's copy
 
         # the Writer takes its word from a register (input port, fire or pool words: see 'the Writer's word')
         in_input, win_v, spike_sel = ctl.inputting, Signal(), Signal()

@@ -3,7 +3,8 @@ golden vectors -> hardware generator (hw) -> synthesis (synth) -> application (l
 
 Every import is read from the source (function-level imports too, since lazy imports still bind layers),
 so an upward import, a circle of imports, a reach into another module's private names, a test importing
-from another test, or an import under the old top-level names (`model`, `hw`, ...) fails here.
+from another test, an import of a module that does not exist, or an import under the old top-level
+names (`model`, `hw`, ...) fails here.
 """
 from __future__ import annotations
 
@@ -74,6 +75,9 @@ def check(root: Path) -> list[str]:
             if top in OLD_NAMES:
                 problems.append(f"{where}:{line}: imports {target!r} by its old top-level name (use logspike.{target})")
                 continue
+            if top == "logspike" and target not in ours:
+                problems.append(f"{where}:{line}: imports {target!r}, which is no module of the package")
+                continue
             # `from pkg import module` names a module; `from module import name` a name in it
             hits = [f"{target}.{n}" for n in names if f"{target}.{n}" in ours] or ([target] if target in ours else [])
             for n in names:
@@ -140,7 +144,7 @@ def test_checker_catches_each_rule(tmp_path):
         "model/golden.py": "from logspike.hw import top\nfrom logspike.model.nets import _private\n",
         "model/nets.py": "from .golden import x\n", "model/x.py": "import model.arith\n",
         "hw/__init__.py": "", "hw/top.py": "from .bank import B\n", "hw/bank.py": "from .top import T\n",
-        "logspike/__init__.py": "", "logspike/cli.py": "from logspike.hw import top\n",
+        "logspike/__init__.py": "", "logspike/cli.py": "from logspike.hw import top\nfrom logspike.hw.cli import x\n",
         "cocotb_tests/test_a.py": "from test_b import helper\n", "cocotb_tests/test_b.py": "",
     }
     for rel, text in files.items():
@@ -154,4 +158,5 @@ def test_checker_catches_each_rule(tmp_path):
     assert "circular imports: logspike.hw.bank -> logspike.hw.top -> logspike.hw.bank" in found
     assert "circular imports: logspike.model.golden -> logspike.model.nets -> logspike.model.golden" in found
     assert "'test_b', a test module" in found
-    assert "logspike.cli" not in found   # the application may import every layer
+    assert "'logspike.hw.cli', which is no module" in found
+    assert "logspike.cli (layer" not in found   # the application may import every layer

@@ -730,3 +730,32 @@ def test_output_logits_within_bounds_ttfs_dense():
         lo, hi = potential_bounds(pkg)[pkg.output_index()]
         res = golden.run(pkg, random_inputs(rng, pkg, 200, silent=0.1))
         assert (res["logits"] >= lo).all() and (res["logits"] <= hi).all()
+
+
+def test_spec_states_the_limits_the_reader_enforces():
+    """SPEC.md section 1.1 names each range that model/package.py checks (model/arith.py's constants)."""
+    from pathlib import Path
+
+    spec = (Path(__file__).resolve().parents[2] / "SPEC.md").read_text()
+    rows = {}
+    for line in spec.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and cells[0].startswith("`"):
+            rows.setdefault(cells[0].split("`")[1], []).append(cells[1])
+    for field, (lo, hi) in {"weight_bits": arith.WEIGHT_BITS_RANGE, "frac_bits": arith.FRAC_BITS_RANGE,
+                            "acc_bits": arith.ACC_BITS_RANGE, "tau": arith.TAU_RANGE,
+                            "leak_shift": arith.LEAK_SHIFT_RANGE, "exp_offset": arith.EXP_OFFSET_RANGE}.items():
+        assert any(f"{lo}..{hi}" in r for r in rows[field]), (field, rows.get(field))
+    assert any(f"ttfs {arith.TTFS_T_RANGE[0]}..{arith.TTFS_T_RANGE[1]}" in r and
+               f"multistep {arith.MULTISTEP_T_RANGE[0]}..{arith.MULTISTEP_T_RANGE[1]}" in r for r in rows["time_steps"])
+    padding = [line for line in spec.splitlines() if line.startswith("| conv `padding`")]
+    assert padding and "0 .. `kernel` - 1" in padding[0]
+
+
+def test_padding_beyond_the_spec_limit_is_refused_with_the_limit():
+    rng = np.random.default_rng(5)
+    pkg = random_package(rng, "ttfs", "conv", weight_bits=5, frac_bits=10)
+    i = next(j for j, l in enumerate(pkg.layers) if l["type"] == "conv2d")
+    pkg.manifest["layers"][i]["padding"] = pkg.layers[i]["kernel"]
+    with pytest.raises(PackageError, match=rf"layers\[{i}\]\.padding = {pkg.layers[i]['kernel']}: must be <= {pkg.layers[i]['kernel'] - 1}"):
+        validate(pkg)
