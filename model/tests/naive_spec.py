@@ -1,6 +1,6 @@
 """A deliberately naive, independent implementation of SPEC.md sections 2-5.
 
-Written from /work/shared/SPEC.md alone, as a cross-check of the golden model.
+Written from SPEC.md alone, as a cross-check of the golden model.
 It imports nothing from model.arith, model.golden or model.randnet: it reads
 only the manifest dict and the numpy arrays of a package, turns everything
 into plain Python ints (unbounded) and loops over samples, neurons, inputs and
