@@ -17,7 +17,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import CFG_ADDR_BITS, Config, clog2, widths
-from .protocol import Global, Sel, cfg_data_bits, cfg_layout
+from .protocol import GLOBAL_FIELDS, Global, Sel, cfg_data_bits, cfg_layout
 from .sequencer import reg
 
 
@@ -27,11 +27,6 @@ def globals_layout(cfg: Config) -> data.StructLayout:
         "T": cfg.code_bits, "taulog": cfg.tau_log_bits, "in_words": widths(cfg)[0], "mode": 1, "leak_shift": 5,
         "margin": cfg.acc_bits + 1, "margin_null": 1, "min_steps": cfg.step_bits, "t_max": cfg.step_bits,
     })
-
-
-GLOBAL_FIELDS = {Global.T: "T", Global.TAULOG: "taulog", Global.IN_WORDS: "in_words", Global.MODE: "mode",
-                 Global.LEAK: "leak_shift", Global.MARGIN: "margin", Global.MARGIN_NULL: "margin_null",
-                 Global.MIN_STEPS: "min_steps", Global.T_MAX: "t_max"}
 
 
 def small_addr_bits(cfg: Config) -> int:
@@ -61,10 +56,9 @@ class ConfigDecoder(wiring.Component):
         cfg, img = self.conf, self.image
         m = Module()
         glob = img.get("globals", {})
-        names = {"T": "T", "taulog": "taulog", "in_words": "in_words", "mode": "mode_ms", "leak_shift": "leak_shift",
-                 "margin": "margin", "margin_null": "margin_null", "min_steps": "min_steps", "t_max": "t_max"}
-        regs = {f: Signal(self.regs[f].shape(), init=glob.get(f, 0), reset_less=True, name=names[f])
-                for f in names}
+        regs = {f: Signal(self.regs[f].shape(), init=glob.get(f, 0), reset_less=True,
+                          name="mode_ms" if f == "mode" else f)
+                for f in GLOBAL_FIELDS.values()}
         lut_init = img.get("lut", [0] * cfg.max_tau)
         thr_init = img.get("thr", [0] * cfg.max_t)
         luts = [Signal(cfg.frac_bits + 1, init=lut_init[i], reset_less=True, name=f"lut{i}") for i in range(cfg.max_tau)]

@@ -12,7 +12,7 @@ import numpy as np
 from logspike.model.package import Package, layer_shapes
 
 from .config import CFG_ADDR_BITS, Config, chw, fits, words_of
-from .protocol import END_LAYOUT, Global, Sel, Tag, cfg_data_bits, entry_layout, res_layout
+from .protocol import END_LAYOUT, GLOBAL_FIELDS, Sel, Tag, cfg_data_bits, entry_layout, res_layout
 
 
 def pack(layout, values: dict) -> int:
@@ -53,7 +53,7 @@ def _writer_flags(e: dict) -> dict:
 
 def layer_entries(cfg: Config, pkg: Package):
     """Layer-table entries, weight words and bias words (as lane lists) of a package."""
-    P, W = cfg.lanes, cfg.weight_bits
+    P = cfg.lanes
     shapes = layer_shapes(pkg.input_shape, pkg.layers)
     ins = [tuple(pkg.input_shape)] + shapes[:-1]
     out_i = pkg.output_index()
@@ -182,9 +182,7 @@ def config_beats(cfg: Config, pkg: Package) -> list[int]:
         return (sel << (D + CFG_ADDR_BITS)) | (addr << D) | (d & ((1 << D) - 1))
 
     g = img["globals"]
-    out = [beat(Sel.GLOBAL, a, g.get(k, 0)) for a, k in ((Global.T, "T"), (Global.TAULOG, "taulog"), (Global.IN_WORDS, "in_words"),
-           (Global.MODE, "mode"), (Global.LEAK, "leak_shift"), (Global.MARGIN, "margin"), (Global.MARGIN_NULL, "margin_null"),
-           (Global.MIN_STEPS, "min_steps"), (Global.T_MAX, "t_max"))]
+    out = [beat(Sel.GLOBAL, a, g.get(k, 0)) for a, k in GLOBAL_FIELDS.items()]
     out += [beat(Sel.LUT, i, v) for i, v in enumerate(img["lut"])]
     out += [beat(Sel.THR, i, v) for i, v in enumerate(img["thr"])]
     out += [beat(Sel.TABLE, i, v) for i, v in enumerate(img["table"])]
@@ -217,7 +215,6 @@ def parse_results(cfg: Config, pkg: Package, beats: list[int]) -> dict:
     rl = res_layout(cfg)
     shapes = layer_shapes(pkg.input_shape, pkg.layers)
     out_i = pkg.output_index()
-    nat = {}
     res = {}
     flat = {}
     logits = np.zeros(words_of(shapes[out_i], P) * P, dtype=np.int64)

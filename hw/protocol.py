@@ -53,6 +53,12 @@ class Global(enum.IntEnum):
     T_MAX = 8
 
 
+# the key of each global register in a baked image's "globals" (hw/image.py) and in the decoder's registers
+GLOBAL_FIELDS = {Global.T: "T", Global.TAULOG: "taulog", Global.IN_WORDS: "in_words", Global.MODE: "mode",
+                 Global.LEAK: "leak_shift", Global.MARGIN: "margin", Global.MARGIN_NULL: "margin_null",
+                 Global.MIN_STEPS: "min_steps", Global.T_MAX: "t_max"}
+
+
 class Tag(enum.IntEnum):
     """What a result beat carries."""
     SPIKE = 0
