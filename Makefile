@@ -5,6 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 JOBS ?= 2
+N ?= 1000
 
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -12,7 +13,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
 
-.PHONY: venv demo test test-slow bench
+.PHONY: venv demo test test-slow bench fuzz
 venv: $(VENV)/.installed
 
 demo: $(VENV)/.installed
@@ -26,3 +27,7 @@ test-slow: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) -m logspike.model.bench_golden
+
+# the random-network campaign over the contract's whole range (hw/fuzz.py): N packages
+fuzz: $(VENV)/.installed
+	$(VENV)/bin/logspike fuzz --packages $(N) --jobs $(JOBS) --out out/fuzz

@@ -49,7 +49,7 @@ def off_bits(cfg: "Config") -> int:
 @dataclass(frozen=True)
 class Config:
     lanes: int = 4            # P: output neurons (channels) updated per cycle; a power of two
-    weight_bits: int = 5      # W: 1 sign + W-1 magnitude bits (package must match)
+    weight_bits: int = 5      # W: 1 sign + W-1 magnitude bits (package W <= this)
     frac_bits: int = 12       # F (package must match)
     acc_bits: int = 24        # A: package acc_bits must be <= A
     max_t: int = 16           # largest T; codes are ubits(max_t) bits
@@ -210,8 +210,10 @@ def fits(cfg: Config, pkg: Package) -> None:
         fail("mode", pkg.mode, "this build runs ttfs and multistep packages")
     if pkg.mode == "multistep" and not cfg.multistep:
         fail("mode", pkg.mode, "this build has no multistep datapath (built with multistep = False)")
-    if pkg.weight_bits != cfg.weight_bits:
-        fail("weight_bits", pkg.weight_bits, f"build weight_bits = {cfg.weight_bits}; must be equal")
+    # a weight's value depends on its magnitude code alone (SPEC section 2): W bits of codes are a
+    # subset of a wider build's, so a narrower package runs unchanged
+    if pkg.weight_bits > cfg.weight_bits:
+        fail("weight_bits", pkg.weight_bits, f"build weight_bits = {cfg.weight_bits}; at most that")
     if pkg.frac_bits != cfg.frac_bits:
         fail("frac_bits", pkg.frac_bits, f"build frac_bits = {cfg.frac_bits}; must be equal")
     if pkg.acc_bits > cfg.acc_bits:

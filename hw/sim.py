@@ -105,8 +105,12 @@ def run_fast(cfg: Config, items: list, test_dir=None, gap=0.0, ready_p=1.0, seed
 
 def run_steps(cfg: Config, steps: list, test_dir=None, seed: int = 0, baked: Package | None = None,
               max_cycles: int | None = None) -> list:
-    """Run a list of driver steps ({"cfg": beats} / {"infer": [beats per sample]} / {"abort_after": n, "inp": beats}
-    / {"cfg": beats, "with_input": beats}: config and one input offered together); returns the raw result beats of each inference."""
+    """Run a list of driver steps through the per-beat driver (hw.tb_driver); returns the raw result beats of
+    each completed inference. Steps: {"cfg": beats}; {"infer": [beats per sample]}; {"cfg": beats,
+    "with_input": beats} (config and one input offered together); and resets: {"cfg": beats, "abort_after": n}
+    (n cycles into a config load), {"inp": beats, "abort_after": n} (n cycles into an inference: input load
+    or compute), {"inp": beats, "abort_after_results": k} (after k result beats). Any step may set "gap"
+    (valid low) and "ready_p" (result ready) probabilities."""
     bdir = build(cfg, baked)
     tag_shift = res_layout(cfg)["tag"].offset
     job = {"steps": steps, "seed": seed, "tag_shift": tag_shift, "max_cycles": max_cycles}

@@ -34,8 +34,8 @@ async def push(dut, name, beats, gap, rnd):
     valid.value = 0
 
 
-async def collect(dut, out, ready_p, rnd):
-    """Take result beats until an END beat; ready is 1 with probability ready_p each cycle."""
+async def collect(dut, out, ready_p, rnd, limit=None):
+    """Take result beats until an END beat (or until `limit` beats); ready is 1 with probability ready_p each cycle."""
     from logspike.hw.protocol import Tag
 
     tag_shift = None
@@ -46,7 +46,7 @@ async def collect(dut, out, ready_p, rnd):
         if v and int(dut.res__ready.value):
             b = int(dut.res__payload.value)
             out.append(b)
-            if (b >> dut._tag_shift) == Tag.END:
+            if (b >> dut._tag_shift) == Tag.END or len(out) == limit:
                 await RisingEdge(dut.clk)
                 return
         if v:
@@ -59,6 +59,17 @@ async def watchdog(dut, cycles):
     await ClockCycles(dut.clk, cycles)
     cosim.answer({"error": f"the job did not finish within {cycles} cycles"})
     raise RuntimeError(f"the job did not finish within {cycles} cycles")
+
+
+async def reset(dut):
+    """Reset for two cycles with every stream idle (the host's side of a reset)."""
+    await RisingEdge(dut.clk)
+    dut.inp__valid.value = 0
+    dut.cfg__valid.value = 0
+    dut.res__ready.value = 0
+    dut.rst.value = 1
+    await ClockCycles(dut.clk, 2)
+    dut.rst.value = 0
 
 
 @cocotb.test()
@@ -86,20 +97,25 @@ async def drive(dut):
             await pt
             await cfg_t
             answers.append(beats)
-        elif "cfg" in step:
-            await push(dut, "cfg", step["cfg"], step.get("gap", 0.0), rnd)
-        elif "abort_after" in step:
-            beats = []
-            pt = cocotb.start_soon(push(dut, "inp", step["inp"], step.get("gap", 0.0), rnd))
-            ct = cocotb.start_soon(collect(dut, beats, step.get("ready_p", 1.0), rnd))
+        elif "cfg" in step and "abort_after" in step:   # reset during a config load
+            pt = cocotb.start_soon(push(dut, "cfg", step["cfg"], step.get("gap", 0.0), rnd))
             await ClockCycles(dut.clk, step["abort_after"])
             pt.cancel()
+            await reset(dut)
+        elif "cfg" in step:
+            await push(dut, "cfg", step["cfg"], step.get("gap", 0.0), rnd)
+        elif "abort_after" in step or "abort_after_results" in step:
+            # reset during input load or compute (after n cycles), or while the results drain (after k beats)
+            beats = []
+            pt = cocotb.start_soon(push(dut, "inp", step["inp"], step.get("gap", 0.0), rnd))
+            ct = cocotb.start_soon(collect(dut, beats, step.get("ready_p", 1.0), rnd, step.get("abort_after_results")))
+            if "abort_after" in step:
+                await ClockCycles(dut.clk, step["abort_after"])
+            else:
+                await ct
+            pt.cancel()
             ct.cancel()
-            await RisingEdge(dut.clk)
-            dut.inp__valid.value = 0
-            dut.rst.value = 1
-            await ClockCycles(dut.clk, 2)
-            dut.rst.value = 0
+            await reset(dut)
         else:
             for x in step["infer"]:
                 beats = []

@@ -1,4 +1,4 @@
-"""`logspike` command line: train, convert, encode, golden, accuracy, verilog, sim, synth, demo.
+"""`logspike` command line: train, convert, encode, golden, accuracy, verilog, sim, synth, fuzz, demo.
 
 The application layer: it sits above the model, hardware and synthesis layers and is the only place
 that knows all three.
@@ -286,6 +286,31 @@ def cmd_synth(a):
         print(f"report -> {out_md}")
 
 
+def cmd_fuzz(a):
+    from logspike.hw import fuzz
+
+    _in_range("--packages", a.packages, 1)
+    _in_range("--group-size", a.group_size, 1)
+    _in_range("--jobs", a.jobs, 1)
+    _in_range("--seed", a.seed, 0, (1 << 63) - 1)
+    lanes = []
+    for v in a.lanes.split(","):
+        try:
+            lanes.append(int(v))
+        except ValueError:
+            raise CliError(f"--lanes {a.lanes!r}: must be a comma-separated list of powers of two") from None
+    for v in lanes:
+        if v < 1 or v & (v - 1) or v > 64:
+            raise CliError(f"--lanes {v}: must be a power of two from 1 to 64")
+    out = _out_dir(a.out)
+    rows = fuzz.run(a.seed, a.packages, a.group_size, lanes, a.jobs)
+    s = fuzz.write(rows, a.seed, out)
+    c = s["counts"]
+    print(f"{s['packages']} packages: " + ", ".join(f"{c[o]} {o}" for o in fuzz.OUTCOMES) + f" -> {out / 'fuzz.md'}")
+    if c["mismatch"] or c["crash"]:
+        raise CliError(f"{c['mismatch']} mismatches and {c['crash']} crashes; the rows are in {out / 'fuzz.md'}")
+
+
 def _add_quant(p):
     p.add_argument("--time-steps", type=int, default=16, help="TTFS codes T (default 16)")
     p.add_argument("--tau", type=int, default=2, help="codes per octave, a power of 2 (default 2)")
@@ -379,6 +404,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--all-seeds", action="store_true",
                    help="with --seeds N: place with every seed even after one meets --freq (the Fmax spread)")
     p.set_defaults(fn=cmd_synth)
+
+    p = sub.add_parser("fuzz", help="random packages over the contract's whole range, golden model against the RTL")
+    p.add_argument("--packages", type=int, default=1000, help="packages to draw (default 1000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--group-size", type=int, default=20, help="packages that share one processor build (default 20)")
+    p.add_argument("--lanes", default="1,2,4,8,16", help="lane counts the groups draw from (default 1,2,4,8,16)")
+    p.add_argument("--jobs", type=int, default=1, help="groups run by this many processes (default 1)")
+    p.add_argument("--out", default="out/fuzz", help="folder for fuzz.json and fuzz.md")
+    p.set_defaults(fn=cmd_fuzz)
     return ap
 
 

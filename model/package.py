@@ -269,12 +269,15 @@ def layer_magnitudes(pkg: Package, i: int, first_weighted: bool) -> np.ndarray:
 
 
 def potential_bounds(pkg: Package) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """Per weighted layer, per neuron: (lowest, highest) potential any input can produce.
+    """Per weighted layer, per neuron: (lowest, highest) value any input can give its potential.
 
-    Every partial sum lies between the bias plus all negative terms and the bias
-    plus all positive terms at their largest, so this bounds every intermediate
-    value too. multistep potentials persist across steps: at most T_max steps of
-    that drive, plus the 2^F a spiking neuron may carry before its reset.
+    A layer's drive (bias plus every contribution) lies between the bias plus all
+    negative terms and the bias plus all positive terms at their largest; both are
+    reached (every input of one sign at its strongest, the rest silent), so for a
+    ttfs layer and a multistep output layer (which only sums its drives over the
+    steps) the bound is the exact worst case over the layer's inputs. A multistep
+    spiking layer carries its potential across steps through leak and soft reset:
+    `multistep_extremes` follows the worst case step by step.
     """
     out = {}
     first = pkg.weighted_indices()[0]
@@ -285,19 +288,49 @@ def potential_bounds(pkg: Package) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         neg = (sign.reshape(mag.shape[0], -1) == 1)
         # int64 unless the sums could overflow it; then exact Python ints.
         steps = pkg.time_steps if pkg.mode == "multistep" else 1
-        wide = (int(mtab.max()) * mags.shape[1] + int(np.abs(bias).max(initial=0)) + 1) * steps >= (1 << 61)
+        wide = (int(mtab.max()) * mags.shape[1] + int(np.abs(bias).max(initial=0)) + 1) * (steps + 1) >= (1 << 61)
         dt = object if wide else np.int64
         pos_sum = np.where(neg, 0, mags).astype(dt).sum(axis=1)
         neg_sum = np.where(neg, mags, 0).astype(dt).sum(axis=1)
         b = bias.astype(dt)
         lo, hi = b - neg_sum, b + pos_sum
         if pkg.mode == "multistep":
-            T = pkg.time_steps
-            carry = 0 if i == pkg.output_index() else (1 << pkg.frac_bits)
-            lo = np.minimum(lo, 0) * T - carry
-            hi = np.maximum(hi, 0) * T + carry
+            if i == pkg.output_index():
+                lo, hi = np.minimum(lo, 0) * pkg.time_steps, np.maximum(hi, 0) * pkg.time_steps
+            else:
+                lo, hi = multistep_extremes(lo, hi, pkg.time_steps, pkg.leak_shift, pkg.frac_bits)
         out[i] = (lo, hi)
     return out
+
+
+def multistep_extremes(lo, hi, steps: int, leak_shift: int, frac_bits: int):
+    """(lowest, highest) potential of a multistep spiking neuron (SPEC section 4) over `steps` steps whose
+    drive is any integer in [lo, hi] each step, the drive itself included.
+
+    Step s adds a drive to leak(R), R the potential step s-1 left: V itself below 2^F, V - 2^F at or above
+    it. From the lowest and highest V of step s-1 this gives the lowest and highest R (both ends of the
+    reachable interval, on each side of 2^F), and leak is non-decreasing in R, so the extremes follow
+    step by step. They are never inside the reachable values; they are those values' extremes when the
+    drives between lo and hi are all reachable (brute force: model/tests/test_acc_bound.py), and the
+    lowest always is (a constant drive lo).
+    """
+    one = 1 << frac_bits
+
+    def leak(v):
+        return v - (v >> leak_shift) if leak_shift else v
+
+    v_lo, v_hi = lo.copy(), hi.copy()       # step 1 starts from R = 0
+    m_lo, m_hi = lo.copy(), hi.copy()       # this step's lowest and highest V
+    for _ in range(1, steps):
+        below, above = m_lo < one, m_hi >= one   # some V stays, some V fires
+        r_hi = np.where(below, np.maximum(np.minimum(m_hi, one - 1), m_hi - one), m_hi - one)
+        r_lo = np.where(below, np.where(above, np.minimum(m_lo, 0), m_lo), m_lo - one)
+        n_lo, n_hi = leak(r_lo) + lo, leak(r_hi) + hi
+        if np.array_equal(n_hi, m_hi) and np.array_equal(n_lo, m_lo):
+            break   # a fixed point: every later step is the same
+        m_lo, m_hi = n_lo, n_hi
+        v_lo, v_hi = np.minimum(v_lo, m_lo), np.maximum(v_hi, m_hi)
+    return v_lo, v_hi
 
 
 def required_acc_bits(pkg: Package) -> int:

@@ -96,3 +96,108 @@ def random_inputs(rng, pkg: Package, batch: int, silent: float = 0.3) -> np.ndar
     x = rng.integers(0, 256, size=shape)
     x[rng.random(shape) < silent] = 0
     return x.astype(np.uint8)
+
+
+# The contract's range as the campaign draws it (SPEC section 1.1, narrowed only to keep one
+# simulation short): shapes and counts small, every kind of value at its limits.
+CAMPAIGN = {
+    "weighted_layers": (2, 6), "conv_kernel": (1, 5), "conv_stride": (1, 3), "conv_padding": (0, 2),
+    "pool_kernel": (2, 3), "channels": (1, 12), "hidden": (1, 24), "outputs": (1, 10), "input_dim": (1, 12),
+    "dense_inputs": (1, 64), "weight_bits": arith.WEIGHT_BITS_RANGE, "frac_bits": arith.FRAC_BITS_RANGE,
+    "tau": (1, 2, 4), "ttfs_T": (2, 64), "multistep_T": (1, 12), "leak_shift": (0, 4), "acc_slack": (0, 2),
+}
+
+
+def _draw(rng, key):
+    lo, hi = CAMPAIGN[key]
+    return int(rng.integers(lo, hi + 1))
+
+
+def campaign_layers(rng, input_shape, n_weighted: int) -> list[dict]:
+    """n_weighted weighted layers over the campaign's range: convs (kernel, stride, padding at their
+    limits, channel counts of any size) with floored max-pools between them, then dense layers."""
+    layers, shape = [], tuple(input_shape)
+    if len(shape) == 3:
+        n_conv = int(rng.integers(0, n_weighted))  # the last weighted layer is dense
+        for _ in range(n_conv):
+            c, h, w = shape
+            p = min(_draw(rng, "conv_padding"), 4)
+            k = min(_draw(rng, "conv_kernel"), min(h, w) + 2 * p)
+            p = min(p, k - 1)  # SPEC: padding <= kernel - 1
+            k = min(k, min(h, w) + 2 * p)
+            s = _draw(rng, "conv_stride")
+            layers.append({"type": "conv2d", "in_shape": list(shape), "out_channels": _draw(rng, "channels"),
+                           "kernel": k, "stride": s, "padding": p})
+            shape = layer_shapes(shape, [dict(layers[-1], exp_offset=0)])[-1]
+            if min(shape[1:]) >= 2 and rng.random() < 0.4:
+                pk = min(_draw(rng, "pool_kernel"), *shape[1:])
+                layers.append({"type": "maxpool2d", "kernel": pk})
+                shape = (shape[0], shape[1] // pk, shape[2] // pk)
+        layers.append({"type": "flatten"})
+        n_dense = n_weighted - n_conv
+    else:
+        n_dense = n_weighted
+    n = int(np.prod(shape))
+    for j in range(n_dense):
+        m = _draw(rng, "hidden") if j < n_dense - 1 else _draw(rng, "outputs")
+        layers.append({"type": "dense", "in": n, "out": m})
+        n = m
+    return layers
+
+
+def campaign_package(rng, mode: str, frac_bits: int | None = None, weight_bits: int | None = None) -> Package:
+    """A package drawn over the contract's whole range (CAMPAIGN): 2-6 weighted layers, W 2-8, F 8-24,
+    tau 1/2/4, ttfs T 2-64, multistep T_max 1-12 with leaks 0-4 and margins null or not; acc_bits the
+    proven minimum plus 0-2 bits. Raises PackageError where the draw is not a valid package (acc_bits
+    past 62): the campaign counts those as refused."""
+    W = weight_bits or _draw(rng, "weight_bits")
+    F = frac_bits or _draw(rng, "frac_bits")
+    if rng.random() < 0.4:
+        input_shape = [_draw(rng, "dense_inputs")]
+    else:
+        input_shape = [int(rng.integers(1, 4)), _draw(rng, "input_dim"), _draw(rng, "input_dim")]
+    layers = campaign_layers(rng, input_shape, _draw(rng, "weighted_layers"))
+    mm = arith.max_mag(W)
+    p = rng.uniform(0.1, 0.8)
+    tensors = {}
+    for i, l in enumerate(layers):
+        if l["type"] not in WEIGHTED:
+            continue
+        shape = weight_shape(l)
+        fan_in = max(1.0, np.prod(shape[1:]) * (1 - p))
+        l["exp_offset"] = int(np.clip(round(np.log2(3 / np.sqrt(fan_in))) + rng.integers(-2, 3), *arith.EXP_OFFSET_RANGE))
+        mag = rng.integers(1, mm + 1, size=shape)
+        mag[rng.random(shape) < p] = 0
+        tensors[f"L{i}.sign"] = (rng.random(shape) < rng.uniform(0.2, 0.6)).astype(np.uint8)
+        tensors[f"L{i}.mag"] = mag.astype(np.uint8)
+        tensors[f"L{i}.bias"] = rng.integers(-(1 << F) // 2, (1 << F) // 2 + 1, size=shape[0]).astype(np.int64)
+    m = {"format": "logspike-net", "version": 1, "mode": mode, "input_shape": input_shape, "weight_bits": W,
+         "frac_bits": F, "acc_bits": 62, "layers": layers}
+    if mode == "ttfs":
+        tau = int(rng.choice(CAMPAIGN["tau"]))
+        T = _draw(rng, "ttfs_T")
+        if rng.random() < 0.5:
+            thr = arith.make_thresholds(F, T, tau, rounding=str(rng.choice(["floor", "nearest"])))
+        else:
+            jitter = np.sort(rng.uniform(-0.5, 0.5, size=T))
+            thr = [max(1, int(round(2.0 ** (F - (t + j) / tau)))) for t, j in enumerate(jitter)]
+            thr = [max(thr[t:]) for t in range(T)]
+        m.update(time_steps=T, tau=tau, lut=arith.make_lut(F, tau), thresholds=thr)
+    else:
+        T = _draw(rng, "multistep_T")
+        n_out = layers[-1]["out"]
+        margin = None if n_out < 2 or rng.random() < 0.3 else int(rng.integers(0, 1 << (F - 1)))
+        m.update(time_steps=T, leak_shift=_draw(rng, "leak_shift"),
+                 exit={"margin": margin, "min_steps": int(rng.integers(1, T + 1))})
+    pkg = Package(m, tensors)
+    pkg.manifest["acc_bits"] = max(required_acc_bits(pkg) + _draw(rng, "acc_slack"), F + 2)
+    return validate(pkg)
+
+
+def campaign_inputs(rng, pkg: Package, random: int = 2) -> np.ndarray:
+    """`random` random samples, then an all-silent one and an all-firing one (ttfs: every code T, then
+    every code 0; multistep: every byte 0, then every byte 255)."""
+    x = random_inputs(rng, pkg, random, silent=float(rng.uniform(0.0, 0.8)))
+    lo, hi = (pkg.time_steps, 0) if pkg.mode == "ttfs" else (0, 255)
+    edge = np.stack([np.full(pkg.input_shape, lo), np.full(pkg.input_shape, hi)]).astype(x.dtype)
+    return np.concatenate([x, edge])

@@ -510,3 +510,13 @@ def test_pred_lowest_index_on_tie_random(mode, seed):
     assert (g["pred"] == 1).all()
     if mode == "multistep":
         assert (g["exit_step"] == pkg.exit["min_steps"]).all()
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_campaign_packages_match_naive(seed):
+    """The campaign's draws (model.randnet.campaign_package: the contract's whole range) on the golden
+    model and the naive reading, with the campaign's inputs (random, all silent, all firing)."""
+    rng = np.random.default_rng([seed, 7])
+    pkg = randnet.campaign_package(rng, ("ttfs", "multistep")[seed % 2])
+    x = randnet.campaign_inputs(rng, pkg)
+    assert_same(golden.run(pkg, x), naive_run(pkg, x), pkg, f"campaign package {seed}")
