@@ -83,7 +83,7 @@ def groups(seed: int, packages: int, group_size: int, lanes=LANES) -> list[dict]
     return out
 
 
-def _compare(pkg, x, want, got) -> str:
+def _compare(want, got) -> str:
     """'' when got (parsed RTL results) equals want (golden) on every key, else the first difference."""
     if set(got) != set(want):
         return f"keys: rtl {sorted(got)} golden {sorted(want)}"
@@ -106,7 +106,7 @@ def _run_cases(cfg, cases, g, test_dir):
         n = len(c.inputs)
         got, _ = sim.collate(cfg, c.pkg, raw[pos:pos + n])
         pos += n
-        diff = _compare(c.pkg, c.inputs, c.want, got)
+        diff = _compare(c.want, got)
         c.outcome, c.detail = ("mismatch", diff) if diff else ("match", "")
 
 

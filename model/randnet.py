@@ -43,6 +43,36 @@ def random_layers(rng, input_shape, kind: str) -> list[dict]:
     return layers
 
 
+def _random_tensors(rng, layers, W: int, F: int, p: float, spread: int, sign_p, bias_range) -> dict:
+    """sign / mag / bias of every weighted layer (and its exp_offset, set in place): magnitudes zero with
+    probability p, exp_offset about one threshold from a few strong inputs +- spread octaves; sign_p is the
+    probability of a negative weight, or a (lo, hi) range it is drawn from per layer; biases drawn from
+    bias_range (numpy's integers: high excluded)."""
+    mm = arith.max_mag(W)
+    tensors = {}
+    for i, l in enumerate(layers):
+        if l["type"] not in WEIGHTED:
+            continue
+        shape = weight_shape(l)
+        fan_in = max(1.0, np.prod(shape[1:]) * (1 - p))
+        l["exp_offset"] = int(np.clip(round(np.log2(3 / np.sqrt(fan_in))) + rng.integers(-spread, spread + 1),
+                                      *arith.EXP_OFFSET_RANGE))
+        mag = rng.integers(1, mm + 1, size=shape)
+        mag[rng.random(shape) < p] = 0
+        r = rng.random(shape)
+        tensors[f"L{i}.sign"] = (r < (rng.uniform(*sign_p) if isinstance(sign_p, tuple) else sign_p)).astype(np.uint8)
+        tensors[f"L{i}.mag"] = mag.astype(np.uint8)
+        tensors[f"L{i}.bias"] = rng.integers(*bias_range, size=shape[0]).astype(np.int64)
+    return tensors
+
+
+def _jittered_thresholds(rng, F: int, T: int, tau: int) -> list[int]:
+    """2^(F - t/tau) with each code's level moved by up to half a code, made non-increasing after rounding."""
+    jitter = np.sort(rng.uniform(-0.5, 0.5, size=T))
+    thr = [max(1, int(round(2.0 ** (F - (t + j) / tau)))) for t, j in enumerate(jitter)]
+    return [max(thr[t:]) for t in range(T)]
+
+
 def random_package(rng, mode: str = "ttfs", kind: str = "dense", input_shape=None, weight_bits=None, frac_bits=None,
                    tau=None, time_steps=None, sparsity=None, leak_shift=None, margin="auto", min_steps=None,
                    acc_slack: int = 1) -> Package:
@@ -52,30 +82,15 @@ def random_package(rng, mode: str = "ttfs", kind: str = "dense", input_shape=Non
     if input_shape is None:
         input_shape = [int(rng.integers(4, 24))] if kind == "dense" else [int(rng.integers(1, 3)), int(rng.integers(4, 8)), int(rng.integers(4, 8))]
     layers = random_layers(rng, list(input_shape), kind)
-    mm = arith.max_mag(W)
     p = rng.uniform(0.2, 0.7) if sparsity is None else sparsity
-    tensors = {}
-    for i, l in enumerate(layers):
-        if l["type"] not in WEIGHTED:
-            continue
-        shape = weight_shape(l)
-        fan_in = max(1.0, np.prod(shape[1:]) * (1 - p))
-        # about one threshold from a few strong inputs; +-1 octave of spread
-        l["exp_offset"] = int(np.clip(round(np.log2(3 / np.sqrt(fan_in))) + rng.integers(-1, 2), *arith.EXP_OFFSET_RANGE))
-        mag = rng.integers(1, mm + 1, size=shape)
-        mag[rng.random(shape) < p] = 0
-        tensors[f"L{i}.sign"] = (rng.random(shape) < 0.4).astype(np.uint8)
-        tensors[f"L{i}.mag"] = mag.astype(np.uint8)
-        tensors[f"L{i}.bias"] = rng.integers(-(1 << F) // 4, (1 << F) // 4, size=shape[0]).astype(np.int64)
+    # about one threshold from a few strong inputs; +-1 octave of spread
+    tensors = _random_tensors(rng, layers, W, F, p, spread=1, sign_p=0.4, bias_range=(-(1 << F) // 4, (1 << F) // 4))
     m = {"format": "logspike-net", "version": 1, "mode": mode, "input_shape": list(input_shape), "weight_bits": W,
          "frac_bits": F, "acc_bits": 62, "layers": layers}
     if mode == "ttfs":
         tau = tau or int(rng.choice([1, 2, 4]))
         T = time_steps or int(rng.integers(4, 17))
-        jitter = np.sort(rng.uniform(-0.5, 0.5, size=T))
-        thr = [max(1, int(round(2.0 ** (F - (t + j) / tau)))) for t, j in enumerate(jitter)]
-        thr = [max(thr[t:]) for t in range(T)]  # non-increasing after rounding
-        m.update(time_steps=T, tau=tau, lut=arith.make_lut(F, tau), thresholds=thr)
+        m.update(time_steps=T, tau=tau, lut=arith.make_lut(F, tau), thresholds=_jittered_thresholds(rng, F, T, tau))
     else:
         T = time_steps or int(rng.integers(3, 12))
         if margin == "auto":
@@ -157,20 +172,9 @@ def campaign_package(rng, mode: str, frac_bits: int | None = None, weight_bits: 
     else:
         input_shape = [int(rng.integers(1, 4)), _draw(rng, "input_dim"), _draw(rng, "input_dim")]
     layers = campaign_layers(rng, input_shape, _draw(rng, "weighted_layers"))
-    mm = arith.max_mag(W)
     p = rng.uniform(0.1, 0.8)
-    tensors = {}
-    for i, l in enumerate(layers):
-        if l["type"] not in WEIGHTED:
-            continue
-        shape = weight_shape(l)
-        fan_in = max(1.0, np.prod(shape[1:]) * (1 - p))
-        l["exp_offset"] = int(np.clip(round(np.log2(3 / np.sqrt(fan_in))) + rng.integers(-2, 3), *arith.EXP_OFFSET_RANGE))
-        mag = rng.integers(1, mm + 1, size=shape)
-        mag[rng.random(shape) < p] = 0
-        tensors[f"L{i}.sign"] = (rng.random(shape) < rng.uniform(0.2, 0.6)).astype(np.uint8)
-        tensors[f"L{i}.mag"] = mag.astype(np.uint8)
-        tensors[f"L{i}.bias"] = rng.integers(-(1 << F) // 2, (1 << F) // 2 + 1, size=shape[0]).astype(np.int64)
+    tensors = _random_tensors(rng, layers, W, F, p, spread=2, sign_p=(0.2, 0.6),
+                              bias_range=(-(1 << F) // 2, (1 << F) // 2 + 1))
     m = {"format": "logspike-net", "version": 1, "mode": mode, "input_shape": input_shape, "weight_bits": W,
          "frac_bits": F, "acc_bits": 62, "layers": layers}
     if mode == "ttfs":
@@ -179,9 +183,7 @@ def campaign_package(rng, mode: str, frac_bits: int | None = None, weight_bits: 
         if rng.random() < 0.5:
             thr = arith.make_thresholds(F, T, tau, rounding=str(rng.choice(["floor", "nearest"])))
         else:
-            jitter = np.sort(rng.uniform(-0.5, 0.5, size=T))
-            thr = [max(1, int(round(2.0 ** (F - (t + j) / tau)))) for t, j in enumerate(jitter)]
-            thr = [max(thr[t:]) for t in range(T)]
+            thr = _jittered_thresholds(rng, F, T, tau)
         m.update(time_steps=T, tau=tau, lut=arith.make_lut(F, tau), thresholds=thr)
     else:
         T = _draw(rng, "multistep_T")

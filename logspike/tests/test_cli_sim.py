@@ -7,21 +7,27 @@ from logspike.cli import main
 from logspike.model.package import write
 
 
+def _sim_equals_golden(tmp_path, pkg, x, lanes):
+    """Run pkg on x through `logspike golden` and `logspike sim --lanes`; every results key must be equal.
+    Returns the RTL's cycles per inference."""
+    write(pkg, tmp_path / "pkg")
+    np.save(tmp_path / "x.npy", x)
+    args = ["--package", str(tmp_path / "pkg"), "--inputs", str(tmp_path / "x.npy")]
+    assert main(["golden"] + args + ["--out", str(tmp_path / "g.npz")]) == 0
+    assert main(["sim"] + args + ["--out", str(tmp_path / "r.npz"), "--lanes", str(lanes)]) == 0
+    with np.load(tmp_path / "g.npz") as g, np.load(tmp_path / "r.npz") as r:
+        assert sorted(g.files) == sorted(r.files)
+        for k in g.files:
+            assert np.array_equal(g[k], r[k]), k
+    return np.load(tmp_path / "r.cycles.npy")
+
+
 @pytest.mark.parametrize("mode,seed", [("ttfs", 5), ("multistep", 6)])
 def test_sim_command_matches_golden_command(mode, seed, tmp_path):
     rng = np.random.default_rng(seed)
     pkg = randnet.random_package(rng, mode, "conv", weight_bits=5, frac_bits=10, tau=2 if mode == "ttfs" else None,
                                  **({"leak_shift": 1} if mode == "multistep" else {}))
-    write(pkg, tmp_path / "pkg")
-    np.save(tmp_path / "x.npy", randnet.random_inputs(rng, pkg, 5))
-    args = ["--package", str(tmp_path / "pkg"), "--inputs", str(tmp_path / "x.npy")]
-    assert main(["golden"] + args + ["--out", str(tmp_path / "g.npz")]) == 0
-    assert main(["sim"] + args + ["--out", str(tmp_path / "r.npz"), "--lanes", "2"]) == 0
-    with np.load(tmp_path / "g.npz") as g, np.load(tmp_path / "r.npz") as r:
-        assert sorted(g.files) == sorted(r.files)
-        for k in g.files:
-            assert np.array_equal(g[k], r[k]), k
-    cycles = np.load(tmp_path / "r.cycles.npy")
+    cycles = _sim_equals_golden(tmp_path, pkg, randnet.random_inputs(rng, pkg, 5), lanes=2)
     assert len(cycles) == 5 and (cycles > 0).all()
 
 
@@ -44,10 +50,21 @@ def test_sim_runs_ttfs_packages_up_to_the_largest_T(T, tau, lanes, tmp_path):
     max_t (once an assertion at T > 16)."""
     rng = np.random.default_rng(T)
     pkg = randnet.random_package(rng, "ttfs", "conv", weight_bits=5, frac_bits=12, tau=tau, time_steps=T)
-    write(pkg, tmp_path / "pkg")
-    np.save(tmp_path / "x.npy", randnet.random_inputs(rng, pkg, 3))
-    args = ["--package", str(tmp_path / "pkg"), "--inputs", str(tmp_path / "x.npy")]
-    assert main(["golden"] + args + ["--out", str(tmp_path / "g.npz")]) == 0
-    assert main(["sim"] + args + ["--out", str(tmp_path / "r.npz"), "--lanes", str(lanes)]) == 0
-    with np.load(tmp_path / "g.npz") as g, np.load(tmp_path / "r.npz") as r:
-        assert sorted(g.files) == sorted(r.files) and all(np.array_equal(g[k], r[k]) for k in g.files)
+    _sim_equals_golden(tmp_path, pkg, randnet.random_inputs(rng, pkg, 3), lanes)
+
+
+# the high corner of ttfs and the long, leaky corner of multistep (SPEC 1.1); the campaign slice
+# (cocotb_tests/test_fuzz.py) draws the rest of the range (W 2-8, F 8-24, T_max from 1) on its three builds
+CORNERS = {
+    "ttfs W=8 F=24 tau=64 T=200": dict(mode="ttfs", kind="conv", weight_bits=8, frac_bits=24, tau=64, time_steps=200),
+    "multistep W=2 F=8 T_max=4095 leak=31": dict(mode="multistep", kind="dense", weight_bits=2, frac_bits=8,
+                                                  time_steps=4095, leak_shift=31, margin=None),
+}
+
+
+@pytest.mark.parametrize("corner", list(CORNERS))
+def test_sim_runs_packages_at_the_corners(corner, tmp_path):
+    kw = dict(CORNERS[corner])
+    rng = np.random.default_rng(len(corner))
+    pkg = randnet.random_package(rng, kw.pop("mode"), kw.pop("kind"), **kw)
+    _sim_equals_golden(tmp_path, pkg, randnet.random_inputs(rng, pkg, 2), lanes=2)
