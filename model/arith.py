@@ -120,12 +120,12 @@ def fire_code(v, thresholds):
     """First t with V >= thresholds[t], else T (silent). Works on torch int64 tensors.
 
     The table is non-increasing, so the first hit is the count of thresholds V
-    does not reach.
+    does not reach: a binary search in the negated (non-decreasing) table.
     """
     import torch
 
-    thr = torch.as_tensor(thresholds, dtype=torch.int64)
-    return (v.unsqueeze(-1) < thr).sum(-1)
+    neg_thr = -torch.as_tensor(thresholds, dtype=torch.int64)
+    return torch.searchsorted(neg_thr, -v.contiguous(), right=False)
 
 
 def leak(v, leak_shift: int):

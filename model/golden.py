@@ -1,10 +1,18 @@
 """Bit-exact integer golden model of SPEC sections 3-5, batched on int64 tensors.
 
-No float enters the integer path. A product depends on the weight only
-through its magnitude code (at most 2^(W-1) - 1 values), so each layer is a
-handful of exact int64 matrix products: for every magnitude code k, the
-inputs' contributions through k (a table gather) times the {-1, 0, +1} matrix
-of the weights that have code k.
+A product depends on the weight only through its magnitude code (at most
+2^(W-1) - 1 values), so each layer is a handful of matrix products: for every
+magnitude code k, the inputs' contributions through k (a table gather) times
+the {-1, 0, +1} matrix of the weights that have code k.
+
+Those products run as floating-point GEMMs where that is exact, and in int64
+where it could not be. Every term is an integer; every partial sum a GEMM
+forms, in whatever order and blocking, is a sum of a subset of one neuron's
+terms, so its magnitude is at most that neuron's sum of |terms|. While that
+bound is at most 2^24 (float32) or 2^53 (float64), every partial sum is an
+integer the format holds exactly, so no addition rounds. `gemm_dtype` proves
+the bound per layer from the weights; model/tests/test_golden_naive.py checks
+all three paths against the naive implementation.
 """
 from __future__ import annotations
 
@@ -12,7 +20,7 @@ import numpy as np
 import torch
 
 from . import arith
-from .package import WEIGHTED, Package, validate
+from .package import WEIGHTED, Package, layer_magnitudes, validate
 
 
 class InputError(ValueError):
@@ -66,40 +74,71 @@ class Layer:
             table = arith.graded_table(pkg.weight_bits, E, pkg.frac_bits)
         else:
             table = None
-        if table is None:  # binary spikes: one product per weight, a single matrix
+        self.dtype = gemm_dtype(layer_magnitudes(pkg, i, graded), mag.numpy())
+        if table is None:  # binary spikes: the input is its own table row, one weight per term
             st = torch.from_numpy(arith.spike_table(pkg.weight_bits, E, pkg.frac_bits))
-            self.terms = None
-            self.wmat = (sgn * st[mag]).T.contiguous()
-        else:  # per magnitude code: (column of the table, {-1,0,1} weights)
+            self.table = torch.tensor([[0], [1]], dtype=self.dtype)
+            self.wstack = (sgn * st[mag]).T.contiguous().to(self.dtype)
+        else:  # one term per magnitude code in use whose column is not all zero
             t = torch.from_numpy(table)
-            self.terms = [(t[:, k].contiguous(), (sgn * (mag == k)).T.contiguous().to(torch.int64))
-                          for k in range(1, table.shape[1]) if bool((mag == k).any())]
+            used = [k for k in range(1, t.shape[1]) if bool((mag == k).any()) and bool(t[:, k].any())] or [0]
+            self.table = t[:, used].to(self.dtype).contiguous()
+            # row (input i, term j) holds the {-1, 0, +1} weights of input i that have code used[j]
+            w = torch.stack([(sgn * (mag == k)).T for k in used], 1)
+            self.wstack = w.reshape(-1, out).to(self.dtype).contiguous()
 
     def weighted_sum(self, x: torch.Tensor, pad_value: int) -> torch.Tensor:
-        """bias + sum of contributions for inputs x (codes, bytes or 0/1 spikes)."""
+        """bias + sum of contributions for inputs x (codes, bytes or 0/1 spikes).
+
+        Each input becomes its row of the table (its contribution through every
+        term) and one GEMM sums them against the stacked weights; rows go in
+        chunks so the expanded inputs stay cache-sized.
+        """
         l = self.spec
         if self.type == "conv2d":
             cols, h, w = patches(x, l["kernel"], l["stride"], l["padding"], pad_value)
         else:
             cols = x
-        if self.terms is None:
-            acc = cols @ self.wmat
-        else:
-            acc = torch.zeros(cols.shape[0], self.bias.shape[0], dtype=torch.int64)
-            for col, wk in self.terms:
-                acc += col[cols] @ wk
-        acc += self.bias
+        n, width = cols.shape[0], self.wstack.shape[0]
+        acc = torch.empty(n, self.wstack.shape[1], dtype=self.dtype)
+        rows = max(GEMM_MIN_ROWS, GEMM_CHUNK_ELEMS // max(width, 1))
+        for s in range(0, n, rows):
+            expanded = torch.nn.functional.embedding(cols[s:s + rows], self.table).reshape(-1, width)
+            torch.mm(expanded, self.wstack, out=acc[s:s + rows])
+        acc = acc.to(torch.int64) + self.bias  # integer-valued: the conversion is exact
         if self.type == "conv2d":
             b = x.shape[0]
             acc = acc.reshape(b, h, w, -1).permute(0, 3, 1, 2).contiguous()
         return acc
 
 
+FLOAT32_EXACT, FLOAT64_EXACT = 1 << 24, 1 << 53  # every integer up to these is representable
+GEMM_CHUNK_ELEMS, GEMM_MIN_ROWS = 1 << 22, 256  # measured on VGG-16 and digits-CNN layer shapes
+
+
+def gemm_dtype(max_contrib: np.ndarray, mag: np.ndarray) -> torch.dtype:
+    """The narrowest GEMM type in which this layer's sums are exact (module docstring).
+
+    max_contrib[k] is the largest contribution magnitude through code k, mag the
+    [out, in] magnitude codes; a neuron's sum of |terms| is at most the sum of
+    max_contrib over its weights.
+    """
+    worst = max_contrib.astype(np.float64)[mag.reshape(mag.shape[0], -1)].sum(axis=1).max(initial=0.0)
+    # The float64 estimate is within a factor 1 +- 2^-40 of the exact sum; the margins cover it.
+    if worst <= FLOAT32_EXACT / 2 and torch.get_float32_matmul_precision() == "highest":
+        return torch.float32
+    if worst <= FLOAT64_EXACT / 2:
+        return torch.float64
+    return torch.int64
+
+
 def _pool(x: torch.Tensor, k: int, reduce: str) -> torch.Tensor:
-    b, c, h, w = x.shape
-    x = x[:, :, : (h // k) * k, : (w // k) * k]
-    u = x.unfold(2, k, k).unfold(3, k, k).reshape(b, c, h // k, w // k, k * k)
-    return u.amin(-1) if reduce == "min" else u.amax(-1)
+    """Non-overlapping k x k pooling that floors the size; codes and spike counts are small
+    integers, exact in float32, where torch's pooling kernels run."""
+    f = x.to(torch.float32)
+    if reduce == "min":
+        return (-torch.nn.functional.max_pool2d(-f, k, k)).to(torch.int64)
+    return torch.nn.functional.max_pool2d(f, k, k).to(torch.int64)
 
 
 class Golden:

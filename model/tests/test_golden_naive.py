@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from logspike.model import golden, randnet
 from logspike.model.package import Package, PackageError, potential_bounds, required_acc_bits, validate
@@ -192,12 +193,46 @@ def test_multistep_random_matches_naive(kind, leak, exit_style, seed):
         assert (g["exit_step"] >= pkg.exit["min_steps"]).all()
 
 
+GEMM_PATHS = {"float32": (1 << 24, 1 << 53), "float64": (0, 1 << 53), "int64": (0, 0)}
+
+
+@pytest.mark.parametrize("path", sorted(GEMM_PATHS))
+def test_every_gemm_path_matches_naive(path, monkeypatch):
+    """The golden model's three GEMM types (module docstring of model.golden), each forced on every
+    layer of a slice of the random cases of both modes, give the naive implementation's results."""
+    monkeypatch.setattr(golden, "FLOAT32_EXACT", GEMM_PATHS[path][0])
+    monkeypatch.setattr(golden, "FLOAT64_EXACT", GEMM_PATHS[path][1])
+    cases = [ttfs_case(k, t, s) for k in KINDS for t in TAUS for s in SEEDS[:2]]
+    cases += [multistep_case(k, l, "none", s) for k in KINDS for l in LEAKS for s in SEEDS[:2]]
+    for n, (pkg, x) in enumerate(cases):
+        g = golden.Golden(pkg)
+        dtypes = {L.dtype for L in g.layers if L.type in ("dense", "conv2d")}
+        if path == "float32":  # forced only where the bound allows it: a layer with larger sums stays float64
+            assert dtypes <= {torch.float32, torch.float64}
+        else:
+            assert dtypes == {getattr(torch, path)}, (path, dtypes)
+        assert_same(g.run(x), naive_run(pkg, x), pkg, f"{path} GEMM, case {n}")
+
+
+def test_gemm_dtype_follows_the_exactness_bound():
+    """The narrowest exact type: a neuron's sum of largest |terms| at most 2^23 -> float32, 2^52 -> float64."""
+    one = np.array([[1]])
+    for worst, want in ((1 << 23, torch.float32), ((1 << 23) + 1, torch.float64),
+                        (1 << 52, torch.float64), ((1 << 52) + 2, torch.int64)):
+        assert golden.gemm_dtype(np.array([0, worst], dtype=np.int64), one) == want, worst
+    # the sum over a neuron's weights counts, not the largest single term
+    assert golden.gemm_dtype(np.array([0, 1 << 22]), np.array([[1, 1, 1]])) == torch.float64
+    assert golden.gemm_dtype(np.array([0, 1 << 22]), np.array([[1, 1, 0], [1, 0, 0]])) == torch.float32
+
+
 def test_random_cases_are_not_vacuous():
     """The random set really covers what the comparisons above claim to cover."""
     tt, ms = all_ttfs_cases(), all_multistep_cases()
     offsets = [l["exp_offset"] for p, _ in tt + ms for l in p.layers if "exp_offset" in l]
     assert min(offsets) < 0 < max(offsets), sorted(set(offsets))
     assert any(p.layers[p.weighted_indices()[0]]["exp_offset"] > 8 for p, _ in ms)  # graded left shift
+    dtypes = {L.dtype for p, _ in tt + ms for L in golden.Golden(p).layers if L.type in ("dense", "conv2d")}
+    assert dtypes == {torch.float32, torch.float64}, dtypes  # both float paths chosen by the bound itself
     assert {p.weight_bits for p, _ in tt + ms} >= {2, 3, 4, 8}
     assert {p.tau for p, _ in tt} == set(TAUS)
     assert any(p.leak_shift == 0 for p, _ in ms) and any(p.leak_shift > 0 for p, _ in ms)
