@@ -185,7 +185,32 @@ def cmd_encode(a):
     print(f"{len(arr)} inputs {list(arr.shape)} -> {a.out}")
 
 
+def _add_shards(p):
+    p.add_argument("--jobs", type=int, default=1, help="local processes the inputs are split over (default 1)")
+    p.add_argument("--shard-size", type=int, default=None, help="inputs per shard (default: 4 shards per worker)")
+    p.add_argument("--cluster", default=None, help="local:N: run the shards on a new Dask LocalCluster of N workers")
+    p.add_argument("--scheduler", default=None, help="ADDRESS of a running Dask scheduler to run the shards on")
+
+
+def _shard_args(a) -> dict:
+    """--jobs / --shard-size / --cluster / --scheduler -> keyword arguments of shards.run."""
+    from logspike import shards
+
+    _in_range("--jobs", a.jobs, 1)
+    if a.shard_size is not None:
+        _in_range("--shard-size", a.shard_size, 1)
+    if a.cluster and a.scheduler:
+        raise CliError("--cluster and --scheduler: give one (a new local cluster, or the address of a running one)")
+    client = None
+    if a.cluster:
+        client = shards.connect(local_workers=shards.parse_cluster(a.cluster))
+    elif a.scheduler:
+        client = shards.connect(scheduler=a.scheduler)
+    return {"jobs": a.jobs, "shard_size": a.shard_size, "client": client}
+
+
 def cmd_golden(a):
+    from logspike import shards
     from logspike.model import golden
     from logspike.model.package import read
 
@@ -193,7 +218,11 @@ def cmd_golden(a):
     pkg = read(a.package)
     x = load_inputs(pkg, a.inputs)
     y = _load_labels(a.labels, len(x)) if a.labels else None
-    res = golden.run(pkg, x)
+    kw = _shard_args(a)
+    try:
+        res = shards.run(shards.golden_shard, pkg, x, **kw)
+    finally:
+        shards.close(kw["client"])
     golden.save_results(res, out)
     line = f"{len(x)} inferences -> {a.out}"
     if y is not None:
@@ -237,8 +266,9 @@ def cmd_verilog(a):
 
 
 def cmd_sim(a):
+    from logspike import shards
     from logspike.hw.config import build_for, check_lanes, fits
-    from logspike.hw.sim import simulate
+    from logspike.hw.sim import build_harness
     from logspike.model.golden import save_results
     from logspike.model.package import read
 
@@ -248,7 +278,14 @@ def cmd_sim(a):
     x = load_inputs(pkg, a.inputs)
     cfg = build_for(pkg, a.lanes)
     fits(cfg, pkg)  # refused here, before any build or simulation
-    res, cycles = simulate(cfg, pkg, x)
+    kw = _shard_args(a)
+    if kw["client"] is None:
+        build_harness(cfg)  # built once here; the local shards find it in the cache
+    try:
+        res = shards.run(shards.sim_shard, (cfg, pkg), x, **kw)
+    finally:
+        shards.close(kw["client"])
+    cycles = res.pop("cycles").tolist()
     save_results(res, out)
     np.save(out.with_suffix(".cycles.npy"), np.asarray(cycles, dtype=np.int64))
     steps = f"; exit step mean {res['exit_step'].mean():.2f} of T_max {pkg.time_steps}" if pkg.mode == "multistep" else ""
@@ -363,6 +400,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--inputs", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--labels", default=None, help="labels .npy: also print the accuracy")
+    _add_shards(p)
     p.set_defaults(fn=cmd_golden)
 
     p = sub.add_parser("accuracy", help="digits accuracy report: ANN, CAT ANN, TTFS SNN, no-CAT ablation")
@@ -388,6 +426,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--inputs", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--lanes", type=int, default=4, help="P, output neurons per cycle (power of 2)")
+    _add_shards(p)
     p.set_defaults(fn=cmd_sim)
 
     p = sub.add_parser("synth", help="synthesise / place and route a processor build (yowasp Yosys + nextpnr)")
@@ -422,11 +461,13 @@ def main(argv=None) -> int:
     from logspike.model.data import DataError
     from logspike.model.golden import InputError, OverflowError_
     from logspike.model.package import PackageError
+    from logspike.shards import ShardError
 
     try:
         args = parser().parse_args(argv)
         args.fn(args)
-    except (CliError, PackageError, InputError, OverflowError_, DataError, FileNotFoundError, ValueError, OSError) as e:
+    except (CliError, PackageError, InputError, OverflowError_, DataError, ShardError, FileNotFoundError, ValueError,
+            OSError) as e:
         msg = " ".join(str(e).split())  # one line, even when a library message spans several
         print(f"logspike: error: {msg}", file=sys.stderr)
         return 2
