@@ -80,12 +80,13 @@ def threshold(p: float) -> int:
 
 
 def run_fast(cfg: Config, items: list, test_dir=None, gap=0.0, ready_p=1.0, seed=0, baked: Package | None = None,
-             timeout_cycles: int = 200_000_000) -> tuple[list, dict]:
+             timeout_cycles: int = 200_000_000, harness_dir: Path | None = None) -> tuple[list, dict]:
     """Run a list of items ({"cfg": beats} / {"inp": beats of one inference}) in order through the HDL
     testbench; returns (the raw result beats of each inference, stats of the simulator side).
     gap: probability an input valid is held low on a cycle; ready_p: probability result ready is high.
-    timeout_cycles: the longest the harness may run without needing Python before the run fails."""
-    bdir = build_harness(cfg, baked)
+    timeout_cycles: the longest the harness may run without needing Python before the run fails.
+    harness_dir: the model build_harness(cfg) made, where the caller has it (saves its conversion)."""
+    bdir = harness_dir if harness_dir is not None and baked is None else build_harness(cfg, baked)
     shift = beat_layout(cfg)["is_cfg"].offset
     beats = []  # one stream of beat words; is_cfg marks the config beats
     for it in items:
@@ -126,16 +127,16 @@ def collate(cfg: Config, pkg: Package, raw: list) -> tuple[dict, list]:
     return res, [p[1] for p in parsed]
 
 
-def simulate(cfg: Config, pkg: Package, inputs, test_dir=None, gap=0.0, ready_p=1.0, seed=0):
+def simulate(cfg: Config, pkg: Package, inputs, test_dir=None, gap=0.0, ready_p=1.0, seed=0, harness_dir=None):
     """Load pkg over the config stream, run every input; returns (results, cycles per inference)."""
-    res, cycles, _ = simulate_timed(cfg, pkg, inputs, test_dir, gap, ready_p, seed)
+    res, cycles, _ = simulate_timed(cfg, pkg, inputs, test_dir, gap, ready_p, seed, harness_dir)
     return res, cycles
 
 
-def simulate_timed(cfg: Config, pkg: Package, inputs, test_dir=None, gap=0.0, ready_p=1.0, seed=0):
+def simulate_timed(cfg: Config, pkg: Package, inputs, test_dir=None, gap=0.0, ready_p=1.0, seed=0, harness_dir=None):
     """simulate, plus the simulator side's stats (hw.tb_fast: simulated cycles, wall and CPU time)."""
     fits(cfg, pkg)
     items = [{"cfg": image.config_beats(cfg, pkg)}] + [{"inp": image.input_beats(cfg, pkg, x)} for x in inputs]
-    raw, stats = run_fast(cfg, items, test_dir, gap=gap, ready_p=ready_p, seed=seed)
+    raw, stats = run_fast(cfg, items, test_dir, gap=gap, ready_p=ready_p, seed=seed, harness_dir=harness_dir)
     res, counters = collate(cfg, pkg, raw)
     return res, [c["cycles"] for c in counters], stats

@@ -187,7 +187,7 @@ def cmd_encode(a):
 
 def _add_shards(p):
     p.add_argument("--jobs", type=int, default=1, help="local processes the inputs are split over (default 1)")
-    p.add_argument("--shard-size", type=int, default=None, help="inputs per shard (default: 4 shards per worker)")
+    p.add_argument("--shard-size", type=int, default=None, help="inputs per shard (default: one per process, 4 per cluster worker)")
     p.add_argument("--cluster", default=None, help="local:N: run the shards on a new Dask LocalCluster of N workers")
     p.add_argument("--scheduler", default=None, help="ADDRESS of a running Dask scheduler to run the shards on")
 
@@ -268,7 +268,6 @@ def cmd_verilog(a):
 def cmd_sim(a):
     from logspike import shards
     from logspike.hw.config import build_for, check_lanes, fits
-    from logspike.hw.sim import build_harness
     from logspike.model.golden import save_results
     from logspike.model.package import read
 
@@ -279,10 +278,8 @@ def cmd_sim(a):
     cfg = build_for(pkg, a.lanes)
     fits(cfg, pkg)  # refused here, before any build or simulation
     kw = _shard_args(a)
-    if kw["client"] is None:
-        build_harness(cfg)  # built once here; the local shards find it in the cache
     try:
-        res = shards.run(shards.sim_shard, (cfg, pkg), x, **kw)
+        res = shards.run(shards.sim_shard, shards.sim_job(cfg, pkg), x, **kw)  # built once, here
     finally:
         shards.close(kw["client"])
     cycles = res.pop("cycles").tolist()
@@ -305,6 +302,7 @@ def cmd_synth(a):
         raise CliError(f"--no-outreg: only for --target ecp5 (the output-register pass is ECP5's), not {a.target}")
     if a.seeds < 1 or (a.seeds > 1 and a.target != "ecp5"):
         raise CliError(f"--seeds {a.seeds}: must be >= 1, and more than 1 only for --target ecp5")
+    _in_range("--jobs", a.jobs, 1)
     if a.all_seeds and a.seeds < 2:
         raise CliError(f"--all-seeds: needs --seeds N with N >= 2 (got --seeds {a.seeds})")
     if not (math.isfinite(a.freq) and a.freq > 0):
@@ -315,7 +313,7 @@ def cmd_synth(a):
         _out_dir(a.workdir, "--workdir")
     require_tools(a.target)
     res = synthesize_build(a.target, a.lanes, a.package, a.freq, a.workdir, outreg=not a.no_outreg, seeds=a.seeds,
-              all_seeds=a.all_seeds)
+              all_seeds=a.all_seeds, jobs=a.jobs)
     out_json.write_text(json.dumps(res, indent=1, default=str) + "\n")
     print(f"results -> {out_json}")
     if out_md:
@@ -444,6 +442,7 @@ def parser() -> argparse.ArgumentParser:
                         "figures are that placement's (or the fastest's if none meets it), every seed's Fmax is reported")
     p.add_argument("--all-seeds", action="store_true",
                    help="with --seeds N: place with every seed even after one meets --freq (the Fmax spread)")
+    p.add_argument("--jobs", type=int, default=1, help="with --seeds N: placements run at once (default 1)")
     p.set_defaults(fn=cmd_synth)
 
     p = sub.add_parser("fuzz", help="random packages over the contract's whole range, golden model against the RTL")

@@ -49,12 +49,23 @@ def golden_shard(pkg, x) -> dict:
     return golden.run(pkg, x)
 
 
-def sim_shard(build, x) -> dict:
-    """One shard on the RTL: (cfg, pkg) of the build; the results plus each inference's cycles."""
+def sim_job(cfg, pkg) -> tuple:
+    """The job of sim_shard: the build, the package, and the Verilator model built here (a worker on
+    another host, where that folder does not exist, builds or reuses its own)."""
+    from logspike.hw.sim import build_harness
+
+    return cfg, pkg, str(build_harness(cfg))
+
+
+def sim_shard(job, x) -> dict:
+    """One shard on the RTL: the results plus each inference's cycles."""
+    from pathlib import Path
+
     from logspike.hw.sim import simulate
 
-    cfg, pkg = build
-    res, cycles = simulate(cfg, pkg, x)
+    cfg, pkg, harness = job
+    here = Path(harness) if Path(harness).is_dir() else None  # the folder name holds the design's hash
+    res, cycles = simulate(cfg, pkg, x, harness_dir=here)
     res["cycles"] = np.asarray(cycles, dtype=np.int64)
     return res
 
@@ -98,8 +109,8 @@ def run(fn, job, x, jobs: int = 1, shard_size: int | None = None, client=None, p
     """fn(job, x[start:stop]) over the shards of x, merged in input order.
 
     jobs: local processes (1: this process, no pool); client: a dask.distributed Client
-    instead. shard_size: inputs per shard (default: four shards per worker, for balance and
-    progress). on_shard(done, total) is called after each shard arrives.
+    instead. shard_size: inputs per shard (default: one shard per local process, four per
+    cluster worker). on_shard(done, total) is called after each shard arrives.
     """
     from tqdm import tqdm
 
@@ -110,7 +121,9 @@ def run(fn, job, x, jobs: int = 1, shard_size: int | None = None, client=None, p
     if shard_size:
         spans = [(s, min(s + shard_size, n)) for s in range(0, max(n, 1), shard_size)]
     else:
-        spans = bounds(n, 1 if client is None and jobs <= 1 else 4 * workers)
+        # local: one shard per process (a simulator start-up costs about a second per shard); on a
+        # cluster four per worker, so a dead worker's shards are a small part of the run
+        spans = bounds(n, workers if client is None else 4 * workers)
     bar = tqdm(total=n, desc=desc, unit="img", file=sys.stderr, disable=None if progress else True)
     parts: dict[int, dict] = {}
 

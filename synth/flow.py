@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import outreg as outreg_pass
@@ -289,24 +290,30 @@ def ecp5_netlist(v: Path, top: str, wd: Path, outreg: bool = True) -> tuple[str,
     return "netlist_outreg.json", cells, outreg_pass.absorb_file(wd / "netlist.json", wd / "netlist_outreg.json"), t
 
 
-def close_timing(place, seeds: int, freq: float, all_seeds: bool = False) -> tuple[int, dict]:
+def close_timing(place, seeds: int, freq: float, all_seeds: bool = False, jobs: int = 1) -> tuple[int, dict]:
     """Timing closure by placement seed, as FPGA flows do it: place(seed) -> Fmax for seeds 1..seeds in turn,
     stopping at the first placement that meets freq (unless all_seeds: then every seed, for the spread).
     Returns (the chosen seed: the first that meets freq, else the fastest; {seed: Fmax} of every placement).
-    nextpnr is deterministic for a seed, so the chosen placement is reproducible from its seed alone."""
+    nextpnr is deterministic for a seed, so the chosen placement is reproducible from its seed alone.
+    jobs: seeds placed at once, in waves of that many; the choice is the one placing them in turn makes
+    (the lowest seed that meets freq), a wave may only place a few seeds past it."""
     if seeds < 1:
         raise ValueError(f"seeds {seeds}: must be >= 1")
+    if jobs < 1:
+        raise ValueError(f"jobs {jobs}: must be >= 1")
     tried = {}
-    for sd in range(1, seeds + 1):
-        tried[sd] = place(sd)
-        if tried[sd] >= freq and not all_seeds:
-            break
-    met = [sd for sd, f in tried.items() if f >= freq]
-    return (met[0] if met else max(tried, key=lambda sd: (tried[sd], -sd))), tried
+    with ThreadPoolExecutor(max_workers=jobs) as pool:  # each placement is its own nextpnr process
+        for first in range(1, seeds + 1, jobs):
+            wave = list(range(first, min(first + jobs, seeds + 1)))
+            tried.update(zip(wave, pool.map(place, wave) if jobs > 1 else [place(wave[0])]))
+            if not all_seeds and any(tried[sd] >= freq for sd in wave):
+                break
+    met = [sd for sd, f in sorted(tried.items()) if f >= freq]
+    return (met[0] if met else max(tried, key=lambda sd: (tried[sd], -sd))), dict(sorted(tried.items()))
 
 
 def _ecp5(v: Path, top: str, freq: float, wd: Path, prog: Progress, res: dict, outreg: bool = True, seeds: int = 1,
-          all_seeds: bool = False):
+          all_seeds: bool = False, jobs: int = 1):
     prog("yosys synth_ecp5 ...")
     pnr_json, cells, moved, t = ecp5_netlist(v, top, wd, outreg)
     res["times_s"]["synth"] = round(t, 1)
@@ -336,7 +343,7 @@ def _ecp5(v: Path, top: str, freq: float, wd: Path, prog: Progress, res: dict, o
         prog(f"seed {seed} done in {pnr_s[seed]:.1f}s: Fmax {f:.2f} MHz ({'meets' if f >= freq else 'misses'} {freq} MHz)")
         return f
 
-    seed, raw = close_timing(place, seeds, freq, all_seeds)
+    seed, raw = close_timing(place, seeds, freq, all_seeds, jobs)
     tried = {sd: round(f, 2) for sd, f in raw.items()}
     res["times_s"]["pnr"] = round(sum(pnr_s.values()), 1)
     rep = json.loads((wd / names(seed)[0]).read_text())
@@ -484,11 +491,13 @@ def _generic(v: Path, top: str, wd: Path, prog: Progress, res: dict):
 
 
 def synthesize(verilog_path, top: str = "logspike", target: str = "ecp5", freq_mhz: float = 150.0,
-               workdir=None, log=print, outreg: bool = True, seeds: int = 1, all_seeds: bool = False) -> dict:
+               workdir=None, log=print, outreg: bool = True, seeds: int = 1, all_seeds: bool = False,
+               jobs: int = 1) -> dict:
     """Synthesise (and for FPGAs place and route) one Verilog core; returns the parsed results.
     outreg (ecp5): move the register behind each block-RAM read into the RAM (synth/outreg.py).
     seeds (ecp5): timing closure, placing with seeds 1..seeds until one meets freq_mhz (close_timing); the
-    figures are that placement's, fmax_by_seed has every placement's Fmax. all_seeds: place with all of them."""
+    figures are that placement's, fmax_by_seed has every placement's Fmax. all_seeds: place with all of them.
+    jobs (ecp5): placements run at once."""
     if target not in TARGETS:
         raise ValueError(f"target {target!r}: must be one of {TARGETS}")
     src = Path(verilog_path).resolve()
@@ -506,7 +515,7 @@ def synthesize(verilog_path, top: str = "logspike", target: str = "ecp5", freq_m
     res["times_s"]["rtl"] = round(time.perf_counter() - t, 1)
     prog(f"RTL: {res['rtl_mul_cells']} $mul ({res['rtl_mul_const']} by a constant, {res['rtl_mul_variable']} variable x variable), "
          f"{res['rtl_divmod_cells']} div/mod")
-    {"ecp5": lambda: _ecp5(v, top, freq_mhz, wd, prog, res, outreg, seeds, all_seeds), "ice40": lambda: _ice40(v, top, freq_mhz, wd, prog, res),
+    {"ecp5": lambda: _ecp5(v, top, freq_mhz, wd, prog, res, outreg, seeds, all_seeds, jobs), "ice40": lambda: _ice40(v, top, freq_mhz, wd, prog, res),
      "generic": lambda: _generic(v, top, wd, prog, res)}[target]()
     res["times_s"]["total"] = round(prog.elapsed, 1)
     prog(f"done: multipliers in the mapped netlist = {res['multipliers']}")

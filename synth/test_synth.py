@@ -66,6 +66,36 @@ def test_close_timing_takes_the_first_seed_that_meets_the_request():
         close_timing(place, 0, 150.0)
 
 
+def test_close_timing_in_parallel_waves_chooses_as_in_turn():
+    """jobs = J places seeds in waves of J at once; the chosen seed is the one placing them in turn gives."""
+    import threading
+    import time
+
+    cases = [{1: 147.1, 2: 152.5, 3: 150.9, 4: 150.5}, {1: 140.0, 2: 146.4, 3: 146.4}, {1: 160.0, 2: 170.0},
+             {1: 140.0, 2: 141.0, 3: 149.0, 4: 151.0, 5: 155.0}]
+    for fmax in cases:
+        for jobs in (2, 3, 8):
+            for all_seeds in (False, True):
+                running, peak, lock = [0], [0], threading.Lock()
+
+                def place(seed):
+                    with lock:
+                        running[0] += 1
+                        peak[0] = max(peak[0], running[0])
+                    time.sleep(0.02)
+                    with lock:
+                        running[0] -= 1
+                    return fmax[seed]
+                seed, tried = close_timing(place, len(fmax), 150.0, all_seeds, jobs)
+                want_seed, want_tried = close_timing(lambda sd: fmax[sd], len(fmax), 150.0, all_seeds)
+                assert seed == want_seed, (fmax, jobs, all_seeds)
+                assert set(want_tried) <= set(tried) and all(tried[sd] == fmax[sd] for sd in tried)
+                assert len(tried) <= len(want_tried) + jobs - 1   # at most the rest of the last wave extra
+                assert peak[0] == min(jobs, len(fmax)), (peak, jobs)   # really at once
+    with pytest.raises(ValueError, match="jobs 0: must be >= 1"):
+        close_timing(lambda sd: 150.0, 2, 150.0, jobs=0)
+
+
 def test_ecp5_small_build_places(tmp_path):
     """A real closure: at a request no placement meets, both seeds are placed and the figures (Fmax, critical
     path, late endpoints) are the fastest placement's, read from its own report."""

@@ -83,7 +83,7 @@ def test_sim_on_a_dask_cluster_equals_one_process(cluster):
     pkg, x = _sim_package("multistep")
     from logspike.hw.config import build_for
 
-    build = (build_for(pkg, 2), pkg)
+    build = shards.sim_job(build_for(pkg, 2), pkg)
     one = shards.sim_shard(build, x)
     _same(shards.run(shards.sim_shard, build, x, client=cluster, shard_size=4, progress=False), one, "dask sim")
 
