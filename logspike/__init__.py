@@ -3,9 +3,12 @@
 The Python API over a network package (SPEC.md section 1):
 
     import logspike
+    net = logspike.from_torch(my_sequential, input_shape=(1, 8, 8))  # a trained torch module
+    pkg = net.cat_train("digits", epochs=10).convert()          # conversion-aware training -> package
     pkg = logspike.load("golden/digits_cnn/package")
     res = logspike.predict(pkg, x)                     # golden model: the SPEC results dict
     res, cycles = logspike.simulate(pkg, x, lanes=4)   # the same on the RTL (Verilator), cycles per input
+    res = logspike.predict(pkg, x, jobs=2)             # sharded over 2 processes (or client=a Dask Client)
     files = logspike.verilog(pkg, "out/rtl", lanes=4)  # logspike.v, logspike.json, logspike.core
     report = logspike.synth(pkg, target="ecp5", lanes=4)
 
@@ -15,7 +18,74 @@ training, conversion), `logspike.golden` (golden vectors), `logspike.hw` (the pr
 """
 from __future__ import annotations
 
-__all__ = ["load", "predict", "simulate", "verilog", "synth"]
+__all__ = ["from_torch", "Network", "load", "predict", "simulate", "verilog", "synth"]
+
+
+class Network:
+    """A user's trained network on its way to a package: `from_torch` -> `cat_train` -> `convert`.
+
+    quant: the TTFS coding and weight format (model.quant.QuantConfig; default T=16, tau=2, W=5, F=16).
+    """
+
+    def __init__(self, net, quant=None):
+        from logspike.model.quant import QuantConfig
+
+        self.float_net, self.quant, self.cat = net, quant or QuantConfig(), None
+
+    def _data(self, data):
+        from logspike.model import data as datasets
+
+        d = datasets.load(data) if isinstance(data, str) else data
+        if tuple(d.shape) != tuple(self.float_net.input_shape):
+            raise ValueError(f"data {d.name}: images {list(d.shape)} but the network takes "
+                             f"input_shape {list(self.float_net.input_shape)}")
+        return d
+
+    def _folded(self, calib):
+        import torch
+
+        from logspike.model.nets import fold_batch_norm, normalise
+
+        return normalise(fold_batch_norm(self.float_net), torch.from_numpy(calib[:2048]))[0]
+
+    def cat_train(self, data="digits", epochs: int = 40, lr: float = 1e-3, batch: int = 64, seed: int = 0):
+        """Batch norm folded, activations normalised on the training images, then conversion-aware
+        fine-tuning (the best validation epoch kept). data: a data spec ('digits', 'mnist5k', ...) or a
+        model.data.Dataset. Returns self."""
+        from logspike.model.train import TrainConfig, train_cat
+
+        d = self._data(data)
+        cfg = TrainConfig(cat_epochs=epochs, cat_lr=lr, batch=batch, seed=seed)
+        self.cat = train_cat(self._folded(d.train.x), d, self.quant, cfg)
+        return self
+
+    def convert(self, calib=None):
+        """The ttfs package: of the CAT-trained net, or (no CAT, given calibration images) of the
+        float net folded and normalised on them."""
+        from logspike.model.convert import to_package
+
+        if self.cat is None:
+            if calib is None:
+                raise ValueError("convert: cat_train first, or give calib images to normalise the float net on")
+            import numpy as np
+
+            return to_package(self._folded(np.ascontiguousarray(calib, dtype=np.float32)), self.quant)
+        return to_package(self.cat, self.quant)
+
+    def encode(self, images):
+        """Float images in [0, 1] as the package's TTFS input codes."""
+        from logspike.model.convert import encode_inputs
+
+        return encode_inputs(images, self.quant)
+
+
+def from_torch(module, input_shape, **quant) -> Network:
+    """A trained `nn.Sequential` (Conv2d, Linear, BatchNorm, ReLU, MaxPool2d, Flatten, Dropout) as a Network;
+    quant: QuantConfig fields (time_steps, tau, weight_bits, frac_bits, rounding)."""
+    from logspike.model.from_torch import from_torch as import_module
+    from logspike.model.quant import QuantConfig
+
+    return Network(import_module(module, input_shape), QuantConfig(**quant))
 
 
 def load(path):
@@ -31,11 +101,12 @@ def _checked(pkg, x):
     return check_inputs(pkg, x)
 
 
-def predict(pkg, x) -> dict:
-    """The golden model on inputs x (one per row): the SPEC section 5 results as arrays."""
-    from logspike.model import golden
+def predict(pkg, x, jobs: int = 1, client=None) -> dict:
+    """The golden model on inputs x (one per row): the SPEC section 5 results as arrays.
+    jobs: local processes the inputs are split over; client: a dask.distributed Client to run them on."""
+    from logspike import shards
 
-    return golden.run(pkg, x)   # checks the inputs against the package
+    return shards.run(shards.golden_shard, pkg, _checked(pkg, x), jobs=jobs, client=client, progress=False)
 
 
 def _build(pkg, lanes: int):
@@ -46,11 +117,14 @@ def _build(pkg, lanes: int):
     return cfg
 
 
-def simulate(pkg, x, lanes: int = 4) -> tuple[dict, list]:
-    """The package on the RTL of the smallest build of `lanes` lanes that holds it: (results, cycles)."""
-    from logspike.hw.sim import simulate as run_rtl
+def simulate(pkg, x, lanes: int = 4, jobs: int = 1, client=None) -> tuple[dict, list]:
+    """The package on the RTL of the smallest build of `lanes` lanes that holds it: (results, cycles).
+    jobs / client: sharded as `predict`; the Verilator model is built once, here."""
+    from logspike import shards
 
-    return run_rtl(_build(pkg, lanes), pkg, _checked(pkg, x))
+    res = shards.run(shards.sim_shard, shards.sim_job(_build(pkg, lanes), pkg), _checked(pkg, x), jobs=jobs,
+                     client=client, progress=False)
+    return res, res.pop("cycles").tolist()
 
 
 def verilog(pkg, out_dir, lanes: int = 4, bake: bool = False) -> dict:

@@ -233,7 +233,10 @@ def cmd_golden(a):
 def cmd_accuracy(a):
     from logspike.model.accuracy_report import main as report
 
-    report(_out_dir(a.out), quick=a.quick)
+    from logspike.model.data import load
+
+    load(a.data)  # an unknown or missing data set is refused before any training
+    report(_out_dir(a.out), quick=a.quick, data_spec=a.data)
 
 
 def cmd_demo(a):
@@ -370,7 +373,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a float ANN then fine-tune it conversion-aware (CAT)")
     p.add_argument("--net", default="cnn", help="mlp | cnn | vgg11 | vgg16")
-    p.add_argument("--data", default="digits", help="digits | digits28 | mnist:DIR | cifar10:DIR")
+    p.add_argument("--data", default="digits", help="digits | digits28 | mnist5k | mnist:DIR | cifar10:DIR")
     p.add_argument("--epochs", type=int, default=60, help="float ANN epochs (>= 1)")
     p.add_argument("--cat-epochs", type=int, default=40, help="0 skips CAT (ablation)")
     p.add_argument("--seed", type=int, default=0)
@@ -403,6 +406,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("accuracy", help="digits accuracy report: ANN, CAT ANN, TTFS SNN, no-CAT ablation")
     p.add_argument("--out", default="out/accuracy")
+    p.add_argument("--data", default="digits", help="digits | digits28 | mnist5k | mnist:DIR | cifar10:DIR")
     p.add_argument("--quick", action="store_true", help="fewer epochs (for tests)")
     p.set_defaults(fn=cmd_accuracy)
 

@@ -1,4 +1,4 @@
-"""Digits accuracy report: float ReLU ANN, CAT ANN, TTFS SNN (golden model), and
+"""Accuracy report (digits by default, any data spec of model.data.load): float ReLU ANN, CAT ANN, TTFS SNN (golden model), and
 the no-CAT ablation (the same float ANN converted with the same quantizers).
 
 Writes accuracy.md, accuracy.json and spike_times.png (per-layer histograms
@@ -69,9 +69,9 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def main(out: Path, quick: bool = False, settings=SETTINGS) -> list[dict]:
+def main(out: Path, quick: bool = False, settings=SETTINGS, data_spec: str = "digits") -> list[dict]:
     out.mkdir(parents=True, exist_ok=True)
-    d = data.digits()
+    d = data.load(data_spec)
     cfg = train.TrainConfig(epochs=8, cat_epochs=4) if quick else train.TrainConfig()
     rows = []
     for net_name, q in settings:
@@ -79,7 +79,8 @@ def main(out: Path, quick: bool = False, settings=SETTINGS) -> list[dict]:
         print(f"{net_name} T={q.time_steps} tau={q.tau}: float {r['float_ann']:.4f}  CAT {r['cat_ann']:.4f}  "
               f"SNN {r['snn_golden']:.4f}  no-CAT SNN {r['snn_no_cat']:.4f}", flush=True)
         rows.append(r)
-    md = (f"Digits test split ({len(d.test)} images), accuracy in %; W=5-bit log weights, F=16.\n\n" + table(rows) + "\n")
+    md = (f"{d.name} test split ({len(d.test)} images), accuracy in %; W=5-bit log weights, F=16.\n\n"
+          + table(rows) + "\n")
     (out / "accuracy.md").write_text(md)
     (out / "accuracy.json").write_text(json.dumps([{k: v for k, v in r.items() if k != "spikes"} for r in rows], indent=1))
     plot_spike_times(rows, out / "spike_times.png")

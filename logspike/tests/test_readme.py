@@ -1,0 +1,25 @@
+"""The README's examples run as written."""
+import re
+from pathlib import Path
+
+import numpy as np
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _block_after(marker: str) -> str:
+    text = README.read_text()
+    at = text.index(marker)
+    m = re.search(r"```python\n(.*?)```", text[at:], re.S)
+    assert m, f"no python block after {marker!r}"
+    return m.group(1)
+
+
+def test_own_pytorch_module_example_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    scope = {}
+    exec(compile(_block_after("Your own PyTorch module"), "README.md", "exec"), scope)
+    res, rtl, d = scope["res"], scope["rtl"], scope["d"]
+    assert all(np.array_equal(rtl[k], res[k][:20]) for k in rtl)   # the RTL equals the golden model
+    assert (res["pred"] == d.test.y).mean() > 0.85                 # and the network learned digits
+    assert (tmp_path / "out" / "my_net" / "logspike.v").exists()
