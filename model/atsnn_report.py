@@ -1,4 +1,4 @@
-"""ATSNN report on digits: fixed T_max, float entropy exit, ATSNN (time-dependent loss +
+"""ATSNN report (digits by default; any data spec of model.data.load): fixed T_max, float entropy exit, ATSNN (time-dependent loss +
 SPEC margin exit) and ATSNN without the time-dependent loss.
 
 Thresholds are calibrated on the validation split (accuracy budget against
@@ -82,16 +82,17 @@ def plot(td: dict, plain: dict, out: Path):
     plt.close(fig)
 
 
-def main(out: Path, quick: bool = False, net_name: str = "mlp", T: int = 16, budget: float = 0.005) -> dict:
+def main(out: Path, quick: bool = False, net_name: str = "mlp", T: int = 16, budget: float = 0.005,
+         data_spec: str = "digits") -> dict:
     out.mkdir(parents=True, exist_ok=True)
-    d = data.digits()
+    d = data.load(data_spec)
     epochs = 4 if quick else 30
     td = evaluate(d, net_name, SNNConfig(time_steps=T, loss="early"), epochs, budget)
     plain = evaluate(d, net_name, SNNConfig(time_steps=T, loss="final"), epochs, budget)
     rows = rows_of(td, plain)
     saving = 1 - td["margin"]["steps"] / T
     loss_pts = 100 * (td["fixed"]["acc"] - td["margin"]["acc"])
-    lines = [f"Digits test split ({len(d.test)} images), {net_name} SNN, IF neurons, T_max = {T}, 5-bit log weights; "
+    lines = [f"{d.name} test split ({len(d.test)} images), {net_name} SNN, IF neurons, T_max = {T}, 5-bit log weights; "
              f"thresholds calibrated on the validation split for at most {100 * budget:.1f} points below all-steps accuracy.", "",
              "| method | accuracy (%) | mean steps | steps saved vs T_max |", "| --- | --- | --- | --- |"]
     lines += [f"| {n} | {100 * a:.2f} | {s:.2f} | {100 * (1 - s / T):.1f}% |" for n, a, s in rows]
@@ -111,6 +112,10 @@ def main(out: Path, quick: bool = False, net_name: str = "mlp", T: int = 16, bud
 
 
 if __name__ == "__main__":
-    import sys
+    import argparse
 
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "out/atsnn"))
+    ap = argparse.ArgumentParser(description="ATSNN report")
+    ap.add_argument("out", nargs="?", default="out/atsnn")
+    ap.add_argument("--data", default="digits", help="digits | mnist5k | mnist:DIR | ...")
+    a = ap.parse_args()
+    main(Path(a.out), data_spec=a.data)
