@@ -41,12 +41,10 @@ class Network:
                              f"input_shape {list(self.float_net.input_shape)}")
         return d
 
-    def _folded(self, calib):
-        import torch
+    def _folded(self, images):
+        from logspike.model.train import fold_and_normalise
 
-        from logspike.model.nets import fold_batch_norm, normalise
-
-        return normalise(fold_batch_norm(self.float_net), torch.from_numpy(calib[:2048]))[0]
+        return fold_and_normalise(self.float_net, images)[0]
 
     def cat_train(self, data="digits", epochs: int = 40, lr: float = 1e-3, batch: int = 64, seed: int = 0):
         """Batch norm folded, activations normalised on the training images, then conversion-aware
@@ -67,9 +65,7 @@ class Network:
         if self.cat is None:
             if calib is None:
                 raise ValueError("convert: cat_train first, or give calib images to normalise the float net on")
-            import numpy as np
-
-            return to_package(self._folded(np.ascontiguousarray(calib, dtype=np.float32)), self.quant)
+            return to_package(self._folded(calib), self.quant)
         return to_package(self.cat, self.quant)
 
     def encode(self, images):

@@ -53,19 +53,9 @@ def sim_rate(lanes: int, workers: int, repeat: int) -> dict:
 
 
 def vgg16_cycles(lanes: int, utilisation: float, images: int = 4) -> dict:
-    import torch
+    from logspike.synth.energy import vgg16_network
 
-    from logspike.model.convert import encode_inputs, to_package
-    from logspike.model.nets import Net, build_spec, normalise
-    from logspike.model.quant import QuantConfig
-
-    torch.manual_seed(0)
-    rng = np.random.default_rng(0)
-    q = QuantConfig()
-    net = Net((3, 32, 32), build_spec("vgg16", (3, 32, 32), 10), batch_norm=False).eval()
-    net, _ = normalise(net, torch.from_numpy(rng.random((32, 3, 32, 32), dtype=np.float32)))
-    pkg = to_package(net, q)
-    x = encode_inputs(rng.random((images, 3, 32, 32), dtype=np.float32), q)
+    pkg, x = vgg16_network(batch=images)
     events, neurons = bench.ideal_work(pkg, x, golden.run(pkg, x))
     ideal = float(((events + neurons) / lanes).mean())
     return {"lanes": lanes, "ideal_cycles": ideal, "estimated_cycles": ideal / utilisation,

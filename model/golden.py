@@ -1,4 +1,4 @@
-"""Bit-exact integer golden model of SPEC sections 3-5, batched on int64 tensors.
+"""Bit-exact integer golden model of SPEC sections 3-5, batched on torch tensors.
 
 A product depends on the weight only through its magnitude code (at most
 2^(W-1) - 1 values), so each layer is a handful of matrix products: for every

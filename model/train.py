@@ -91,9 +91,14 @@ def train_float(data: Dataset, cfg: TrainConfig) -> tuple[Net, Net, list[int]]:
     torch.manual_seed(cfg.seed)
     spec = build_spec(cfg.net, data.shape, data.classes)
     net = fit(Net(data.shape, spec), data, cfg.epochs, cfg.lr, cfg.batch, cfg.seed, f"float {cfg.net}")
-    calib = torch.from_numpy(data.train.x[:2048])
-    folded, log2s = normalise(fold_batch_norm(net), calib)
+    folded, log2s = fold_and_normalise(net, data.train.x)
     return net, folded, log2s
+
+
+def fold_and_normalise(net: Net, images: np.ndarray, count: int = 2048) -> tuple[Net, list[int]]:
+    """Batch norm folded into the weights, then activations normalised on the first `count` images:
+    the float net conversion and CAT start from. Returns (net, log2 scales)."""
+    return normalise(fold_batch_norm(net), torch.from_numpy(np.ascontiguousarray(images[:count], dtype=np.float32)))
 
 
 def train_cat(folded: Net, data: Dataset, q: QuantConfig, cfg: TrainConfig) -> Net:

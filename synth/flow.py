@@ -305,7 +305,7 @@ def close_timing(place, seeds: int, freq: float, all_seeds: bool = False, jobs: 
     with ThreadPoolExecutor(max_workers=jobs) as pool:  # each placement is its own nextpnr process
         for first in range(1, seeds + 1, jobs):
             wave = list(range(first, min(first + jobs, seeds + 1)))
-            tried.update(zip(wave, pool.map(place, wave) if jobs > 1 else [place(wave[0])]))
+            tried.update(zip(wave, pool.map(place, wave)))
             if not all_seeds and any(tried[sd] >= freq for sd in wave):
                 break
     met = [sd for sd, f in sorted(tried.items()) if f >= freq]
