@@ -41,3 +41,26 @@ def test_verilog_command_writes_verilog_and_json(tmp_path, capsys):
     assert json.loads((tmp_path / "logspike.json").read_text())["config"]["lanes"] == 2
     assert main(["verilog", "--out", str(tmp_path), "--lanes", "3"]) == 2  # not a power of two
     assert "lanes = 3" in capsys.readouterr().err
+
+
+def test_axi_stream_top_lints_and_lists_its_ports(tmp_path, capsys):
+    assert main(["verilog", "--out", str(tmp_path), "--lanes", "2", "--axi-stream"]) == 0
+    paths = {k: tmp_path / f"logspike.{k}" for k in ("v", "json", "core")}
+    cosim._verilator_on_path()
+    out = subprocess.run(["verilator", "--lint-only", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "--top-module", "logspike",
+                          str(paths["v"])], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and "%Warning" not in out.stderr, out.stderr[-3000:]
+    meta = json.loads(paths["json"].read_text())
+    assert meta["top"] == "axi_stream"
+    axis = meta["ports"]["axi_stream"]
+    for port, payload in (("s_axis_cfg", meta["ports"]["cfg_payload_bits"]),
+                          ("s_axis_inp", meta["ports"]["inp_payload_bits"]),
+                          ("m_axis_res", meta["ports"]["res_payload_bits"])):
+        w = axis[port]
+        assert w["payload_bits"] == payload and w["tdata_bits"] % 8 == 0 and 0 <= w["tdata_bits"] - payload < 8
+        assert w["tkeep_bits"] * 8 == w["tdata_bits"]
+        for sig in ("tdata", "tkeep", "tlast", "tvalid", "tready"):
+            assert f"{port}__{sig}" in paths["v"].read_text()
+    assert "AXI4-Stream ports s_axis_cfg, s_axis_inp, m_axis_res" in paths["core"].read_text()
+    plain = json.loads(generate(Config(lanes=2), tmp_path / "plain")["json"].read_text())
+    assert plain["top"] == "native" and "axi_stream" not in plain["ports"]

@@ -12,15 +12,17 @@ from .sequencer import record_layout
 from .top import Processor
 
 
-def generate(cfg: Config, out_dir, name: str = "logspike", baked=None) -> dict:
-    """Write <name>.v and <name>.json to out_dir; baked: optional Package baked into memory init."""
-    from . import image
+def generate(cfg: Config, out_dir, name: str = "logspike", baked=None, axi_stream: bool = False) -> dict:
+    """Write <name>.v, <name>.json and <name>.core to out_dir; baked: optional Package baked into memory
+    init; axi_stream: the top has AXI4-Stream ports (hw/axis.py) instead of the native streams."""
+    from . import axis, image
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     img = image.bake(cfg, baked) if baked is not None else None
     v = out / f"{name}.v"
-    v.write_text(verilog.convert(Processor(cfg, image=img), name=name, emit_src=False))
+    top = axis.AxiStreamProcessor(cfg, image=img) if axi_stream else Processor(cfg, image=img)
+    v.write_text(verilog.convert(top, name=name, emit_src=False))
     meta = {
         "config": cfg.as_dict(),
         "derived": {"code_bits": cfg.code_bits, "sym_bits": cfg.sym_bits, "step_bits": cfg.step_bits,
@@ -34,21 +36,26 @@ def generate(cfg: Config, out_dir, name: str = "logspike", baked=None) -> dict:
                     "end_beat_data": {n: [f.offset, f.width] for n, f in END_LAYOUT},
                     "event_record_bits": record_layout(cfg).size},
         "baked": baked is not None,
+        "top": "axi_stream" if axi_stream else "native",
     }
+    if axi_stream:   # TDATA is the payload in whole bytes; the payload is TDATA's low bits
+        meta["ports"]["axi_stream"] = axis.port_widths(cfg)
     j = out / f"{name}.json"
     j.write_text(json.dumps(meta, indent=1) + "\n")
     core = out / f"{name}.core"
-    core.write_text(fusesoc_core(name, v.name, j.name, cfg))
+    core.write_text(fusesoc_core(name, v.name, j.name, cfg, axi_stream))
     return {"verilog": v, "json": j, "core": core}
 
 
-def fusesoc_core(name: str, verilog_file: str, json_file: str, cfg: Config) -> str:
+def fusesoc_core(name: str, verilog_file: str, json_file: str, cfg: Config, axi_stream: bool = False) -> str:
     """A FuseSoC CAPI2 core description, so the RTL drops into FuseSoC/edalize flows."""
+    ports = ("AXI4-Stream ports s_axis_cfg, s_axis_inp, m_axis_res" if axi_stream
+             else "valid/ready streams cfg, inp, res")
     return "\n".join([
         "CAPI=2:",
         f"name: logspike:snn:{name}:0.1.0",
         f"description: LogSpike event-driven SNN processor, {cfg.lanes} lanes, W={cfg.weight_bits}, "
-        f"F={cfg.frac_bits}, A={cfg.acc_bits} (generated; parameters in {json_file})",
+        f"F={cfg.frac_bits}, A={cfg.acc_bits}, {ports} (generated; parameters and widths in {json_file})",
         "filesets:",
         "  rtl:",
         "    files:",

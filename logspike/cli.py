@@ -264,7 +264,7 @@ def cmd_verilog(a):
         fits(cfg, pkg)
     else:
         pkg, cfg = None, Config(lanes=a.lanes)
-    paths = generate(cfg, out, baked=pkg if a.bake else None)
+    paths = generate(cfg, out, baked=pkg if a.bake else None, axi_stream=a.axi_stream)
     print(f"Verilog -> {paths['verilog']}\nparameters and capacity -> {paths['json']}\nFuseSoC core -> {paths['core']}")
 
 
@@ -421,6 +421,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--package", default=None, help="size the build for this package")
     p.add_argument("--bake", action="store_true", help="bake the package into memory init (deployable image)")
     p.add_argument("--lanes", type=int, default=4, help="P, output neurons per cycle (power of 2)")
+    p.add_argument("--axi-stream", action="store_true",
+                   help="AXI4-Stream ports (s_axis_cfg, s_axis_inp, m_axis_res) instead of the native streams")
     p.set_defaults(fn=cmd_verilog)
 
     p = sub.add_parser("sim", help="run a package on the RTL (cocotb + Verilator); writes the SPEC results file")
