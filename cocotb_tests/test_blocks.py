@@ -382,22 +382,24 @@ def test_pe_array_accumulates_every_op(lanes, graded, banked):
 
 # ---- FirePass and PoolMin --------------------------------------------------------------------------
 
-FIRE_CASES = [  # (mode, lanes, output layer, first layer, step 1)
-    ("ttfs", 2, False, False, True), ("ttfs", 16, False, False, True), ("ttfs", 4, True, False, True),
-    ("multistep", 4, False, False, False), ("multistep", 2, False, True, True), ("multistep", 2, False, True, False),
-    ("multistep", 4, True, False, False),
+FIRE_CASES = [  # (mode, lanes, output layer, first layer, step 1, reset value or None: subtract 2^F)
+    ("ttfs", 2, False, False, True, None), ("ttfs", 16, False, False, True, None), ("ttfs", 4, True, False, True, None),
+    ("multistep", 4, False, False, False, None), ("multistep", 2, False, True, True, None),
+    ("multistep", 2, False, True, False, None), ("multistep", 4, True, False, False, None),
+    ("multistep", 4, False, False, False, -300), ("multistep", 16, False, True, False, 0),
+    ("multistep", 2, False, False, False, (1 << 10) - 1),
 ]
 
 
-@pytest.mark.parametrize("mode,lanes,is_out,first,step1", FIRE_CASES)
-def test_fire_pass_computes_every_word(mode, lanes, is_out, first, step1):
+@pytest.mark.parametrize("mode,lanes,is_out,first,step1,v_reset", FIRE_CASES)
+def test_fire_pass_computes_every_word(mode, lanes, is_out, first, step1, v_reset):
     """One layer's fire pass against SPEC 3 / 4 per lane, with the memories modelled as the processor reads
     them (bias, V, I a cycle after the address, potential and count words from output registers two
     cycles after) and issues paced as the controller paces them (a split bank: every other cycle)."""
     from logspike.hw.passes import FirePass
     from logspike.model import arith
 
-    rng = np.random.default_rng(FIRE_CASES.index((mode, lanes, is_out, first, step1)) + 70)
+    rng = np.random.default_rng(FIRE_CASES.index((mode, lanes, is_out, first, step1, v_reset)) + 70)
     F, A = 10, 24
     cfg = Config(lanes=lanes, weight_bits=5, frac_bits=F, acc_bits=A, max_t=8, max_tau=2, thr_bits=F + 2,
                  max_steps=12, max_state_words=64, max_count_words=64, multistep=True, fire_split=2 if lanes >= 16 else 1)
@@ -406,7 +408,8 @@ def test_fire_pass_computes_every_word(mode, lanes, is_out, first, step1):
     thr = image.threshold_table(cfg, thresholds)
     leak = 2 if mode == "multistep" else 0
     bbase, n_out = 5, words * gout
-    e = dict(kind=0, last=int(is_out), gout=gout, bbase=bbase, out_words=n_out, last_mask=(1 << P) - 1 >> 1)
+    e = dict(kind=0, last=int(is_out), gout=gout, bbase=bbase, out_words=n_out, last_mask=(1 << P) - 1 >> 1,
+             leak=leak, reset_to_value=int(v_reset is not None), v_reset=v_reset or 0)
     pot = rng.integers(-(1 << (F + 1)), 1 << (F + 1), size=(n_out, P))
     bias = rng.integers(-(1 << F), 1 << F, size=(bbase + gout, P))
     vmem = rng.integers(-(1 << F), 1 << F, size=(n_out, P))
@@ -420,7 +423,6 @@ def test_fire_pass_computes_every_word(mode, lanes, is_out, first, step1):
         ctx.set(dut.mode_ms, int(mode == "multistep"))
         ctx.set(dut.first, int(first))
         ctx.set(dut.step1, int(step1))
-        ctx.set(dut.leak, leak)
         ctx.set(dut.silent, T if mode == "ttfs" else 1)
         ctx.set(dut.thr.as_value(), lanes_word(thr, cfg.thr_width))
         ctx.set(dut.firing, 1)
@@ -469,7 +471,9 @@ def test_fire_pass_computes_every_word(mode, lanes, is_out, first, step1):
         vleak = vold if is_out else vold - (vold >> leak)
         vnew = vleak + (imem if first and not step1 else vsum)
         spk = (vnew >= (1 << F)) & (not is_out)
-        want_state = [(a, list(np.where(spk[a], vnew[a] - (1 << F), vnew[a])), list((0 if step1 else kmem[a]) + spk[a]))
+        fired = vnew - (1 << F) if v_reset is None else np.full_like(vnew, v_reset)
+        assert is_out or (spk.any() and (~spk).any())   # both branches of the reset are exercised
+        want_state = [(a, list(np.where(spk[a], fired[a], vnew[a])), list((0 if step1 else kmem[a]) + spk[a]))
                       for a in range(n_out)]
         assert got["state"] == want_state
         assert got["imem"] == ([(a, list(vsum[a])) for a in range(n_out)] if first and step1 else [])

@@ -181,3 +181,38 @@ def test_multistep_reset_mid_inference(tmp_path):
     steps = [cfg_step(off), {"abort_after": 400, "inp": image.input_beats(CFG, off, x[0])},
              {"abort_after": 3, "inp": image.input_beats(CFG, off, x[1])}, infer_step(off, x)]
     check(off, x, sim.run_steps(CFG, steps, tmp_path))
+
+
+# ---- version-2 neurons ------------------------------------------------------
+
+@pytest.mark.parametrize("split", [False, True])
+def test_multistep_version2_neurons(tmp_path, split):
+    """Per-layer leak shifts and resets to a value (SPEC version 2), dense and conv, back to back with
+    version-1 packages of both modes on one build (4 lanes; 8 lanes with a split fire bank), with random
+    valid gaps and result backpressure: bit-exact; and the new fields change the results."""
+    from test_fire_split import SPLIT
+
+    cfg = SPLIT if split else CFG
+    rng = np.random.default_rng(820)
+    v2 = []
+    for s, kind in ((821, "dense"), (822, "conv"), (823, "dense"), (824, "conv")):
+        pkg, x = make_ms(s, kind, batch=3)
+        v2.append((randnet.with_neurons(pkg, rng, p=0.8), x, pkg))
+    v1_ttfs, r = make_pkg(825, "conv", 2)
+    cases = [(v2[0][0], v2[0][1]), (v1_ttfs, randnet.random_inputs(r, v1_ttfs, 2)), (v2[1][0], v2[1][1]),
+             make_ms(826, "dense", batch=2), (v2[2][0], v2[2][1]), (v2[3][0], v2[3][1])]
+    steps = []
+    for pkg, x in cases:
+        steps += [{"cfg": image.config_beats(cfg, pkg), "gap": 0.3},
+                  {"infer": [image.input_beats(cfg, pkg, xi) for xi in x], "gap": 0.3, "ready_p": 0.6}]
+    raw = sim.run_steps(cfg, steps, tmp_path, seed=5)
+    pos = 0
+    for pkg, x in cases:
+        check(pkg, x, raw[pos:pos + len(x)], cfg=cfg)
+        pos += len(x)
+    assert all(p.version == 2 for p, _, _ in v2)
+    assert any("v_reset" in l for p, _, _ in v2 for l in p.layers)
+    assert len({p.layer_leak(i) for p, _, _ in v2 for i in p.weighted_indices()[:-1]}) > 1
+    changed = sum(any(not np.array_equal(golden.run(p, x)[k], golden.run(p1, x)[k]) for k in golden.run(p, x))
+                  for p, x, p1 in v2)
+    assert changed >= 3, changed

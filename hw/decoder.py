@@ -24,7 +24,7 @@ from .sequencer import reg
 def globals_layout(cfg: Config) -> data.StructLayout:
     """The global registers, one field per Global address."""
     return data.StructLayout({
-        "T": cfg.code_bits, "taulog": cfg.tau_log_bits, "in_words": widths(cfg)[0], "mode": 1, "leak_shift": 5,
+        "T": cfg.code_bits, "taulog": cfg.tau_log_bits, "in_words": widths(cfg)[0], "mode": 1,
         "margin": cfg.acc_bits + 1, "margin_null": 1, "min_steps": cfg.step_bits, "t_max": cfg.step_bits,
     })
 

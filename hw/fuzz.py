@@ -5,7 +5,8 @@ model and on the RTL, one outcome per package.
 
 Packages come in groups that share one processor build (build_for_all of the group, so a group
 costs one Verilator model): each group draws its lanes (1 to 16) and its F; every package in it
-draws its own mode, shape, W, T, tau, leak and exit rule (model.randnet.campaign_package). A
+draws its own mode, shape, W, T, tau, leak and exit rule (model.randnet.campaign_package), and a
+multistep one its version-2 neurons (randnet.with_neurons: per-layer leaks, resets to a value). A
 group's packages run back to back through the HDL testbench, each one's config stream followed
 by its inputs (two random, one all-silent, one all-firing), with the group's own random valid
 gaps and result backpressure.
@@ -13,7 +14,8 @@ gaps and result backpressure.
 Outcomes: `match` (every SPEC section 5 key bit-exact), `mismatch`, `refused` (the package
 reader or hw.config.fits named a field and its limit) and `crash` (anything else: an exception
 in the golden model, the build or the simulator). Package `i` of seed `s` is drawn from
-numpy's default_rng([s, i]) alone, so any row is reproduced by `draw(s, i)`.
+numpy's default_rng([s, i]) (its version-2 neurons from default_rng([s, i, 2])) alone, so any row is
+reproduced by `draw(s, i)`.
 """
 from __future__ import annotations
 
@@ -61,13 +63,21 @@ def draw(seed: int, index: int, frac_bits: int) -> Case:
         c.outcome, c.detail = "refused", f"package: {e}"
         return c
     c.inputs = randnet.campaign_inputs(rng, c.pkg)
+    if mode == "multistep":   # version-2 neurons (own leak, reset to a value), from a generator of their own
+        try:
+            c.pkg = randnet.with_neurons(c.pkg, np.random.default_rng([seed, index, 2]))
+        except PackageError as e:
+            c.outcome, c.detail = "refused", f"package: {e}"
+            return c
     p = c.pkg
     c.summary = {"W": p.weight_bits, "F": p.frac_bits, "A": p.acc_bits, "T": p.time_steps,
                  "layers": "-".join({"dense": "d", "conv2d": "c", "maxpool2d": "p", "flatten": "f"}[l["type"]]
                                     for l in p.layers),
                  "input": list(p.input_shape)}
-    c.summary.update({"tau": p.tau} if mode == "ttfs" else {"leak": p.leak_shift, "margin": p.exit["margin"],
-                                                             "min_steps": p.exit["min_steps"]})
+    c.summary.update({"tau": p.tau} if mode == "ttfs" else {
+        "leak": [p.layer_leak(i) for i in p.weighted_indices()[:-1]], "margin": p.exit["margin"],
+        "min_steps": p.exit["min_steps"],
+        "v_reset": [p.layer_reset(i) for i in p.weighted_indices()[:-1]]})
     return c
 
 

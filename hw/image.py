@@ -121,6 +121,9 @@ def layer_entries(cfg: Config, pkg: Package):
             if i != out_i:
                 e["cbase"] = cwords
                 cwords += e["out_words"]
+            if l["type"] != "maxpool2d" and i != out_i:   # a spiking layer's neurons (SPEC section 4)
+                v_reset = pkg.layer_reset(i)
+                e.update(leak=pkg.layer_leak(i), reset_to_value=int(v_reset is not None), v_reset=v_reset or 0)
         e.update(_writer_flags(e))
         ents.append(e)
         if i == out_i:
@@ -157,7 +160,7 @@ def bake(cfg: Config, pkg: Package) -> dict:
         # binary spikes are the ttfs datapath with T = 1 (code 0 = spike), tau = 1, lut[0] = 2^F
         T = pkg.time_steps
         mg = pkg.exit["margin"]
-        glob = {"T": 1, "taulog": 0, "in_words": iw, "mode": 1, "leak_shift": pkg.leak_shift,
+        glob = {"T": 1, "taulog": 0, "in_words": iw, "mode": 1,
                 "margin": 0 if mg is None else min(int(mg), 1 << cfg.acc_bits), "margin_null": int(mg is None),
                 "min_steps": min(int(pkg.exit["min_steps"]), T), "t_max": T}
         lut, thr = [1 << cfg.frac_bits] + [0] * (cfg.max_tau - 1), threshold_table(cfg, [])

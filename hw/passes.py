@@ -105,7 +105,7 @@ class FirePass(wiring.Component):
             "ent": In(entry_layout(cfg)),
             "layer_start": In(1), "addr_zero": In(1), "addr_inc": In(1), "issue": In(1), "bias_advance": In(1),
             "firing": In(1),        # the fire pass (not an emit pass): the state writes and exit words
-            "mode_ms": In(1), "first": In(1), "step1": In(1), "leak": In(5), "silent": In(cfg.code_bits),
+            "mode_ms": In(1), "first": In(1), "step1": In(1), "silent": In(cfg.code_bits),
             "thr": In(data.ArrayLayout(cfg.thr_width, cfg.max_t)),
             "pmem_q": In(vl), "bias": In(vl), "vmem_data": In(vl), "imem_data": In(vl), "count_q": In(kl),
             "addr": Out(XA), "more": Out(1), "bias_addr": Out(ubits(cfg.max_bias_words)),
@@ -125,7 +125,9 @@ class FirePass(wiring.Component):
         cl = data.ArrayLayout(cfg.sym_bits, P)
         kl = data.ArrayLayout(cfg.count_bits, P)
         m = Module()
-        ent, ms, first, step1, leak = self.ent, self.mode_ms, self.first, self.step1, self.leak
+        ent, ms, first, step1 = self.ent, self.mode_ms, self.first, self.step1
+        # a spiking layer's neurons (multistep builds): leak shift, reset to v_reset or subtract 2^F
+        leak, to_value, v_reset = (ent.leak, ent.reset_to_value, ent.v_reset) if cfg.multistep else (0, 0, 0)
 
         def pipe(sig, name):
             return reg(m, sig, name)
@@ -199,7 +201,7 @@ class FirePass(wiring.Component):
         for l in range(P):
             m.d.comb += [
                 spk[l].eq(~is_out & (vnew5[l] >= (1 << F))),
-                vst[l].eq(Mux(spk[l], vnew5[l] - (1 << F), vnew5[l])),
+                vst[l].eq(Mux(spk[l], Mux(to_value, v_reset, vnew5[l] - (1 << F)), vnew5[l])),
                 cnt_new[l].eq(Mux(step1, 0, k5[l]) + spk[l]),
             ]
         # exit controller / argmax input: the output layer's words

@@ -4,8 +4,8 @@ beat's fields and the layer-table entry that config beats load.
 
 Config stream beat: {sel, addr, data}, taken only while the core is idle.
 
-  sel GLOBAL  addr: a Global register (T, log2 tau, input words, mode, leak shift, margin, margin is null,
-              min_steps, T_max; see Global)
+  sel GLOBAL  addr: a Global register (T, log2 tau, input words, mode, margin, margin is null, min_steps,
+              T_max; see Global)
   sel LUT     lut[addr] (multistep: lut[0] = 2^F)
   sel THR     thresholds[addr]
   sel TABLE   layer table[addr] (entry_layout)
@@ -46,7 +46,7 @@ class Global(enum.IntEnum):
     TAULOG = 1       # log2 tau (multistep: 0)
     IN_WORDS = 2     # input words per inference
     MODE = 3         # 0 ttfs, 1 multistep
-    LEAK = 4         # leak_shift
+    # 4 is free: the leak shift is a layer's own (the table entry's `leak`), SPEC version 2
     MARGIN = 5       # exit margin (clamped to 2^A)
     MARGIN_NULL = 6  # the margin is null: no early exit
     MIN_STEPS = 7    # min_steps (clamped to T_max)
@@ -55,7 +55,7 @@ class Global(enum.IntEnum):
 
 # the key of each global register in a baked image's "globals" (hw/image.py) and in the decoder's registers
 GLOBAL_FIELDS = {Global.T: "T", Global.TAULOG: "taulog", Global.IN_WORDS: "in_words", Global.MODE: "mode",
-                 Global.LEAK: "leak_shift", Global.MARGIN: "margin", Global.MARGIN_NULL: "margin_null",
+                 Global.MARGIN: "margin", Global.MARGIN_NULL: "margin_null",
                  Global.MIN_STEPS: "min_steps", Global.T_MAX: "t_max"}
 
 
@@ -104,6 +104,8 @@ def entry_layout(cfg: Config) -> data.StructLayout:
         "pk": K, "p_ox": D, "p_oy": D, "rstep": XA, "cstep": XA, "dystep": XA,
         # multistep: this layer's persistent potentials and spike counters
         "vbase": ubits(cfg.max_state_words), "cbase": ubits(cfg.max_count_words),
+        # multistep spiking layer: its leak shift, and whether a spike sets V to v_reset (else V - 2^F)
+        **({"leak": 5, "reset_to_value": 1, "v_reset": signed(cfg.frac_bits + 1)} if cfg.multistep else {}),
     })
 
 

@@ -79,7 +79,7 @@ class Processor(wiring.Component):
         # ---- config decoder: the global registers, LUT, thresholds and the memories' write ports
         m.submodules.decoder = dec = ConfigDecoder(cfg, img)
         wiring.connect(m, wiring.flipped(self.cfg), dec.cfg)
-        T, taulog, in_words, leak = dec.regs.T, dec.regs.taulog, dec.regs.in_words, dec.regs.leak_shift
+        T, taulog, in_words = dec.regs.T, dec.regs.taulog, dec.regs.in_words
         ms = dec.regs.mode if cfg.multistep else Const(0, 1)   # a ttfs-only build has mode ttfs wired in
         margin, mnull, min_steps, t_max = dec.regs.margin, dec.regs.margin_null, dec.regs.min_steps, dec.regs.t_max
 
@@ -231,7 +231,7 @@ class Processor(wiring.Component):
         in_fire, is_out = ctl.firing, cur.last
         m.d.comb += [fp.ent.eq(cur), fp.layer_start.eq(layer_start), fp.addr_zero.eq(fa_zero), fp.addr_inc.eq(fa_inc),
                      fp.issue.eq(f_issue), fp.bias_advance.eq(bias_step_n), fp.firing.eq(in_fire), fp.mode_ms.eq(ms),
-                     fp.first.eq(first), fp.step1.eq(step1), fp.leak.eq(leak), fp.silent.eq(T), fp.thr.eq(dec.thr),
+                     fp.first.eq(first), fp.step1.eq(step1), fp.silent.eq(T), fp.thr.eq(dec.thr),
                      fp.pmem_q.eq(p_q), fp.bias.eq(b_data), fp.vmem_data.eq(v_data), fp.imem_data.eq(i_data),
                      fp.count_q.eq(k_q),
                      i_wr.addr.eq(fp.imem_waddr), i_wr.data.eq(fp.imem_wdata), i_wr.en.eq(fp.imem_we),

@@ -139,6 +139,14 @@ def soft_reset(v, frac_bits: int):
     return spk, v - (spk.to(v.dtype) << frac_bits)
 
 
+def fire_and_reset(v, frac_bits: int, v_reset: int | None):
+    """Spike where V >= 2^F; there V - 2^F (v_reset None) or V = v_reset (SPEC version 2). (spikes, new V)."""
+    if v_reset is None:
+        return soft_reset(v, frac_bits)
+    spk = v >= (1 << frac_bits)
+    return spk, v.masked_fill(spk, v_reset)
+
+
 def exit_now(o, step: int, margin, min_steps: int, t_max: int):
     """SPEC 4.4 per sample: top-1 minus top-2 >= margin * step, after min_steps; always at T_max."""
     import torch

@@ -194,7 +194,7 @@ class Golden:
 
     def _multistep(self, xb):
         pkg = self.pkg
-        F, k_leak, T = pkg.frac_bits, pkg.leak_shift, pkg.time_steps
+        F, T = pkg.frac_bits, pkg.time_steps
         margin, min_steps = pkg.exit["margin"], pkg.exit["min_steps"]
         B = xb.shape[0]
         first = pkg.weighted_indices()[0]
@@ -230,9 +230,9 @@ class Golden:
                         state[L.i] = v
                         out_o = v
                         break
-                    v = arith.leak(v, k_leak) + drive
+                    v = arith.leak(v, pkg.layer_leak(L.i)) + drive
                     self._check(v, L.i, "potential", active)
-                    spk, v = arith.soft_reset(v, F)
+                    spk, v = arith.fire_and_reset(v, F, pkg.layer_reset(L.i))
                     state[L.i] = v
                     spikes = spk.to(torch.int64)
                 c = counts.setdefault(L.i, torch.zeros_like(spikes))

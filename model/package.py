@@ -16,7 +16,8 @@ import numpy as np
 from . import arith
 
 FORMAT = "logspike-net"
-VERSION = 1
+VERSION = 2          # the newest version this reader takes; every older one still loads unchanged
+VERSIONS = (1, 2)
 MODES = ("ttfs", "multistep")
 WEIGHTED = ("dense", "conv2d")
 LAYER_KEYS = {
@@ -27,6 +28,8 @@ LAYER_KEYS = {
 }
 COMMON_KEYS = {"format", "version", "mode", "input_shape", "weight_bits", "frac_bits", "acc_bits", "time_steps", "layers"}
 MODE_KEYS = {"ttfs": {"tau", "lut", "thresholds"}, "multistep": {"leak_shift", "exit"}}
+# version 2: optional fields of a multistep spiking layer (SPEC section 1, "Version 2")
+NEURON_KEYS = ("leak_shift", "v_reset")
 
 
 class PackageError(ValueError):
@@ -59,6 +62,14 @@ class Package:
     def shapes(self) -> list[tuple]:
         """Output shape of every layer, in order (validated packages only)."""
         return layer_shapes(self.input_shape, self.layers)
+
+    def layer_leak(self, i: int) -> int:
+        """multistep: the leak shift of spiking layer i (its own, else the package's)."""
+        return self.layers[i].get("leak_shift", self.manifest["leak_shift"])
+
+    def layer_reset(self, i: int) -> int | None:
+        """multistep: the value spiking layer i resets to after a spike, or None (subtract 2^F)."""
+        return self.layers[i].get("v_reset")
 
     def copy(self) -> "Package":
         return Package(copy.deepcopy(self.manifest), {k: v.copy() for k, v in self.tensors.items()})
@@ -130,8 +141,8 @@ def _check_manifest(m: dict):
         _fail("manifest", type(m).__name__, "must be a JSON object")
     if m.get("format") != FORMAT:
         _fail("format", m.get("format"), f"must be {FORMAT!r}")
-    if m.get("version") != VERSION:
-        _fail("version", m.get("version"), f"must be {VERSION}")
+    if m.get("version") not in VERSIONS:
+        _fail("version", m.get("version"), f"must be one of {list(VERSIONS)}")
     mode = m.get("mode")
     if mode not in MODES:
         _fail("mode", mode, f"must be one of {list(MODES)}")
@@ -193,6 +204,10 @@ def _check_manifest(m: dict):
         if not isinstance(l, dict) or not isinstance(l.get("type"), str) or l["type"] not in LAYER_KEYS:
             _fail(f"{name}.type", l.get("type") if isinstance(l, dict) else l, f"must be one of {list(LAYER_KEYS)}")
         keys = LAYER_KEYS[l["type"]]
+        for k in NEURON_KEYS:
+            if k in l and l["type"] in WEIGHTED:
+                _check_neuron_field(m, layers, i, k, l[k])
+                keys = keys | {k}
         if set(l) != keys:
             odd = sorted(set(l) ^ keys)[0]
             _fail(f"{name}.{odd}", l.get(odd), "missing" if odd in keys else f"is not a field of {l['type']}")
@@ -220,6 +235,23 @@ def _check_manifest(m: dict):
         _fail("layers[0].type", "maxpool2d", "multistep cannot pool the graded byte input before the first weighted layer (SPEC defines pooling of binary spikes only)")
     if mode == "multistep" and m["exit"]["margin"] is not None and shapes[-1][0] < 2:
         _fail("exit.margin", m["exit"]["margin"], "needs an output layer of at least 2 neurons")
+
+
+def _check_neuron_field(m: dict, layers: list, i: int, key: str, value):
+    """A version-2 neuron field of layers[i] (a weighted layer): only in a version-2 multistep package, only on
+    a spiking layer, and in range."""
+    name = f"layers[{i}].{key}"
+    if m["version"] < 2:
+        _fail(name, value, f"is a version-2 field; the package declares version {m['version']}")
+    if m["mode"] != "multistep":
+        _fail(name, value, "is not a field of a ttfs layer (multistep spiking layers only)")
+    if i == max(j for j, l in enumerate(layers) if isinstance(l, dict) and l.get("type") in WEIGHTED):
+        _fail(name, value, "is not a field of the output layer (it never fires, leaks or resets)")
+    if key == "leak_shift":
+        _int(name, value, *arith.LEAK_SHIFT_RANGE)
+    else:
+        one = 1 << m["frac_bits"]
+        _int(name, value, -one, one - 1)
 
 
 def _check_tensors(m: dict, tensors: dict):
@@ -298,17 +330,17 @@ def potential_bounds(pkg: Package) -> dict[int, tuple[np.ndarray, np.ndarray]]:
             if i == pkg.output_index():
                 lo, hi = np.minimum(lo, 0) * pkg.time_steps, np.maximum(hi, 0) * pkg.time_steps
             else:
-                lo, hi = multistep_extremes(lo, hi, pkg.time_steps, pkg.leak_shift, pkg.frac_bits)
+                lo, hi = multistep_extremes(lo, hi, pkg.time_steps, pkg.layer_leak(i), pkg.frac_bits, pkg.layer_reset(i))
         out[i] = (lo, hi)
     return out
 
 
-def multistep_extremes(lo, hi, steps: int, leak_shift: int, frac_bits: int):
+def multistep_extremes(lo, hi, steps: int, leak_shift: int, frac_bits: int, v_reset: int | None = None):
     """(lowest, highest) potential of a multistep spiking neuron (SPEC section 4) over `steps` steps whose
     drive is any integer in [lo, hi] each step, the drive itself included.
 
     Step s adds a drive to leak(R), R the potential step s-1 left: V itself below 2^F, V - 2^F at or above
-    it. From the lowest and highest V of step s-1 this gives the lowest and highest R (both ends of the
+    it (v_reset there, for a layer that resets to a value). From the lowest and highest V of step s-1 this gives the lowest and highest R (both ends of the
     reachable interval, on each side of 2^F), and leak is non-decreasing in R, so the extremes follow
     step by step. They are never inside the reachable values; they are those values' extremes when the
     drives between lo and hi are all reachable (brute force: model/tests/test_acc_bound.py), and the
@@ -323,8 +355,12 @@ def multistep_extremes(lo, hi, steps: int, leak_shift: int, frac_bits: int):
     m_lo, m_hi = lo.copy(), hi.copy()       # this step's lowest and highest V
     for _ in range(1, steps):
         below, above = m_lo < one, m_hi >= one   # some V stays, some V fires
-        r_hi = np.where(below, np.maximum(np.minimum(m_hi, one - 1), m_hi - one), m_hi - one)
-        r_lo = np.where(below, np.where(above, np.minimum(m_lo, 0), m_lo), m_lo - one)
+        if v_reset is None:
+            r_hi = np.where(below, np.maximum(np.minimum(m_hi, one - 1), m_hi - one), m_hi - one)
+            r_lo = np.where(below, np.where(above, np.minimum(m_lo, 0), m_lo), m_lo - one)
+        else:   # a firing V leaves v_reset, a V that stays below 2^F itself
+            r_hi = np.where(below, np.where(above, np.maximum(one - 1, v_reset), m_hi), v_reset)
+            r_lo = np.where(below, np.where(above, np.minimum(m_lo, v_reset), m_lo), v_reset)
         n_lo, n_hi = leak(r_lo) + lo, leak(r_hi) + hi
         if np.array_equal(n_hi, m_hi) and np.array_equal(n_lo, m_lo):
             break   # a fixed point: every later step is the same

@@ -196,6 +196,27 @@ def campaign_package(rng, mode: str, frac_bits: int | None = None, weight_bits: 
     return validate(pkg)
 
 
+def with_neurons(pkg: Package, rng, p: float = 0.6) -> Package:
+    """A version-2 copy of a multistep package (SPEC section 1, "Version 2"): each spiking layer, with
+    probability p, gets its own leak_shift (0-4, the campaign's range), and, with probability p, resets to a
+    value (0 half the time, else any in [-2^F, 2^F - 1]) instead of subtracting 2^F. acc_bits keeps its
+    slack over the proven minimum; a package past 62 bits raises PackageError."""
+    q = pkg.copy()
+    F, out = q.frac_bits, q.output_index()
+    slack = q.acc_bits - max(required_acc_bits(q), F + 2)
+    for i in q.weighted_indices():
+        if i == out:
+            continue
+        if rng.random() < p:
+            q.layers[i]["leak_shift"] = _draw(rng, "leak_shift")
+        if rng.random() < p:
+            one = 1 << F
+            q.layers[i]["v_reset"] = 0 if rng.random() < 0.5 else int(rng.integers(-one, one))
+    q.manifest["version"] = 2
+    q.manifest["acc_bits"] = max(required_acc_bits(q), F + 2) + slack
+    return validate(q)
+
+
 def campaign_inputs(rng, pkg: Package, random: int = 2) -> np.ndarray:
     """`random` random samples, then an all-silent one and an all-firing one (ttfs: every code T, then
     every code 0; multistep: every byte 0, then every byte 255)."""

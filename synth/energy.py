@@ -241,10 +241,13 @@ def op_counts(pkg, cfg, x, res, spikes=None) -> Tally:
                     t.op("step_compare", cfg.step_bits, 2 * run)
                 break
             if ms:
-                if pkg.leak_shift:
+                if pkg.layer_leak(i):
                     t.op("leak", A, n, adds=2)
                 t.op("spike_compare", A, n)
-                t.op("soft_reset", A, n)
+                if pkg.layer_reset(i) is None:
+                    t.op("soft_reset", A, n)
+                else:   # a select, no add
+                    t.op("reset_to_value", A, n, adds=0)
                 counters(ow, run)
             else:
                 t.op("threshold_compare", A, n * cfg.max_t)

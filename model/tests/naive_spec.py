@@ -207,7 +207,6 @@ def ttfs_sample(m: dict, arrays: dict, codes: list) -> tuple[list, dict]:
 
 def multistep_sample(m: dict, arrays: dict, x: list) -> tuple[list, int, dict]:
     F, A, T_max = m["frac_bits"], m["acc_bits"], m["time_steps"]
-    k_leak = m["leak_shift"]
     margin, min_steps = m["exit"]["margin"], m["exit"]["min_steps"]
     layers = m["layers"]
     weighted = [i for i, l in enumerate(layers) if l["type"] in ("dense", "conv2d")]
@@ -255,6 +254,8 @@ def multistep_sample(m: dict, arrays: dict, x: list) -> tuple[list, int, dict]:
                     O = [check_range(O[j] + drive[j], A, f"output layer {i} step {s}") for j in range(len(drive))]
                     break
                 V = potentials.get(i, [0] * len(drive))
+                k_leak = layer.get("leak_shift", m["leak_shift"])   # version 2: a layer's own leak
+                v_reset = layer.get("v_reset")                     # version 2: reset to this value
                 new_v, spk = [], []
                 for j in range(len(drive)):
                     v = V[j]
@@ -263,7 +264,7 @@ def multistep_sample(m: dict, arrays: dict, x: list) -> tuple[list, int, dict]:
                     v = check_range(v + drive[j], A, f"layer {i} step {s}")
                     if v >= one:
                         spk.append(1)
-                        v -= one
+                        v = v - one if v_reset is None else v_reset
                     else:
                         spk.append(0)
                     new_v.append(v)

@@ -67,14 +67,15 @@ def _drives(pkg, i, values):
     return d.sum(axis=1) + pkg.weights(i)[2][None, :]
 
 
-def _spiking_extremes(drive_seq, T, leak_shift):
-    """Lowest / highest pre-reset potential over sequences of drives [N, T, out] (SPEC 4: leak, add, fire, subtract)."""
+def _spiking_extremes(drive_seq, T, leak_shift, v_reset=None):
+    """Lowest / highest pre-reset potential over sequences of drives [N, T, out] (SPEC 4: leak, add, fire,
+    subtract 2^F, or set v_reset)."""
     v = np.zeros(drive_seq.shape[::2], dtype=np.int64)
     lo, hi = drive_seq[:, 0].min(0), drive_seq[:, 0].max(0)
     for s in range(T):
         v = (v - (v >> leak_shift) if leak_shift else v) + drive_seq[:, s]
         lo, hi = np.minimum(lo, v.min(0)), np.maximum(hi, v.max(0))
-        v = np.where(v >= 1 << F, v - (1 << F), v)
+        v = np.where(v >= 1 << F, v - (1 << F) if v_reset is None else v_reset, v)
     return lo, hi
 
 
@@ -113,14 +114,14 @@ def _multistep(seed, T, leak_shift, gapless=False):
 def _brute_multistep(pkg):
     """Exhaustive extremes of every layer: layer 0 over every pair of input bytes (its graded drive is the
     same every step), layers 1 and 2 over every spike train of their three inputs."""
-    T, k = pkg.time_steps, pkg.leak_shift
+    T = pkg.time_steps
     d0 = _drives(pkg, 0, list(range(256)))                       # [65536, 3]
-    out = {0: _spiking_extremes(np.repeat(d0[:, None], T, 1), T, k)}
+    out = {0: _spiking_extremes(np.repeat(d0[:, None], T, 1), T, pkg.layer_leak(0), pkg.layer_reset(0))}
     for i in (1, 2):
         d = _drives(pkg, i, [0, 1])                              # [8, out]: every spike vector
         seq = d[np.array(list(itertools.product(range(len(d)), repeat=T)))]   # [8^T, T, out]
         if i == 1:
-            out[i] = _spiking_extremes(seq, T, k)
+            out[i] = _spiking_extremes(seq, T, pkg.layer_leak(1), pkg.layer_reset(1))
         else:
             sums = np.cumsum(seq, axis=1)
             out[i] = (np.minimum(sums.min((0, 1)), 0), np.maximum(sums.max((0, 1)), 0))
@@ -146,3 +147,30 @@ def test_multistep_spiking_bound_is_exact_on_gapless_drives(T, leak):
     bounds, brute = potential_bounds(pkg), _brute_multistep(pkg)
     assert np.array_equal(bounds[1][0], brute[1][0]) and np.array_equal(bounds[1][1], brute[1][1])
     assert brute[1][1].max() >= 1 << F   # the neurons fire: the reset is part of what was checked
+
+
+def _with_neurons(pkg, leaks, resets):
+    """Version 2: layers 0 and 1 with their own leak shifts and reset values (None: subtract 2^F)."""
+    pkg.manifest["version"] = 2
+    for i, k, r in zip((0, 1), leaks, resets):
+        pkg.layers[i]["leak_shift"] = k
+        if r is not None:
+            pkg.layers[i]["v_reset"] = r
+    return pkg
+
+
+@pytest.mark.parametrize("T,leaks,resets", [(3, (0, 1), (0, 0)), (4, (2, 0), (-(1 << F), (1 << F) - 1)),
+                                            (4, (1, 3), (None, 37)), (2, (0, 0), (500, None))])
+def test_multistep_bound_with_version2_neurons(T, leaks, resets):
+    """Per-layer leaks and resets to a value: never below a reachable potential, the lowest exact (constant
+    lo drive), and on gapless drives the exact worst case."""
+    for seed, gapless in ((11, False), (12, True)):
+        pkg = _with_neurons(_multistep(seed, T, 1, gapless=gapless), leaks, resets)
+        bounds, brute = potential_bounds(pkg), _brute_multistep(pkg)
+        for i in (0, 1):
+            lo, hi = bounds[i]
+            assert (hi >= brute[i][1]).all() and (lo <= brute[i][0]).all(), (i, lo, hi, brute[i])
+            if gapless and i == 1:
+                assert np.array_equal(lo, brute[i][0]) and np.array_equal(hi, brute[i][1]), (lo, hi, brute[i])
+        if gapless:
+            assert brute[1][1].max() >= 1 << F   # layer 1 fires: its reset was part of what was checked

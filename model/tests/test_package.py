@@ -241,8 +241,19 @@ REJECT = [
     # header
     R("ttfs_dense", setm("format", "logspike"), ["format = 'logspike'", "'logspike-net'"], id="format-wrong"),
     R("ttfs_dense", delm("format"), ["format = None", "'logspike-net'"], id="format-missing"),
-    R("ttfs_dense", setm("version", 2), ["version = 2", "must be 1"], id="version-2"),
-    R("ttfs_dense", setm("version", "1"), ["version = '1'", "must be 1"], id="version-string"),
+    R("ttfs_dense", setm("version", 3), ["version = 3", "must be one of [1, 2]"], id="version-3"),
+    R("ttfs_dense", setm("version", "1"), ["version = '1'", "must be one of [1, 2]"], id="version-string"),
+    # version 2: a spiking layer's own leak and reset value
+    R("ms_dense", setl(0, "v_reset", 0), ["layers[0].v_reset = 0", "version-2 field", "declares version 1"], id="v2-field-in-v1"),
+    R("ms_dense", setl(0, "leak_shift", 2), ["layers[0].leak_shift = 2", "version-2 field"], id="v2-leak-in-v1"),
+    R("ttfs_dense", both(setm("version", 2), setl(0, "v_reset", 0)), ["layers[0].v_reset = 0", "not a field of a ttfs layer"], id="v2-reset-ttfs"),
+    R("ms_dense", both(setm("version", 2), setl(2, "v_reset", 0)), ["layers[2].v_reset = 0", "not a field of the output layer"], id="v2-reset-output"),
+    R("ms_dense", both(setm("version", 2), setl(0, "v_reset", 1 << 10)), ["layers[0].v_reset = 1024", "<= 1023"], id="v2-reset-high"),
+    R("ms_dense", both(setm("version", 2), setl(0, "v_reset", -(1 << 10) - 1)), ["layers[0].v_reset = -1025", ">= -1024"], id="v2-reset-low"),
+    R("ms_dense", both(setm("version", 2), setl(1, "leak_shift", 32)), ["layers[1].leak_shift = 32", "<= 31"], id="v2-leak-high"),
+    R("ms_dense", both(setm("version", 2), setl(0, "leak_shift", 1.0)), ["layers[0].leak_shift = 1.0", "must be an integer"], id="v2-leak-float"),
+    R("ms_conv", both(setm("version", 2), setl(1, "v_reset", 0)), ["layers[1].v_reset = 0", "not a field of maxpool2d"], id="v2-reset-on-pool"),
+    R("ms_conv", both(setm("version", 2), setl(3, "leak_shift", 1)), ["layers[3].leak_shift = 1", "not a field of flatten"], id="v2-leak-on-flatten"),
     R("ttfs_dense", setm("mode", "rate"), ["mode = 'rate'", "'ttfs', 'multistep'"], id="mode-bad"),
     R("ttfs_dense", delm("tau"), ["tau = None", "missing"], id="missing-tau"),
     R("ms_dense", delm("exit"), ["exit = None", "missing"], id="missing-exit"),
@@ -401,6 +412,18 @@ def test_reject_bias_below_acc():
 def test_reject_manifest_not_object():
     with pytest.raises(PackageError, match=r"manifest = 'list': must be a JSON object"):
         validate(Package([1, 2], {}))
+
+
+def test_version2_neurons_accepted_and_round_trip(tmp_path):
+    pkg = build("multistep", "conv").copy()
+    pkg.manifest["version"] = 2
+    pkg.layers[0].update(leak_shift=3, v_reset=-(1 << F))
+    pkg.layers[2].update(v_reset=(1 << F) - 1)
+    pkg.manifest["acc_bits"] = max(required_acc_bits(pkg), F + 2)
+    validate(pkg)
+    back = read(write(pkg, tmp_path / "p"))
+    assert back.manifest == pkg.manifest
+    assert [back.layer_leak(i) for i in (0, 2)] == [3, 1] and [back.layer_reset(i) for i in (0, 2)] == [-(1 << F), (1 << F) - 1]
 
 
 def test_ttfs_tau_any_power_of_two_accepted():
