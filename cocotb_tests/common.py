@@ -1,4 +1,6 @@
 """Shared build configuration and helpers of the processor tests."""
+from dataclasses import replace
+
 import numpy as np
 
 from logspike.hw import image, sim
@@ -8,6 +10,11 @@ from logspike.model import golden, randnet
 # One build serves every test package (they are loaded over the config stream).
 CFG = Config(lanes=4, weight_bits=5, frac_bits=10, acc_bits=32, max_t=16, max_tau=4, max_layers=8,
              max_neurons=1024, max_weight_words=4096, max_bias_words=64, max_inputs=256)
+# The same at 8 lanes with the fire bank split in two (hw.config fire_split, the default from 16 lanes on).
+# Narrow firing compares (thr_bits: frac_bits + 2, as build_for makes them), so the clamp meets random potentials;
+# 8 lanes: two lane groups, so the register copies of the PE's forwarding selects and of the bank's valid
+# (hw.sequencer.copies, one per four lanes) each serve their own lanes
+SPLIT = replace(CFG, lanes=8, fire_split=2, thr_bits=CFG.frac_bits + 2)
 
 
 def make_pkg(seed, kind, tau=None, **kw):

@@ -1,19 +1,12 @@
 """A build whose firing comparator bank is time-shared over two cycles (fire_split = 2, the
 default from 16 lanes on): ttfs and multistep packages loaded back to back into one build,
 with random stream gaps and ready, bit-exact against model.golden on every key."""
-from dataclasses import replace
 
 import numpy as np
 
-from common import CFG, check, make_pkg
+from common import SPLIT, check, make_ms, make_pkg
 from logspike.hw import image, sim
 from logspike.model import randnet
-from common import make_ms
-
-# narrow firing compares (thr_bits: frac_bits + 2, as build_for makes them), so the clamp meets random potentials;
-# 8 lanes: two lane groups, so the register copies of the PE's forwarding selects and of the bank's valid
-# (hw.sequencer.copies, one per four lanes) each serve their own lanes
-SPLIT = replace(CFG, lanes=8, fire_split=2, thr_bits=CFG.frac_bits + 2)
 
 
 def test_split_bank_both_modes(tmp_path):

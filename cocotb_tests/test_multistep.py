@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from common import CFG, cfg_step, check, infer_step, make_ms, make_pkg
+from common import CFG, SPLIT, cfg_step, check, infer_step, make_ms, make_pkg
 from logspike.hw import cosim, image, sim
 from logspike.hw.protocol import Global, Sel
 from logspike.hw.config import Config, FitError, fits
@@ -190,8 +190,6 @@ def test_multistep_version2_neurons(tmp_path, split):
     """Per-layer leak shifts and resets to a value (SPEC version 2), dense and conv, back to back with
     version-1 packages of both modes on one build (4 lanes; 8 lanes with a split fire bank), with random
     valid gaps and result backpressure: bit-exact; and the new fields change the results."""
-    from test_fire_split import SPLIT
-
     cfg = SPLIT if split else CFG
     rng = np.random.default_rng(820)
     v2 = []

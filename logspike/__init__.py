@@ -11,6 +11,8 @@ The Python API over a network package (SPEC.md section 1):
     res = logspike.predict(pkg, x, jobs=2)             # sharded over 2 processes (or client=a Dask Client)
     files = logspike.verilog(pkg, "out/rtl", lanes=4)  # logspike.v, logspike.json, logspike.core
     report = logspike.synth(pkg, target="ecp5", lanes=4)
+    imp = logspike.from_nir("net.nir", dt=1e-4, time_steps=16)   # a NIR graph -> imp.package, imp.deviations
+    logspike.to_nir(pkg, "net.nir")                    # a multistep package as a NIR graph file
 
 The layers under it, each importing only those below: `logspike.model` (arithmetic, package, golden model,
 training, conversion), `logspike.golden` (golden vectors), `logspike.hw` (the processor generator),
@@ -18,7 +20,7 @@ training, conversion), `logspike.golden` (golden vectors), `logspike.hw` (the pr
 """
 from __future__ import annotations
 
-__all__ = ["from_torch", "Network", "load", "predict", "simulate", "verilog", "synth"]
+__all__ = ["from_torch", "from_nir", "to_nir", "Network", "load", "predict", "simulate", "verilog", "synth"]
 
 
 class Network:
@@ -142,3 +144,24 @@ def synth(pkg_path, target: str = "ecp5", lanes: int = 4, freq: float = 150.0, s
 
     require_tools(target)
     return synthesize_build(target, lanes, str(pkg_path), freq=freq, workdir=workdir, seeds=seeds)
+
+
+def from_nir(graph, dt: float, time_steps: int | None = None, **quant):
+    """A NIR graph (a nir.NIRGraph, or the path of a .nir file) as a multistep package: a NirImport with
+    `.package` and `.deviations` (each mapping that is not exact, its node named). quant: weight_bits,
+    frac_bits, margin, min_steps (model.nir_io.from_nir)."""
+    from logspike.model.nir_io import from_nir as imp
+
+    return imp(graph, dt, time_steps, **quant)
+
+
+def to_nir(pkg, path=None, dt: float = 1e-4):
+    """A multistep package as a NIR graph, written to `path` (a .nir file) if given; returns the graph."""
+    import nir
+
+    from logspike.model.nir_io import to_nir as exp
+
+    graph = exp(pkg, dt)
+    if path is not None:
+        nir.write(str(path), graph)
+    return graph

@@ -1,4 +1,5 @@
-"""`logspike` command line: train, convert, encode, golden, accuracy, verilog, sim, synth, fuzz, demo.
+"""`logspike` command line: train, convert, encode, golden, accuracy, nir-import, nir-export, verilog, sim, synth,
+fuzz, demo.
 
 The application layer: it sits above the model, hardware and synthesis layers and is the only place
 that knows all three.
@@ -249,6 +250,55 @@ def cmd_demo(a):
     run(_out_dir(a.out), quick=a.quick, synth=a.synth)
 
 
+def cmd_nir_import(a):
+    from logspike.model import golden, nir_io
+    from logspike.model.package import write
+
+    if a.time_steps is not None:
+        _in_range("--time-steps", a.time_steps, 1)
+    graph = nir_io.read_graph(a.file)
+    imp = nir_io.from_nir(graph, a.dt, a.time_steps, a.weight_bits, a.frac_bits, a.margin, a.min_steps)
+    pkg = imp.package
+    write(pkg, _out_dir(a.out))
+    for d in imp.deviations:
+        print(f"deviation: {d}")
+    print(f"package (multistep, version {pkg.version}, {len(pkg.weighted_indices())} weighted layers, "
+          f"T_max {pkg.time_steps}) -> {a.out}")
+    if a.data:
+        from logspike.model import data
+
+        d = data.load(a.data)
+        split = d.test
+        n = min(len(split), a.limit or len(split))
+        if list(d.shape) != list(pkg.input_shape) and [int(np.prod(d.shape))] != list(pkg.input_shape):
+            raise CliError(f"data {a.data!r} images {list(d.shape)} do not match the graph's input {pkg.input_shape}")
+        shape = (n,) + tuple(pkg.input_shape)
+        x = split.x[:n].reshape(shape)
+        ref = nir_io.reference(graph, x, a.dt, pkg.time_steps)[:, -1].argmax(axis=1)
+        got = golden.run(pkg, split.bytes[:n].reshape(shape))["pred"]
+        y = split.y[:n]
+        print(f"accuracy on {n} {a.data} test images: NIR float (dt {a.dt:g}, {pkg.time_steps} steps) "
+              f"{100 * (ref == y).mean():.2f}%, imported package (golden model) {100 * (got == y).mean():.2f}%, "
+              f"same prediction {100 * (ref == got).mean():.2f}%")
+
+
+def cmd_nir_export(a):
+    import nir
+
+    from logspike.model import nir_io
+    from logspike.model.package import read
+
+    pkg = read(a.package)
+    graph = nir_io.to_nir(pkg, a.dt)
+    out = _out_file(a.out)
+    nir.write(str(out), graph)
+    sub = nir_io.subtracting_layers(pkg)
+    if sub:
+        print(f"note: layers {sub} reset by subtracting the threshold; NIR's IF/LIF reset to a value, so tools "
+              "other than LogSpike read them as resetting to 0 (LogSpike reads them back exactly)")
+    print(f"NIR graph ({len(graph.nodes)} nodes, dt {a.dt:g}) -> {out}")
+
+
 def cmd_verilog(a):
     from logspike.hw.config import Config, build_for, check_lanes, fits
     from logspike.hw.verilog import generate
@@ -415,6 +465,25 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="few epochs (smoke runs)")
     p.add_argument("--synth", action="store_true", help="also synthesise for ECP5 (minutes)")
     p.set_defaults(fn=cmd_demo)
+
+    p = sub.add_parser("nir-import", help="a NIR graph (snnTorch, Norse, Sinabs, ... exports) as a multistep package")
+    p.add_argument("file", help="the .nir file")
+    p.add_argument("--out", required=True, help="package folder to write")
+    p.add_argument("--dt", type=float, required=True, help="simulation time step in seconds (snnTorch exports: 1e-4)")
+    p.add_argument("--time-steps", type=int, default=None, help="T_max (required unless the file carries it)")
+    p.add_argument("--weight-bits", type=int, default=None, help="W (default 5, or the file's)")
+    p.add_argument("--frac-bits", type=int, default=None, help="F (default 16, or the file's)")
+    p.add_argument("--margin", type=int, default=None, help="early-exit margin (default none: run T_max steps)")
+    p.add_argument("--min-steps", type=int, default=None, help="early-exit min_steps (default 1)")
+    p.add_argument("--data", default=None, help="also report accuracy before and after on this data set's test split")
+    p.add_argument("--limit", type=int, default=0, help="with --data: at most this many test images")
+    p.set_defaults(fn=cmd_nir_import)
+
+    p = sub.add_parser("nir-export", help="a multistep package as a NIR graph")
+    p.add_argument("--package", required=True, help="package folder")
+    p.add_argument("--out", required=True, help=".nir file to write")
+    p.add_argument("--dt", type=float, default=1e-4, help="the time step the graph's time constants assume (default 1e-4)")
+    p.set_defaults(fn=cmd_nir_export)
 
     p = sub.add_parser("verilog", help="emit the processor's Verilog and a JSON of its parameters and capacity")
     p.add_argument("--out", required=True, help="output folder")

@@ -27,7 +27,7 @@ def _package(mode):
 
 # out-of-range values per manifest field: (value, text the message must hold)
 RANGE = {
-    "format": ("logspike-netz", "format"), "version": (2, "version"), "mode": ("rate", "mode"),
+    "format": ("logspike-netz", "format"), "version": (3, "version"), "mode": ("rate", "mode"),
     "input_shape": ([0, 1, 1], "input_shape[0]"), "weight_bits": (9, "weight_bits"), "frac_bits": (7, "frac_bits"),
     "acc_bits": (63, "acc_bits"), "time_steps": (0, "time_steps"), "tau": (3, "tau"), "lut": ([1], "lut"),
     "thresholds": ([0], "thresholds"), "leak_shift": (32, "leak_shift"), "exit": ({"margin": -1, "min_steps": 1}, "exit.margin"),

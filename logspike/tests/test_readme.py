@@ -23,3 +23,14 @@ def test_own_pytorch_module_example_runs(tmp_path, monkeypatch):
     assert all(np.array_equal(rtl[k], res[k][:20]) for k in rtl)   # the RTL equals the golden model
     assert (res["pred"] == d.test.y).mean() > 0.85                 # and the network learned digits
     assert (tmp_path / "out" / "my_net" / "logspike.v").exists()
+
+
+def test_snntorch_through_nir_example_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    scope = {}
+    exec(compile(_block_after("A spiking network from snnTorch"), "README.md", "exec"), scope)
+    res, rtl, d, imp = scope["res"], scope["rtl"], scope["d"], scope["imp"]
+    assert all(np.array_equal(rtl[k], res[k][:8]) for k in rtl)    # the RTL equals the golden model
+    assert (res["pred"] == d.test.y).mean() > 0.85                  # the imported network still reads digits
+    assert imp.package.version == 2 and imp.package.layers[1]["v_reset"] == 0   # NIR's reset to 0, exactly
+    assert any("output layer integrates" in x for x in imp.deviations)
