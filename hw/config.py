@@ -218,6 +218,10 @@ def fits(cfg: Config, pkg: Package) -> None:
         fail("frac_bits", pkg.frac_bits, f"build frac_bits = {cfg.frac_bits}; must be equal")
     if pkg.acc_bits > cfg.acc_bits:
         fail("acc_bits", pkg.acc_bits, f"build acc_bits = {cfg.acc_bits}")
+    for i, l in enumerate(pkg.layers):
+        if "shortcut" in l:
+            fail(f"layers[{i}].shortcut", l["shortcut"]["kind"], "this processor has no residual datapath yet; "
+                 "residual packages (SPEC version 2) run on the golden model only")
     P = cfg.lanes
     if len(pkg.layers) > 1 << LAYER_INDEX_BITS:
         fail("layers", f"{len(pkg.layers)} layers", f"results tag the layer index with {LAYER_INDEX_BITS} bits: at most {1 << LAYER_INDEX_BITS}")

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from . import arith
-from .package import WEIGHTED, Package, layer_magnitudes, validate
+from .package import WEIGHTED, Package, operand_magnitudes, validate
 
 
 class InputError(ValueError):
@@ -55,14 +55,16 @@ def patches(x: torch.Tensor, k: int, s: int, p: int, pad_value: int):
 
 
 class Layer:
-    """One package layer with its tables prepared once."""
+    """One package layer with its tables prepared once (and its residual shortcut's, SPEC version 2)."""
 
-    def __init__(self, pkg: Package, i: int, graded: bool):
-        self.i, self.spec = i, pkg.layers[i]
+    def __init__(self, pkg: Package, i: int, graded: bool, spec: dict | None = None, arrays=None):
+        """spec, arrays: a layer of its own (a shortcut: its 1x1 conv spec, (sign, mag, bias))."""
+        self.i, self.spec = i, spec or pkg.layers[i]
         self.type = self.spec["type"]
+        self.shortcut = None
         if self.type not in WEIGHTED:
             return
-        sign, mag, bias = pkg.weights(i)
+        sign, mag, bias = arrays or pkg.weights(i)
         out = sign.shape[0]
         self.bias = torch.from_numpy(bias.astype(np.int64))
         sgn = torch.from_numpy(np.where(sign.reshape(out, -1) == 1, -1, 1).astype(np.int64))
@@ -74,7 +76,13 @@ class Layer:
             table = arith.graded_table(pkg.weight_bits, E, pkg.frac_bits)
         else:
             table = None
-        self.dtype = gemm_dtype(layer_magnitudes(pkg, i, graded), mag.numpy())
+        self.dtype = gemm_dtype(operand_magnitudes(pkg, E, graded), mag.numpy())
+        sc = self.spec.get("shortcut") if spec is None else None
+        if sc is not None:   # a 1x1 conv of the source's output, of stride s (identity: the diagonal, stride 1)
+            ssign, smag = pkg.shortcut_weights(i)
+            sc_spec = {"type": "conv2d", "kernel": 1, "stride": sc.get("stride", 1), "padding": 0,
+                       "exp_offset": sc["exp_offset"]}
+            self.shortcut = (sc["from"], Layer(pkg, i, False, sc_spec, (ssign, smag, np.zeros(out, np.int64))))
         if table is None:  # binary spikes: the input is its own table row, one weight per term
             st = torch.from_numpy(arith.spike_table(pkg.weight_bits, E, pkg.frac_bits))
             self.table = torch.tensor([[0], [1]], dtype=self.dtype)
@@ -173,7 +181,7 @@ class Golden:
 
     def _ttfs(self, codes):
         pkg, T = self.pkg, self.pkg.time_steps
-        out = {}
+        out, layer_out = {}, {}   # results; every layer's output codes (shortcut sources)
         for L in self.layers:
             if L.type == "flatten":
                 codes = codes.reshape(codes.shape[0], -1)
@@ -182,12 +190,15 @@ class Golden:
                 out[f"spikes_L{L.i}"] = codes
             else:
                 v = L.weighted_sum(codes, pad_value=T)  # padding is silent
+                if L.shortcut is not None:
+                    v = v + L.shortcut[1].weighted_sum(layer_out[L.shortcut[0]], pad_value=T)
                 self._check(v, L.i, "potential")
                 if L.i == self.out_index:
                     logits = v
                     break
                 codes = arith.fire_code(v, pkg.thresholds)
                 out[f"spikes_L{L.i}"] = codes
+            layer_out[L.i] = codes
         res = {"logits": logits, "pred": arith.argmax_first(logits), "exit_step": torch.ones(len(logits), dtype=torch.int64)}
         res.update(out)
         return {k: v.numpy().astype(np.int64) for k, v in res.items()}
@@ -210,15 +221,18 @@ class Golden:
         exit_step = torch.full((B,), T, dtype=torch.int64)
         logits = None
         for s in range(1, T + 1):
-            spikes = None
+            spikes, layer_out = None, {}   # this step's spikes of every layer (shortcut sources)
             for L in self.layers[first:]:
                 if L.type == "flatten":
                     spikes = spikes.reshape(B, -1)
                     continue
                 if L.type == "maxpool2d":
                     spikes = _pool(spikes, L.spec["kernel"], "max")
+                    layer_out[L.i] = spikes
                 else:
                     drive = current0 if L.i == first else L.weighted_sum(spikes, pad_value=0)
+                    if L.shortcut is not None:
+                        drive = drive + L.shortcut[1].weighted_sum(layer_out[L.shortcut[0]], pad_value=0)
                     if L.i != first:
                         self._check(drive, L.i, "input current", active)
                     v = state[L.i]
@@ -235,6 +249,7 @@ class Golden:
                     spk, v = arith.fire_and_reset(v, F, pkg.layer_reset(L.i))
                     state[L.i] = v
                     spikes = spk.to(torch.int64)
+                    layer_out[L.i] = spikes
                 c = counts.setdefault(L.i, torch.zeros_like(spikes))
                 mask = active.reshape((B,) + (1,) * (spikes.dim() - 1)).to(torch.int64)
                 counts[L.i] = c + spikes * mask

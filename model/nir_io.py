@@ -429,6 +429,10 @@ def to_nir(pkg: Package, dt: float = 1e-4):
     if pkg.mode != "multistep":
         raise NirImportError("mode = 'ttfs': NIR's neurons are binary spiking (IF, LIF); a ttfs package's "
                              "logarithmic spike times have no NIR form. Export multistep packages")
+    for i, l in enumerate(pkg.layers):
+        if "shortcut" in l:
+            raise NirImportError(f"layers[{i}].shortcut: residual connections are not exported to NIR yet (the "
+                                 "import takes chains only)")
     F, one = pkg.frac_bits, 1 << pkg.frac_bits
     shapes = pkg.shapes()
     ins = [list(pkg.input_shape)] + [list(s) for s in shapes[:-1]]

@@ -30,6 +30,8 @@ COMMON_KEYS = {"format", "version", "mode", "input_shape", "weight_bits", "frac_
 MODE_KEYS = {"ttfs": {"tau", "lut", "thresholds"}, "multistep": {"leak_shift", "exit"}}
 # version 2: optional fields of a multistep spiking layer (SPEC section 1, "Version 2")
 NEURON_KEYS = ("leak_shift", "v_reset")
+# version 2: a conv2d layer's residual shortcut (SPEC section 1, "Residual connections")
+SHORTCUT_KINDS = {"identity": {"from", "kind", "exp_offset"}, "projection": {"from", "kind", "stride", "exp_offset"}}
 
 
 class PackageError(ValueError):
@@ -66,6 +68,19 @@ class Package:
     def layer_leak(self, i: int) -> int:
         """multistep: the leak shift of spiking layer i (its own, else the package's)."""
         return self.layers[i].get("leak_shift", self.manifest["leak_shift"])
+
+    def shortcut(self, i: int) -> dict | None:
+        """Layer i's residual shortcut (SPEC version 2), or None."""
+        return self.layers[i].get("shortcut")
+
+    def shortcut_weights(self, i: int):
+        """(sign, mag) of layer i's shortcut, [K, C_src, 1, 1]: a projection's arrays, or for an identity
+        shortcut the fixed weight +2^E on each channel's own input (mag 1, the diagonal)."""
+        sc = self.layers[i]["shortcut"]
+        if sc["kind"] == "projection":
+            return self.tensors[f"L{i}.sc_sign"], self.tensors[f"L{i}.sc_mag"]
+        k = self.layers[i]["out_channels"]
+        return np.zeros((k, k, 1, 1), np.uint8), np.eye(k, dtype=np.uint8).reshape(k, k, 1, 1)
 
     def layer_reset(self, i: int) -> int | None:
         """multistep: the value spiking layer i resets to after a spike, or None (subtract 2^F)."""
@@ -204,6 +219,9 @@ def _check_manifest(m: dict):
         if not isinstance(l, dict) or not isinstance(l.get("type"), str) or l["type"] not in LAYER_KEYS:
             _fail(f"{name}.type", l.get("type") if isinstance(l, dict) else l, f"must be one of {list(LAYER_KEYS)}")
         keys = LAYER_KEYS[l["type"]]
+        if "shortcut" in l:
+            _check_shortcut(m, layers, i, l["shortcut"])
+            keys = keys | {"shortcut"}
         for k in NEURON_KEYS:
             if k in l and l["type"] in WEIGHTED:
                 _check_neuron_field(m, layers, i, k, l[k])
@@ -230,6 +248,7 @@ def _check_manifest(m: dict):
     if layers[-1]["type"] != "dense":
         _fail(f"layers[{len(layers) - 1}].type", layers[-1]["type"], "the last layer (the output layer) must be dense")
     shapes = layer_shapes(shp, layers)
+    _check_shortcut_shapes(m, shapes)
     first = next((i for i, l in enumerate(layers) if l["type"] in WEIGHTED), None)
     if mode == "multistep" and any(l["type"] == "maxpool2d" for l in layers[:first]):
         _fail("layers[0].type", "maxpool2d", "multistep cannot pool the graded byte input before the first weighted layer (SPEC defines pooling of binary spikes only)")
@@ -254,6 +273,50 @@ def _check_neuron_field(m: dict, layers: list, i: int, key: str, value):
         _int(name, value, -one, one - 1)
 
 
+def _check_shortcut(m: dict, layers: list, i: int, sc):
+    """layers[i].shortcut: a version-2 conv2d layer's second input, the output of an earlier layer with a
+    [C, H, W] output (conv2d or maxpool2d), through an identity or a 1x1 projection (SPEC section 1)."""
+    name = f"layers[{i}].shortcut"
+    if m["version"] < 2:
+        _fail(name, sc, f"is a version-2 field; the package declares version {m['version']}")
+    if layers[i]["type"] != "conv2d":
+        _fail(name, sc, "only a conv2d layer takes a shortcut")
+    if not isinstance(sc, dict) or sc.get("kind") not in SHORTCUT_KINDS:
+        _fail(f"{name}.kind", sc.get("kind") if isinstance(sc, dict) else sc, f"must be one of {list(SHORTCUT_KINDS)}")
+    keys = SHORTCUT_KINDS[sc["kind"]]
+    if set(sc) != keys:
+        odd = sorted(set(sc) ^ keys)[0]
+        _fail(f"{name}.{odd}", sc.get(odd), "missing" if odd in keys else f"is not a field of a {sc['kind']} shortcut")
+    j = _int(f"{name}.from", sc["from"], 0, i - 1)
+    src = layers[j]
+    if not isinstance(src, dict) or src.get("type") not in ("conv2d", "maxpool2d"):
+        _fail(f"{name}.from", j, f"layers[{j}] must be a conv2d or maxpool2d layer (a [C, H, W] output of spikes)")
+    _int(f"{name}.exp_offset", sc["exp_offset"], *arith.EXP_OFFSET_RANGE)
+    if sc["kind"] == "projection":
+        _int(f"{name}.stride", sc["stride"], 1, 64)
+
+
+def _check_shortcut_shapes(m: dict, shapes: list):
+    """Each shortcut's source output against its layer's output: equal for an identity; a 1x1 projection
+    of stride s maps [C, H, W] onto [K, (H - 1) // s + 1, (W - 1) // s + 1]."""
+    for i, l in enumerate(m["layers"]):
+        sc = l.get("shortcut")
+        if sc is None:
+            continue
+        j, name = sc["from"], f"layers[{i}].shortcut"
+        src, out = shapes[j], shapes[i]
+        if sc["kind"] == "identity":
+            if tuple(src) != tuple(out):
+                _fail(f"{name}.from", j, f"an identity shortcut needs the source's output shape {list(src)} to equal "
+                      f"this layer's output shape {list(out)}")
+        else:
+            s = sc["stride"]
+            want = (out[0], (src[1] - 1) // s + 1, (src[2] - 1) // s + 1)
+            if tuple(out) != want:
+                _fail(f"{name}.stride", s, f"a 1x1 projection of stride {s} maps the source's {list(src)} onto "
+                      f"{list(want)}, not this layer's output {list(out)}")
+
+
 def _check_tensors(m: dict, tensors: dict):
     layers = m["layers"]
     want = set()
@@ -263,7 +326,12 @@ def _check_tensors(m: dict, tensors: dict):
             continue
         ws = weight_shape(l)
         bs = (ws[0],)
-        for part, shape in (("sign", ws), ("mag", ws), ("bias", bs)):
+        parts = [("sign", ws), ("mag", ws), ("bias", bs)]
+        sc = l.get("shortcut")
+        if sc is not None and sc["kind"] == "projection":
+            src_c = _source_channels(m, sc["from"])
+            parts += [("sc_sign", (ws[0], src_c, 1, 1)), ("sc_mag", (ws[0], src_c, 1, 1))]
+        for part, shape in parts:
             key = f"L{i}.{part}"
             want.add(key)
             if key not in tensors:
@@ -275,11 +343,14 @@ def _check_tensors(m: dict, tensors: dict):
                 _fail(f"{key}.dtype", str(a.dtype), "must be int64")
             if tuple(a.shape) != shape:
                 _fail(f"{key}.shape", list(a.shape), f"must be {list(shape)}")
-        s, g = tensors[f"L{i}.sign"], tensors[f"L{i}.mag"]
-        if s.size and (s.min() < 0 or s.max() > 1):
-            _fail(f"L{i}.sign", int(s.max() if s.max() > 1 else s.min()), "values must be 0 or 1")
-        if g.size and (g.min() < 0 or g.max() > mm):
-            _fail(f"L{i}.mag", int(g.max() if g.max() > mm else g.min()), f"values must be in [0, {mm}] for weight_bits = {m['weight_bits']}")
+        for sn, gn in (("sign", "mag"), ("sc_sign", "sc_mag")):
+            if f"L{i}.{gn}" not in tensors:
+                continue
+            s, g = tensors[f"L{i}.{sn}"], tensors[f"L{i}.{gn}"]
+            if s.size and (s.min() < 0 or s.max() > 1):
+                _fail(f"L{i}.{sn}", int(s.max() if s.max() > 1 else s.min()), "values must be 0 or 1")
+            if g.size and (g.min() < 0 or g.max() > mm):
+                _fail(f"L{i}.{gn}", int(g.max() if g.max() > mm else g.min()), f"values must be in [0, {mm}] for weight_bits = {m['weight_bits']}")
         b = tensors[f"L{i}.bias"]
         lo, hi = arith.signed_range(m["acc_bits"])
         if b.size and (b.min() < lo or b.max() > hi):
@@ -289,10 +360,21 @@ def _check_tensors(m: dict, tensors: dict):
         _fail(extra[0], None, "is not an array of any weighted layer")
 
 
+def _source_channels(m: dict, j: int) -> int:
+    return layer_shapes(m["input_shape"], m["layers"][:j + 1])[-1][0]
+
+
 def layer_magnitudes(pkg: Package, i: int, first_weighted: bool) -> np.ndarray:
     """Largest contribution magnitude of one input through each magnitude code of layer i."""
-    l = pkg.layers[i]
-    E = l["exp_offset"]
+    return operand_magnitudes(pkg, pkg.layers[i]["exp_offset"], first_weighted)
+
+
+def shortcut_magnitudes(pkg: Package, i: int) -> np.ndarray:
+    """The same for layer i's shortcut: its source's spikes (never the graded input) at its exp_offset."""
+    return operand_magnitudes(pkg, pkg.layers[i]["shortcut"]["exp_offset"], False)
+
+
+def operand_magnitudes(pkg: Package, E: int, first_weighted: bool) -> np.ndarray:
     if pkg.mode == "ttfs":
         return arith.ttfs_table(pkg.weight_bits, E, pkg.lut, pkg.tau, pkg.time_steps).max(axis=0)
     if first_weighted:
@@ -318,9 +400,14 @@ def potential_bounds(pkg: Package) -> dict[int, tuple[np.ndarray, np.ndarray]]:
         mtab = layer_magnitudes(pkg, i, i == first)
         mags = mtab[mag.astype(np.int64)].reshape(mag.shape[0], -1)
         neg = (sign.reshape(mag.shape[0], -1) == 1)
+        if pkg.shortcut(i) is not None:   # the shortcut's terms: more inputs of each output channel
+            ssign, smag = pkg.shortcut_weights(i)
+            smags = shortcut_magnitudes(pkg, i)[smag.astype(np.int64)].reshape(smag.shape[0], -1)
+            mags = np.concatenate([mags, smags], axis=1)
+            neg = np.concatenate([neg, ssign.reshape(smag.shape[0], -1) == 1], axis=1)
         # int64 unless the sums could overflow it; then exact Python ints.
         steps = pkg.time_steps if pkg.mode == "multistep" else 1
-        wide = (int(mtab.max()) * mags.shape[1] + int(np.abs(bias).max(initial=0)) + 1) * (steps + 1) >= (1 << 61)
+        wide = (int(mags.max(initial=0)) * mags.shape[1] + int(np.abs(bias).max(initial=0)) + 1) * (steps + 1) >= (1 << 61)
         dt = object if wide else np.int64
         pos_sum = np.where(neg, 0, mags).astype(dt).sum(axis=1)
         neg_sum = np.where(neg, mags, 0).astype(dt).sum(axis=1)

@@ -102,6 +102,72 @@ def random_package(rng, mode: str = "ttfs", kind: str = "dense", input_shape=Non
     return validate(pkg)
 
 
+def residual_layers(rng, input_shape) -> list[dict]:
+    """A small residual topology (SPEC version 2): a stem conv, a block whose second conv adds the stem's
+    output through an identity shortcut, an optional max-pool, a strided conv that adds the block's output
+    through a 1x1 projection of the same stride, then flatten and dense."""
+    c, h, w = input_shape
+    ch = int(rng.integers(2, 6))
+    layers = [{"type": "conv2d", "in_shape": [c, h, w], "out_channels": ch, "kernel": 3, "stride": 1, "padding": 1},
+              {"type": "conv2d", "in_shape": [ch, h, w], "out_channels": ch, "kernel": 3, "stride": 1, "padding": 1},
+              {"type": "conv2d", "in_shape": [ch, h, w], "out_channels": ch, "kernel": int(rng.choice([1, 3])),
+               "stride": 1, "padding": 0, "shortcut": {"from": 0, "kind": "identity"}}]
+    layers[-1]["padding"] = layers[-1]["kernel"] // 2
+    src, shape = 2, (ch, h, w)
+    if h >= 4 and w >= 4 and rng.random() < 0.5:
+        layers.append({"type": "maxpool2d", "kernel": 2})
+        src, shape = 3, (ch, h // 2, w // 2)
+    s = int(rng.choice([1, 2]))
+    k2 = int(rng.integers(2, 6))
+    conv = {"type": "conv2d", "in_shape": list(shape), "out_channels": k2, "kernel": 3, "stride": s, "padding": 1,
+            "shortcut": {"from": src, "kind": "projection", "stride": s}}
+    layers.append(conv)
+    out = layer_shapes(input_shape, layers)[-1]
+    layers += [{"type": "flatten"}, {"type": "dense", "in": int(np.prod(out)), "out": int(rng.integers(2, 7))}]
+    return layers
+
+
+def random_residual_package(rng, mode: str = "ttfs", input_shape=None, weight_bits=None, frac_bits=None,
+                            tau=None, time_steps=None, margin="auto") -> Package:
+    """A random valid version-2 package with an identity and a projection shortcut (residual_layers)."""
+    W = weight_bits or int(rng.integers(3, 7))
+    F = frac_bits or int(rng.integers(8, 17))
+    input_shape = input_shape or [int(rng.integers(1, 3)), int(rng.integers(4, 8)), int(rng.integers(4, 8))]
+    layers = residual_layers(rng, list(input_shape))
+    p = rng.uniform(0.2, 0.6)
+    tensors = _random_tensors(rng, layers, W, F, p, spread=1, sign_p=0.4, bias_range=(-(1 << F) // 4, (1 << F) // 4))
+    if mode == "multistep":   # the stem takes bytes as b / 256: two octaves up, so that it fires
+        layers[0]["exp_offset"] = min(layers[0]["exp_offset"] + 2, arith.EXP_OFFSET_RANGE[1])
+    shapes = layer_shapes(input_shape, layers)
+    for i, l in enumerate(layers):
+        sc = l.get("shortcut")
+        if sc is None:
+            continue
+        # about one threshold from the shortcut alone, as for the main path's strong inputs
+        sc["exp_offset"] = int(rng.integers(-1, 1))
+        if sc["kind"] == "projection":
+            cs = shapes[sc["from"]][0]
+            mag = rng.integers(1, arith.max_mag(W) + 1, size=(l["out_channels"], cs, 1, 1))
+            mag[rng.random(mag.shape) < p] = 0
+            tensors[f"L{i}.sc_sign"] = (rng.random(mag.shape) < 0.3).astype(np.uint8)
+            tensors[f"L{i}.sc_mag"] = mag.astype(np.uint8)
+    m = {"format": "logspike-net", "version": 2, "mode": mode, "input_shape": list(input_shape), "weight_bits": W,
+         "frac_bits": F, "acc_bits": 62, "layers": layers}
+    if mode == "ttfs":
+        tau = tau or int(rng.choice([1, 2, 4]))
+        T = time_steps or int(rng.integers(4, 17))
+        m.update(time_steps=T, tau=tau, lut=arith.make_lut(F, tau), thresholds=_jittered_thresholds(rng, F, T, tau))
+    else:
+        T = time_steps or int(rng.integers(3, 12))
+        if margin == "auto":
+            margin = None if rng.random() < 0.3 else int(rng.integers(0, 1 << (F - 2)))
+        m.update(time_steps=T, leak_shift=int(rng.integers(0, 3)),
+                 exit={"margin": margin, "min_steps": int(rng.integers(1, max(2, T // 2)))})
+    pkg = Package(m, tensors)
+    pkg.manifest["acc_bits"] = max(required_acc_bits(pkg), F + 2)
+    return validate(pkg)
+
+
 def random_inputs(rng, pkg: Package, batch: int, silent: float = 0.3) -> np.ndarray:
     shape = [batch] + list(pkg.input_shape)
     if pkg.mode == "ttfs":

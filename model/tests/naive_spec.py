@@ -117,6 +117,30 @@ def weighted_sums(layer: dict, sign: list, mag: list, bias: list, inputs: list, 
     return sums, (K, Ho, Wo)
 
 
+def shortcut_sums(layer: dict, sc_arrays, outputs: dict, out_shape: tuple, contrib):
+    """SPEC version 2: the shortcut's term of every output neuron of a conv2d layer, from the output of
+    layer `from` (a flat list and its shape): identity, each channel its own input through +2^E; projection,
+    a 1x1 convolution of stride s. `contrib(operand, sign, mag, E)`."""
+    sc = layer["shortcut"]
+    src, (C, H, W) = outputs[sc["from"]]
+    K, Ho, Wo = out_shape
+    E = sc["exp_offset"]
+    terms = []
+    for k in range(K):
+        for y in range(Ho):
+            for x in range(Wo):
+                if sc["kind"] == "identity":
+                    terms.append(contrib(src[(k * H + y) * W + x], 0, 1, E))
+                    continue
+                st = sc["stride"]
+                sign, mag = sc_arrays
+                v = 0
+                for c in range(C):
+                    v += contrib(src[(c * H + y * st) * W + x * st], sign[k * C + c], mag[k * C + c], E)
+                terms.append(v)
+    return terms
+
+
 def maxpool(inputs: list, in_shape: tuple, k: int, pick):
     """k x k window, stride k, no padding, floor of the size; `pick` reduces a window."""
     C, H, W = in_shape
@@ -167,7 +191,7 @@ def ttfs_sample(m: dict, arrays: dict, codes: list) -> tuple[list, dict]:
     out_i = weighted[-1]
 
     act, shape = list(codes), tuple(m["input_shape"])
-    spikes = {}
+    spikes, outputs = {}, {}   # outputs: every layer's output codes and shape (shortcut sources)
     for i, layer in enumerate(m["layers"]):
         t = layer["type"]
         if t == "flatten":
@@ -176,15 +200,17 @@ def ttfs_sample(m: dict, arrays: dict, codes: list) -> tuple[list, dict]:
             act, shape = maxpool(act, shape, layer["kernel"], min)  # earliest spike; silent T is largest
             spikes[i] = (list(act), shape)
         else:
-            E = layer["exp_offset"]
-
-            def contrib(code, sign, mag, E=E):
+            def product(code, sign, mag, E):
                 if code == T or mag == 0:  # silent input or zero weight
                     return 0
                 return apply_sign(sign, shift_magnitude(code, mag - 1, E, tau, lut))
 
+            E = layer["exp_offset"]
             sign, mag, bias = arrays[i]
-            V, shape = weighted_sums(layer, sign, mag, bias, act, shape, contrib)
+            V, shape = weighted_sums(layer, sign, mag, bias, act, shape, lambda c, sg, mg, E=E: product(c, sg, mg, E))
+            if "shortcut" in layer:
+                S = shortcut_sums(layer, arrays.get(("sc", i)), outputs, shape, product)
+                V = [v + t for v, t in zip(V, S)]
             for v in V:
                 check_range(v, A, f"ttfs layer {i}")
             if i == out_i:
@@ -199,6 +225,7 @@ def ttfs_sample(m: dict, arrays: dict, codes: list) -> tuple[list, dict]:
                 new.append(code)
             act = new
             spikes[i] = (list(act), shape)
+        outputs[i] = (list(act), shape)
     raise ValueError("no output layer")
 
 
@@ -233,6 +260,7 @@ def multistep_sample(m: dict, arrays: dict, x: list) -> tuple[list, int, dict]:
 
     for s in range(1, T_max + 1):
         act, shape = list(x), tuple(m["input_shape"])  # graded input, same every step
+        outputs = {}   # this step's spikes of every layer (shortcut sources)
         for i, layer in enumerate(layers):
             t = layer["type"]
             if t == "flatten":
@@ -248,6 +276,9 @@ def multistep_sample(m: dict, arrays: dict, x: list) -> tuple[list, int, dict]:
                 sign, mag, bias = arrays[i]
                 drive, shape = weighted_sums(layer, sign, mag, bias, act, shape,
                                              lambda a, sg, mg, E=E, fn=fn: fn(a, sg, mg, E))
+                if "shortcut" in layer:
+                    S = shortcut_sums(layer, arrays.get(("sc", i)), outputs, shape, binary)
+                    drive = [d + t for d, t in zip(drive, S)]
                 if i == out_i:
                     if O is None:
                         O = [0] * len(drive)
@@ -273,6 +304,7 @@ def multistep_sample(m: dict, arrays: dict, x: list) -> tuple[list, int, dict]:
             # spiking or pooling layer: count its spikes
             c, _ = counts.get(i, ([0] * len(act), shape))
             counts[i] = ([c[j] + act[j] for j in range(len(act))], shape)
+            outputs[i] = (list(act), shape)
 
         # exit check (SPEC 4.4)
         if s == T_max:
@@ -294,6 +326,10 @@ def naive_run(pkg, x) -> dict:
     x = np.asarray(x)
     assert tuple(x.shape[1:]) == tuple(m["input_shape"]), (x.shape, m["input_shape"])
     arrays = {i: _layer_arrays(tensors, i) for i, l in enumerate(m["layers"]) if l["type"] in ("dense", "conv2d")}
+    for i, l in enumerate(m["layers"]):   # version 2: projection shortcuts' arrays, flat in [K, C] order
+        if l.get("shortcut", {}).get("kind") == "projection":
+            arrays[("sc", i)] = ([int(v) for v in np.asarray(tensors[f"L{i}.sc_sign"]).reshape(-1)],
+                                 [int(v) for v in np.asarray(tensors[f"L{i}.sc_mag"]).reshape(-1)])
 
     logits, preds, exits = [], [], []
     spikes: dict[int, list] = {}

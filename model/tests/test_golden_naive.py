@@ -580,3 +580,44 @@ def test_campaign_packages_match_naive(seed):
     pkg = randnet.campaign_package(rng, ("ttfs", "multistep")[seed % 2])
     x = randnet.campaign_inputs(rng, pkg)
     assert_same(golden.run(pkg, x), naive_run(pkg, x), pkg, f"campaign package {seed}")
+
+
+# ------------------------------------------------------------- residual (SPEC version 2)
+
+
+def _without_shortcuts(pkg):
+    q = pkg.copy()
+    for i, l in enumerate(q.layers):
+        l.pop("shortcut", None)
+        q.tensors.pop(f"L{i}.sc_sign", None)
+        q.tensors.pop(f"L{i}.sc_mag", None)
+    q.manifest["acc_bits"] = 62
+    return validate(q)
+
+
+@pytest.mark.parametrize("mode", ["ttfs", "multistep"])
+def test_residual_packages_match_naive(mode):
+    """Random packages with an identity and a strided projection shortcut, both modes, against the naive
+    reading; at acc_bits' proven minimum (an overflow would raise); the shortcuts change the results."""
+    changed = kinds = 0
+    for seed in range(10):
+        rng = np.random.default_rng([31, _stable(mode), seed])
+        pkg = randnet.random_residual_package(rng, mode)
+        assert pkg.acc_bits == max(required_acc_bits(pkg), pkg.frac_bits + 2)
+        kinds |= sum(1 << ["identity", "projection"].index(l["shortcut"]["kind"]) for l in pkg.layers if "shortcut" in l)
+        x = randnet.random_inputs(rng, pkg, 5, silent=float(rng.uniform(0.1, 0.5)))
+        g = golden.run(pkg, x)
+        assert_same(g, naive_run(pkg, x), pkg, f"residual {mode} seed={seed}")
+        plain = golden.run(_without_shortcuts(pkg), x)
+        changed += any(not np.array_equal(g[k], plain[k]) for k in g)
+    assert kinds == 3 and changed >= 7, (kinds, changed)
+
+
+def test_residual_bound_holds_on_all_firing_inputs():
+    """Every input at its strongest (ttfs code 0, multistep byte 255) at acc_bits' minimum: no overflow."""
+    for mode in ("ttfs", "multistep"):
+        for seed in range(6):
+            pkg = randnet.random_residual_package(np.random.default_rng([32, seed]), mode)
+            x = np.full((1, *pkg.input_shape), 0 if mode == "ttfs" else 255, dtype=np.uint8 if mode != "ttfs" else np.int64)
+            golden.run(pkg, x)
+            assert_same(golden.run(pkg, x), naive_run(pkg, x), pkg, f"residual {mode} all-firing seed={seed}")

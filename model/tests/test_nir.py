@@ -210,3 +210,9 @@ def test_ttfs_packages_have_no_nir_form():
     pkg = randnet.random_package(np.random.default_rng(0), "ttfs", "dense")
     with pytest.raises(NirImportError, match="mode = 'ttfs'"):
         nir_io.to_nir(pkg)
+
+
+def test_residual_packages_are_not_exported():
+    pkg = randnet.random_residual_package(np.random.default_rng(1), "multistep")
+    with pytest.raises(NirImportError, match=r"layers\[2\]\.shortcut: residual connections are not exported"):
+        nir_io.to_nir(pkg)

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from logspike.model import arith, golden
-from logspike.model.package import Package, PackageError, potential_bounds, read, required_acc_bits, validate, write
+from logspike.model.package import (Package, PackageError, layer_shapes, potential_bounds, read, required_acc_bits,
+                                    validate, write)
 from logspike.model.randnet import random_inputs, random_package
 
 # ------------------------------------------------------------------ fixtures
@@ -783,3 +784,72 @@ def test_padding_beyond_the_spec_limit_is_refused_with_the_limit():
     pkg.manifest["layers"][i]["padding"] = pkg.layers[i]["kernel"]
     with pytest.raises(PackageError, match=rf"layers\[{i}\]\.padding = {pkg.layers[i]['kernel']}: must be <= {pkg.layers[i]['kernel'] - 1}"):
         validate(pkg)
+
+
+# ---- residual shortcuts (SPEC version 2) ------------------------------------------------------------
+
+def _residual():
+    return randnet_residual(np.random.default_rng(5), "ttfs")
+
+
+def randnet_residual(rng, mode):
+    from logspike.model.randnet import random_residual_package
+
+    for _ in range(50):   # a draw with a max-pool, so a shortcut can come from one
+        pkg = random_residual_package(rng, mode)
+        if any(l["type"] == "maxpool2d" for l in pkg.layers):
+            return pkg
+    raise AssertionError("no residual draw with a pool")
+
+
+def _proj(pkg):
+    return next(i for i, l in enumerate(pkg.layers) if l.get("shortcut", {}).get("kind") == "projection")
+
+
+def _ident(pkg):
+    return next(i for i, l in enumerate(pkg.layers) if l.get("shortcut", {}).get("kind") == "identity")
+
+
+RESIDUAL_REJECT = [
+    (lambda p: p.manifest.update(version=1), ["shortcut", "version-2 field", "declares version 1"]),
+    (lambda p: p.layers[_ident(p)]["shortcut"].update(kind="sum"), ["shortcut.kind = 'sum'", "identity"]),
+    (lambda p: p.layers[_ident(p)]["shortcut"].update(stride=1), ["shortcut.stride = 1", "not a field of a identity shortcut"]),
+    (lambda p: p.layers[_proj(p)]["shortcut"].pop("stride"), ["shortcut.stride = None", "missing"]),
+    (lambda p: p.layers[_ident(p)]["shortcut"].update({"from": _ident(p)}), ["shortcut.from", "must be <="]),
+    (lambda p: p.layers[_ident(p)]["shortcut"].update({"from": -1}), ["shortcut.from = -1", ">= 0"]),
+    (lambda p: p.layers[_ident(p)]["shortcut"].update(exp_offset=40), ["shortcut.exp_offset = 40", "<= 32"]),
+    (lambda p: p.layers[_proj(p)]["shortcut"].update(stride=3), ["shortcut.stride = 3", "1x1 projection of stride 3"]),
+    (lambda p: p.tensors.pop(f"L{_proj(p)}.sc_mag"), [".sc_mag = None", "missing from tensors.npz"]),
+    (lambda p: p.tensors[f"L{_proj(p)}.sc_mag"].__setitem__((0, 0, 0, 0), 99), [".sc_mag = 99", "values must be in"]),
+    (lambda p: p.tensors.update({f"L{_ident(p)}.sc_sign": np.zeros((1, 1, 1, 1), np.uint8)}), [".sc_sign", "not an array of any weighted layer"]),
+    (lambda p: p.layers[-1].update(shortcut={"from": 0, "kind": "identity", "exp_offset": 0}), ["shortcut", "only a conv2d layer"]),
+]
+
+
+@pytest.mark.parametrize("mutate,expect", RESIDUAL_REJECT)
+def test_residual_reject(mutate, expect):
+    pkg = _residual().copy()
+    mutate(pkg)
+    with pytest.raises(PackageError) as ei:
+        validate(pkg)
+    for s in expect:
+        assert s in str(ei.value), f"{s!r} not in {str(ei.value)!r}"
+
+
+def test_residual_identity_shape_mismatch_refused():
+    pkg = _residual().copy()
+    i = _proj(pkg)
+    sc = pkg.layers[i]["shortcut"]
+    pkg.layers[i]["shortcut"] = {"from": 0, "kind": "identity", "exp_offset": sc["exp_offset"]}
+    pkg.tensors.pop(f"L{i}.sc_sign")
+    pkg.tensors.pop(f"L{i}.sc_mag")
+    assert layer_shapes(pkg.input_shape, pkg.layers)[0] != layer_shapes(pkg.input_shape, pkg.layers)[i]
+    with pytest.raises(PackageError, match=rf"layers\[{i}\]\.shortcut\.from = 0: an identity shortcut needs"):
+        validate(pkg)
+
+
+def test_residual_round_trip(tmp_path):
+    for mode in ("ttfs", "multistep"):
+        pkg = randnet_residual(np.random.default_rng(9), mode)
+        back = read(write(pkg, tmp_path / mode))
+        assert back.manifest == pkg.manifest and set(back.tensors) == set(pkg.tensors)
