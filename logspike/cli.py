@@ -236,8 +236,23 @@ def cmd_accuracy(a):
 
     from logspike.model.data import load
 
-    load(a.data)  # an unknown or missing data set is refused before any training
-    report(_out_dir(a.out), quick=a.quick, data_spec=a.data)
+    from logspike.model import nets
+    from logspike.model.accuracy_report import SETTINGS
+    from logspike.model.package import PackageError
+    from logspike.model.quant import QuantConfig
+
+    d = load(a.data)  # an unknown or missing data set is refused before any training
+    settings = SETTINGS
+    if a.nets:
+        for n in a.nets:
+            if n not in nets.ARCHS:
+                raise CliError(f"--nets {n!r}: must be among {', '.join(nets.ARCHS)}")
+            try:
+                nets.build_spec(n, d.shape, d.classes)
+            except (ValueError, PackageError) as e:
+                raise CliError(f"--nets {n} does not fit --data {a.data} images {list(d.shape)}: {e}") from None
+        settings = [(n, QuantConfig()) for n in a.nets]
+    report(_out_dir(a.out), quick=a.quick, data_spec=a.data, settings=settings)
 
 
 def cmd_demo(a):
@@ -458,6 +473,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="out/accuracy")
     p.add_argument("--data", default="digits", help="digits | digits28 | mnist5k | mnist:DIR | cifar10:DIR")
     p.add_argument("--quick", action="store_true", help="fewer epochs (for tests)")
+    p.add_argument("--nets", nargs="+", default=None,
+                   help="these nets at T 16, tau 2 instead of the default rows (e.g. resnet8)")
     p.set_defaults(fn=cmd_accuracy)
 
     p = sub.add_parser("demo", help="the main job on digits: train, convert, golden, RTL, report")

@@ -17,9 +17,9 @@ import torch
 from torch import nn
 
 from . import arith, golden
-from .convert import layer_tensors
+from .convert import layer_tensors, package_version
 from .data import Dataset
-from .nets import build_spec, complete_layers
+from .nets import build_spec, complete_layers, gap_dense, layer_modules, shortcut_term
 from .package import Package, required_acc_bits, validate
 from .quant import fixed_bias, log_weight
 from .train import run_epochs
@@ -77,22 +77,23 @@ class MultistepNet(nn.Module):
         self.input_shape = tuple(input_shape)
         self.spec = complete_layers(input_shape, spec)
         self.cfg = cfg
-        self.weighted = [i for i, l in enumerate(self.spec) if l["type"] in ("dense", "conv2d")]
-        mods = nn.ModuleDict()
+        self.weighted, self.mods, _, self.sc_mods, _, sc_log2 = layer_modules(self.spec, batch_norm=False)
         for i in self.weighted:
-            l = self.spec[i]
-            if l["type"] == "dense":
-                mods[str(i)] = nn.Linear(l["in"], l["out"])
-            else:
-                mods[str(i)] = nn.Conv2d(l["in_shape"][0], l["out_channels"], l["kernel"], l["stride"], l["padding"])
-            nn.init.kaiming_uniform_(mods[str(i)].weight, a=1.0)
-            nn.init.zeros_(mods[str(i)].bias)
-        self.mods = mods
+            nn.init.kaiming_uniform_(self.mods[str(i)].weight, a=1.0)
+            nn.init.zeros_(self.mods[str(i)].bias)
+        self.sc_norms = nn.ModuleDict()
+        for i, v in sc_log2.items():   # identity shortcuts: weight 2^0, the threshold's unit
+            self.register_buffer(f"sc_log2_{i}", torch.tensor(v))
+
+    def _quant_weight(self, w):
+        return log_weight(w, self.cfg.weight_bits)
 
     def _apply(self, i, x):
         l, m = self.spec[i], self.mods[str(i)]
         w, b = log_weight(m.weight, self.cfg.weight_bits), fixed_bias(m.bias, self.cfg.frac_bits)
-        return nn.functional.linear(x, w, b) if l["type"] == "dense" else nn.functional.conv2d(x, w, b, l["stride"], l["padding"])
+        if l["type"] == "dense":
+            return nn.functional.linear(gap_dense(x, l), w, b)
+        return nn.functional.conv2d(x, w, b, l["stride"], l["padding"])
 
     def forward(self, x_bytes: torch.Tensor, steps: int | None = None) -> torch.Tensor:
         """Cumulative outputs O_1..O_steps, [steps, B, K]. x_bytes: uint8 or float in [0, 255]."""
@@ -106,16 +107,18 @@ class MultistepNet(nn.Module):
         v: dict = {}
         o, outs = 0.0, []
         for _ in range(T):
-            s = None
+            s, spikes = None, {}   # this step's spikes of each conv / pool layer (shortcut sources)
             for i in range(first, len(self.spec)):
                 l = self.spec[i]
                 if l["type"] == "flatten":
                     s = s.flatten(1)
                     continue
                 if l["type"] == "maxpool2d":
-                    s = nn.functional.max_pool2d(s, l["kernel"])
+                    s = spikes[i] = nn.functional.max_pool2d(s, l["kernel"])
                     continue
                 drive = current0 if i == first else self._apply(i, s)
+                if "shortcut" in l:
+                    drive = drive + shortcut_term(self, i, spikes[l["shortcut"]["from"]], self._quant_weight)
                 if i == out_i:
                     o = o + drive
                     break
@@ -123,7 +126,7 @@ class MultistepNet(nn.Module):
                 if k:
                     vi = vi - vi * (2.0 ** -k)
                 vi = vi + drive
-                s = _Spike.apply(vi)
+                s = spikes[i] = _Spike.apply(vi)
                 v[i] = vi - s.detach()  # soft reset
             outs.append(o)
         return torch.stack(outs)
@@ -149,7 +152,7 @@ def to_package(net: MultistepNet, margin: int | None = None, min_steps: int = 1)
     """The multistep package of a trained net (SPEC section 1)."""
     cfg = net.cfg
     layers, tensors = layer_tensors(net, cfg.weight_bits, cfg.frac_bits)
-    manifest = {"format": "logspike-net", "version": 1, "mode": "multistep", "input_shape": list(net.input_shape),
+    manifest = {"format": "logspike-net", "version": package_version(layers), "mode": "multistep", "input_shape": list(net.input_shape),
                 "weight_bits": cfg.weight_bits, "frac_bits": cfg.frac_bits, "acc_bits": arith.ACC_BITS_RANGE[1],
                 "time_steps": cfg.time_steps, "leak_shift": cfg.leak_shift,
                 "exit": {"margin": margin, "min_steps": min_steps}, "layers": layers}

@@ -117,5 +117,6 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description="ATSNN report")
     ap.add_argument("out", nargs="?", default="out/atsnn")
     ap.add_argument("--data", default="digits", help="digits | mnist5k | mnist:DIR | ...")
+    ap.add_argument("--net", default="mlp", help="mlp | cnn | resnet8 | ... (model.nets.ARCHS)")
     a = ap.parse_args()
-    main(Path(a.out), data_spec=a.data)
+    main(Path(a.out), net_name=a.net, data_spec=a.data)

@@ -15,7 +15,7 @@ import torch
 from . import arith
 from .nets import Net
 from .package import Package, required_acc_bits, validate
-from .quant import QuantConfig, weight_codes, weight_exponent
+from .quant import QuantConfig, log_weight, weight_codes, weight_exponent
 
 
 def layer_tensors(net, weight_bits: int, frac_bits: int) -> tuple[list[dict], dict]:
@@ -26,23 +26,44 @@ def layer_tensors(net, weight_bits: int, frac_bits: int) -> tuple[list[dict], di
     """
     tensors, layers = {}, []
     for i, l in enumerate(net.spec):
-        l = dict(l)
+        l = {k: v for k, v in l.items() if k != "gap"}
         if i in net.weighted:
             m = net.mods[str(i)]
-            E = weight_exponent(m.weight)
-            sign, mag = weight_codes(m.weight, weight_bits, E)
+            w = m.weight
+            if net.spec[i].get("gap"):   # global average pooling: each weight over its channel's window, / window
+                n = net.spec[i]["gap"]
+                w = torch.repeat_interleave(log_weight(w, weight_bits), n, dim=1) / n
+            E = weight_exponent(w)
+            sign, mag = weight_codes(w, weight_bits, E)
             l["exp_offset"] = E
             tensors[f"L{i}.sign"] = sign.numpy().astype(np.uint8)
             tensors[f"L{i}.mag"] = mag.numpy().astype(np.uint8)
             tensors[f"L{i}.bias"] = torch.round(m.bias.detach().double() * (1 << frac_bits)).numpy().astype(np.int64)
+            sc = l.get("shortcut")
+            if sc is not None:
+                sc = dict(sc)
+                if sc["kind"] == "identity":
+                    sc["exp_offset"] = int(getattr(net, f"sc_log2_{i}"))
+                else:
+                    ws = net.sc_mods[str(i)].weight
+                    sc["exp_offset"] = weight_exponent(ws)
+                    ssign, smag = weight_codes(ws, weight_bits, sc["exp_offset"])
+                    tensors[f"L{i}.sc_sign"] = ssign.numpy().astype(np.uint8)
+                    tensors[f"L{i}.sc_mag"] = smag.numpy().astype(np.uint8)
+                l["shortcut"] = sc
         layers.append(l)
     return layers, tensors
+
+
+def package_version(layers: list[dict]) -> int:
+    """2 where a layer uses a version-2 field (a shortcut), else 1: older readers keep taking the rest."""
+    return 2 if any("shortcut" in l or "leak_shift" in l or "v_reset" in l for l in layers) else 1
 
 
 def to_package(net: Net, q: QuantConfig, acc_bits: int | None = None) -> Package:
     layers, tensors = layer_tensors(net, q.weight_bits, q.frac_bits)
     manifest = {
-        "format": "logspike-net", "version": 1, "mode": "ttfs", "input_shape": list(net.input_shape),
+        "format": "logspike-net", "version": package_version(layers), "mode": "ttfs", "input_shape": list(net.input_shape),
         "weight_bits": q.weight_bits, "frac_bits": q.frac_bits, "acc_bits": arith.ACC_BITS_RANGE[1],
         "time_steps": q.time_steps, "tau": q.tau, "lut": arith.make_lut(q.frac_bits, q.tau),
         "thresholds": q.thresholds(), "layers": layers,
