@@ -10,7 +10,7 @@ import torch
 
 from logspike.model import atsnn, data, golden, train
 from logspike.model.convert import encode_inputs, to_package
-from logspike.model.nets import Net, build_spec, fold_batch_norm, normalise, resnet8, resnet19, to_cat
+from logspike.model.nets import Net, build_spec, fold_batch_norm, normalise, resnet8, resnet19
 from logspike.model.quant import QuantConfig
 
 sys.path.insert(0, os.path.dirname(__file__))
