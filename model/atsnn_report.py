@@ -96,7 +96,7 @@ def main(out: Path, quick: bool = False, net_name: str = "mlp", T: int = 16, bud
              f"thresholds calibrated on the validation split for at most {100 * budget:.1f} points below all-steps accuracy.", "",
              "| method | accuracy (%) | mean steps | steps saved vs T_max |", "| --- | --- | --- | --- |"]
     lines += [f"| {n} | {100 * a:.2f} | {s:.2f} | {100 * (1 - s / T):.1f}% |" for n, a, s in rows]
-    lines += ["", f"ATSNN: {100 * saving:.1f}% fewer steps than fixed T_max at {loss_pts:+.2f} points accuracy change "
+    lines += ["", f"ATSNN: {100 * saving:.1f}% fewer steps than fixed T_max at {-loss_pts:+.2f} points accuracy change "
               f"(margin = {td['margin']['threshold']} in 2^-{td['package'].frac_bits} units per step)."]
     md = "\n".join(lines) + "\n"
     (out / "atsnn.md").write_text(md)
