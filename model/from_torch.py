@@ -7,17 +7,22 @@ at inference). The last weighted layer gives the logits. Anything else is an err
 what is supported; so is an `input_shape` the module cannot take. The imported Net computes what the
 module computes in eval mode: checked on random inputs before it is returned.
 
-AvgPool2d is refused, not approximated: SPEC.md has max pooling only (the earliest spike wins), and an
-average of TTFS codes is not a code.
+AvgPool2d (stride = kernel, no padding, floor mode) where it is exact: right before a Conv2d, or before
+Flatten and a Linear. Averaging is linear, so it is folded into that layer (the kernel and stride grow by
+the pool's and the weights repeat over its window, divided by its area; a dense layer's weights repeat over
+the window of each pooled position). An average pool anywhere else is refused: SPEC.md pools by maximum
+only (the earliest spike wins), and an average of TTFS codes is not a code.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from .nets import Net
+from .nets import Net, fold_pool_into_conv, fold_pool_into_dense
+from .package import layer_shapes
 
-SUPPORTED = "Conv2d, Linear, BatchNorm1d/2d, ReLU, MaxPool2d (stride = kernel), Flatten, Dropout, Identity"
+SUPPORTED = ("Conv2d, Linear, BatchNorm1d/2d, ReLU, MaxPool2d (stride = kernel), AvgPool2d (stride = kernel, before a "
+             "Conv2d or Flatten + Linear), Flatten, Dropout, Identity")
 
 
 class TorchImportError(ValueError):
@@ -59,12 +64,24 @@ def _pool_layer(name: str, m: nn.MaxPool2d) -> dict:
     return {"type": "maxpool2d", "kernel": k}
 
 
+def _avg_pool(name: str, m: nn.AvgPool2d) -> int:
+    k = _pair(m.kernel_size, "kernel_size", name)
+    s = _pair(m.stride if m.stride is not None else m.kernel_size, "stride", name)
+    if s != k or _pair(m.padding, "padding", name) != 0 or m.ceil_mode or m.divisor_override is not None:
+        raise TorchImportError(f"layer {name} (AvgPool2d kernel={m.kernel_size}, stride={m.stride}, padding={m.padding}, "
+                               f"ceil_mode={m.ceil_mode}): must be stride = kernel, no padding, floor mode")
+    return k
+
+
 def parse(module: nn.Module) -> tuple[list[dict], dict[int, nn.Module], dict[int, nn.Module]]:
-    """(package layer spec, {spec index: weighted torch layer}, {spec index: its batch norm})."""
+    """(package layer spec, {spec index: weighted torch layer}, {spec index: its batch norm}). A weighted
+    layer an average pool folds into has `avg_pool` (the pool's kernel) in its spec entry until from_torch
+    folds it."""
     if not isinstance(module, nn.Sequential):
         raise TorchImportError(f"module {type(module).__name__}: must be an nn.Sequential of {SUPPORTED}")
     spec, weighted, norms = [], {}, {}
     pending_relu = None  # the weighted layer whose ReLU has not come yet
+    pending_pool = None  # (kernel, name) of an average pool not yet folded into the next weighted layer
     for name, m in _flat(module):
         if isinstance(m, (nn.Dropout, nn.Identity)):
             continue
@@ -81,9 +98,19 @@ def parse(module: nn.Module) -> tuple[list[dict], dict[int, nn.Module], dict[int
                 raise TorchImportError(f"layer {name} (ReLU): must follow a Conv2d or Linear (and its batch norm)")
             pending_relu = None
             continue
-        if pending_relu is not None and isinstance(m, (nn.Conv2d, nn.Linear, nn.MaxPool2d, nn.Flatten)):
+        if pending_pool is not None and not isinstance(m, (nn.Conv2d, nn.Linear, nn.Flatten)):
+            raise TorchImportError(f"layer {pending_pool[1]} (AvgPool2d): must be followed by a Conv2d, or Flatten "
+                                   f"and a Linear, to fold into (found {type(m).__name__})")
+        if pending_relu is not None and isinstance(m, (nn.Conv2d, nn.Linear, nn.MaxPool2d, nn.AvgPool2d, nn.Flatten)):
             raise TorchImportError(f"layer {name} ({type(m).__name__}): the layer before it needs a ReLU "
                                    "(every weighted layer but the last fires through one)")
+        if isinstance(m, nn.AvgPool2d):
+            if pending_pool is not None:
+                raise TorchImportError(f"layer {name} (AvgPool2d): a second pool before the layer to fold into")
+            if not weighted and not spec:
+                raise TorchImportError(f"layer {name} (AvgPool2d): pooling the input is not supported")
+            pending_pool = (_avg_pool(name, m), name)
+            continue
         if isinstance(m, nn.Conv2d):
             spec.append(_conv_layer(name, m))
         elif isinstance(m, nn.Linear):
@@ -99,8 +126,13 @@ def parse(module: nn.Module) -> tuple[list[dict], dict[int, nn.Module], dict[int
             continue
         else:
             raise TorchImportError(f"layer {name} ({type(m).__name__}): not supported; supported: {SUPPORTED}")
+        if pending_pool is not None:
+            spec[-1]["avg_pool"] = pending_pool[0]
+            pending_pool = None
         weighted[len(spec) - 1] = m
         pending_relu = len(spec) - 1
+    if pending_pool is not None:
+        raise TorchImportError(f"layer {pending_pool[1]} (AvgPool2d): nothing follows it to fold it into")
     if not weighted:
         raise TorchImportError("module has no Conv2d or Linear layer")
     last = max(weighted)
@@ -118,6 +150,11 @@ def from_torch(module: nn.Module, input_shape) -> Net:
     if len(shape) not in (1, 3) or min(shape) < 1:
         raise TorchImportError(f"input_shape {list(shape)}: must be [C, H, W] or [features]")
     spec, weighted, norms = parse(module)
+    pools = {i: spec[i].pop("avg_pool") for i in list(weighted) if "avg_pool" in spec[i]}
+    for i, pk in pools.items():   # the folded conv: kernel, stride and padding grow by the pool's
+        if spec[i]["type"] == "conv2d":
+            l = spec[i]
+            l["kernel"], l["stride"], l["padding"] = l["kernel"] * pk, l["stride"] * pk, l["padding"] * pk
     module = module.eval()
     x = torch.rand((8,) + shape, generator=torch.Generator().manual_seed(0))
     try:
@@ -130,10 +167,13 @@ def from_torch(module: nn.Module, input_shape) -> Net:
     with torch.no_grad():
         for i, m in weighted.items():
             mine = net.mods[str(i)]
-            if tuple(mine.weight.shape) != tuple(m.weight.shape):
+            w = m.weight
+            if i in pools:
+                w = _folded_weight(net, i, m.weight, pools[i])
+            if tuple(mine.weight.shape) != tuple(w.shape):
                 raise TorchImportError(f"input_shape {list(shape)}: layer {i} expects weights {list(mine.weight.shape)}, "
                                        f"the module has {list(m.weight.shape)}")
-            mine.weight.copy_(m.weight)
+            mine.weight.copy_(w)
             mine.bias.copy_(m.bias if m.bias is not None else torch.zeros_like(mine.bias))
             if str(i) in net.norms:
                 bn = net.norms[str(i)]
@@ -152,3 +192,18 @@ def from_torch(module: nn.Module, input_shape) -> Net:
     if not torch.allclose(got, want, rtol=1e-4, atol=1e-5):
         raise TorchImportError(f"the imported net differs from the module by {float((got - want).abs().max()):.3g}")
     return net
+
+
+def _folded_weight(net: Net, i: int, w: torch.Tensor, pk: int) -> torch.Tensor:
+    """Layer i's weights with the average pool of kernel pk before it folded in (nets.fold_pool_into_*)."""
+    l = net.spec[i]
+    a = w.detach().double().numpy()
+    if l["type"] == "conv2d":
+        out = fold_pool_into_conv(a, l["kernel"] // pk, 1, 0, pk, 1.0 / (pk * pk))[0]
+    else:
+        src = layer_shapes(net.input_shape, net.spec[:i - 1])[-1]   # the map before the flatten
+        pooled = (src[0], src[1] // pk, src[2] // pk)
+        if a.shape[1] != pooled[0] * pooled[1] * pooled[2]:
+            raise TorchImportError(f"layer {i}: a Linear of {a.shape[1]} inputs after an average pool to {list(pooled)}")
+        out = fold_pool_into_dense(a, pooled, src, pk, 1.0 / (pk * pk))
+    return torch.from_numpy(out).to(w.dtype)

@@ -9,11 +9,28 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import torch
 from torch import nn
 
 from .package import layer_shapes
 from .quant import QuantConfig, fixed_bias, log_act, log_weight
+
+
+def fold_pool_into_conv(w: np.ndarray, k: int, s: int, p: int, pk: int, scale: float):
+    """conv(sum_pool_pk(x)) as one conv of x (scale 1 / pk^2: an average pool): kernel k * pk, stride s * pk,
+    padding p * pk (SPEC floors the sizes the same way), each weight repeated over its pk x pk block.
+    Returns (weights, kernel, stride, padding)."""
+    return np.repeat(np.repeat(w, pk, axis=2), pk, axis=3) * scale, k * pk, s * pk, p * pk
+
+
+def fold_pool_into_dense(w: np.ndarray, pooled_shape, shape, pk: int, scale: float) -> np.ndarray:
+    """dense(flatten(sum_pool_pk(x))) as one dense of flatten(x); positions the pool floored away weigh 0."""
+    C, Hp, Wp = pooled_shape
+    _, H, W = shape
+    full = np.zeros((w.shape[0], C, H, W))
+    full[:, :, :Hp * pk, :Wp * pk] = np.repeat(np.repeat(w.reshape(-1, C, Hp, Wp), pk, axis=2), pk, axis=3)
+    return full.reshape(w.shape[0], -1) * scale
 
 
 def mlp(input_shape=(1, 8, 8), hidden=(64,), classes=10) -> list[dict]:

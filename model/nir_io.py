@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from . import arith
+from .nets import fold_pool_into_conv, fold_pool_into_dense
 from .package import Package, PackageError, required_acc_bits, validate
 from .quant import weight_codes, weight_exponent
 
@@ -187,21 +188,6 @@ def _conv_params(name, node, shape):
     return w, b, k, s, p
 
 
-def _fold_pool_into_conv(w, k, s, p, pk, scale):
-    """conv(sum_pool_pk(x)) as one conv of x: kernel k * pk, stride s * pk, padding p * pk (SPEC floors sizes
-    the same way), each weight repeated over its pk x pk block."""
-    return np.repeat(np.repeat(w, pk, axis=2), pk, axis=3) * scale, k * pk, s * pk, p * pk
-
-
-def _fold_pool_into_dense(w, pooled_shape, shape, pk, scale):
-    """dense(flatten(sum_pool_pk(x))) as one dense of flatten(x); positions the pool floored away weigh 0."""
-    C, Hp, Wp = pooled_shape
-    _, H, W = shape
-    full = np.zeros((w.shape[0], C, H, W))
-    full[:, :, :Hp * pk, :Wp * pk] = np.repeat(np.repeat(w.reshape(-1, C, Hp, Wp), pk, axis=2), pk, axis=3)
-    return full.reshape(w.shape[0], -1) * scale
-
-
 def _nearest_shift(a: np.ndarray) -> int:
     """k >= 1 with 2^-k nearest to the leak step a = dt / tau (in the log domain)."""
     return int(min(max(round(-math.log2(float(np.median(a)))), 1), arith.LEAK_SHIFT_RANGE[1]))
@@ -282,7 +268,7 @@ def from_nir(graph, dt: float, time_steps: int | None = None, weight_bits: int |
                 raise NirImportError(f"node {name!r}: a {k}x{k} kernel is larger than its padded input {shape}")
             out_shape = [w.shape[0], oh, ow]
             if pool:
-                w, k, s, p = _fold_pool_into_conv(w, k, s, p, pool[0], pool[1])
+                w, k, s, p = fold_pool_into_conv(w, k, s, p, pool[0], pool[1])
                 if k > 64:
                     raise NirImportError(f"node {name!r}: with the pool before it folded in, the kernel is {k} (SPEC: at most 64)")
             layer = {"type": "conv2d", "in_shape": list(pkg_shape), "out_channels": int(w.shape[0]), "kernel": int(k),
@@ -297,7 +283,7 @@ def from_nir(graph, dt: float, time_steps: int | None = None, weight_bits: int |
                 if len(pool[2]) != 3:
                     raise NirImportError(f"node {name!r}: a pool before a dense layer needs a Flatten between them")
                 C, H, Wd = pool[2]
-                w = _fold_pool_into_dense(w, [C, H // pool[0], Wd // pool[0]], pool[2], pool[0], pool[1])
+                w = fold_pool_into_dense(w, [C, H // pool[0], Wd // pool[0]], pool[2], pool[0], pool[1])
                 if len(pkg_shape) == 3:   # the Flatten after the pool was held back for the fold
                     layers.append({"type": "flatten"})
                 pkg_shape = [int(np.prod(pool[2]))]

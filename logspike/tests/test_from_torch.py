@@ -80,7 +80,11 @@ def test_data_of_another_shape_is_refused(trained):
 
 @pytest.mark.parametrize("layers,msg", [
     ([nn.Linear(64, 10), nn.Sigmoid()], r"layer 1 \(Sigmoid\): not supported; supported: Conv2d, Linear"),
-    ([nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(36, 10)], r"layer 2 \(AvgPool2d\): not supported"),
+    ([nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AvgPool2d(2), nn.MaxPool2d(1), nn.Flatten(), nn.Linear(36, 10)],
+     r"layer 2 \(AvgPool2d\): must be followed by a Conv2d, or Flatten and a Linear, to fold into \(found MaxPool2d\)"),
+    ([nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AvgPool2d(2, stride=1), nn.Flatten(), nn.Linear(100, 10)],
+     r"layer 2 \(AvgPool2d .*must be stride = kernel"),
+    ([nn.AvgPool2d(2), nn.Flatten(), nn.Linear(16, 10)], r"layer 0 \(AvgPool2d\): pooling the input is not supported"),
     ([nn.Flatten(), nn.Linear(64, 32), nn.Linear(32, 10)], r"layer 2 \(Linear\): the layer before it needs a ReLU"),
     ([nn.Flatten(), nn.Linear(64, 10), nn.ReLU()], r"gives the logits, so no ReLU"),
     ([nn.Conv2d(1, 4, 3, groups=1, dilation=2), nn.ReLU(), nn.Flatten(), nn.Linear(64, 10)], r"layer 0 \(Conv2d groups=1, dilation=\(2, 2\)\)"),
@@ -102,3 +106,20 @@ def test_a_module_that_is_not_sequential_is_refused():
             return x
     with pytest.raises(TorchImportError, match="module Custom: must be an nn.Sequential"):
         from_torch(Custom(), (1, 8, 8))
+
+
+def test_average_pools_fold_into_the_next_layer():
+    """AvgPool2d before a Conv2d and before Flatten + Linear: folded (kernel 3 -> 6, stride 1 -> 2; the dense
+    layer over the unpooled map, its weights repeated and divided by the window); the imported net computes
+    what the module does."""
+    torch.manual_seed(3)
+    module = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2), nn.Conv2d(4, 6, 3, padding=1),
+                           nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(6 * 2 * 2, 10)).eval()
+    net = from_torch(module, (1, 8, 8))
+    conv = net.spec[1]
+    assert (conv["kernel"], conv["stride"], conv["padding"]) == (6, 2, 2) and [l["type"] for l in net.spec] == [
+        "conv2d", "conv2d", "flatten", "dense"]
+    assert net.spec[-1]["in"] == 6 * 4 * 4
+    x = torch.rand(16, 1, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(net.eval()(x), module(x), rtol=1e-4, atol=1e-5)
