@@ -23,6 +23,8 @@ never too early, and the wide ORs stay out of the next-state logic.
 """
 from __future__ import annotations
 
+from functools import partial
+
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -77,8 +79,7 @@ class Controller(wiring.Component):
         cur, nxt, t_data = self.cur, self.nxt, self.table_data
         ms, step1 = self.mode_ms, self.step1
 
-        def pipe(sig, name):
-            return reg(m, sig, name)
+        pipe = partial(reg, m)   # (sig, name): sig one clock later
 
         li = Signal(range(cfg.max_layers + 2))
         # li's next value (the states below assign li_n); the layer table's read address is a register of its

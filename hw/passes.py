@@ -8,6 +8,8 @@ pooled word's spike counts, read from the count memory at stage 3 and incremente
 """
 from __future__ import annotations
 
+from functools import partial
+
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
@@ -51,8 +53,7 @@ class PoolMin(wiring.Component):
         kl = data.ArrayLayout(cfg.count_bits, P)
         m = Module()
 
-        def pipe(sig, name):
-            return reg(m, sig, name)
+        pipe = partial(reg, m)   # (sig, name): sig one clock later
 
         pv3, pf3, pl3 = pipe(self.walk_valid, "pl_v3"), pipe(self.walk_first, "pl_f3"), pipe(self.walk_last, "pl_l3")
         pv4, pf4, pl4, cd4 = pipe(pv3, "pl_v4"), pipe(pf3, "pl_f4"), pipe(pl3, "pl_l4"), ram_q(m, self.codes, "pl_cd4")
@@ -129,8 +130,7 @@ class FirePass(wiring.Component):
         # a spiking layer's neurons (multistep builds): leak shift, reset to v_reset or subtract 2^F
         leak, to_value, v_reset = (ent.leak, ent.reset_to_value, ent.v_reset) if cfg.multistep else (0, 0, 0)
 
-        def pipe(sig, name):
-            return reg(m, sig, name)
+        pipe = partial(reg, m)   # (sig, name): sig one clock later
 
         NG = max(1, P // 4)   # register copies: one per group of four lanes
         m.submodules.fire = fire = FiringUnit(cfg, latency=2 * cfg.fire_split, split=cfg.fire_split,

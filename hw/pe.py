@@ -13,6 +13,8 @@ register copies, one per group of four lanes (hw/sequencer.copies).
 """
 from __future__ import annotations
 
+from functools import partial
+
 from amaranth.hdl import Array, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
@@ -54,8 +56,7 @@ class PEArray(wiring.Component):
         luts = Array([self.lut[i] for i in range(cfg.max_tau)])
         NG = max(1, P // 4)   # register copies: one per group of four lanes
         grp = [l * NG // P for l in range(P)]   # each lane's copy
-        def pipe(sig, name):
-            return reg(m, sig, name)
+        pipe = partial(reg, m)   # (sig, name): sig one clock later
 
         r_v, r_pa, r_t = pipe(self.op, "pe_r_v"), pipe(self.paddr, "pe_r_pa"), pipe(self.t, "pe_r_t")
         m_v = r_v   # an op waiting for a banked weight word, in the stage before R (none in a one-memory build)

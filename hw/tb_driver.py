@@ -38,7 +38,6 @@ async def collect(dut, out, ready_p, rnd, limit=None):
     """Take result beats until an END beat (or until `limit` beats); ready is 1 with probability ready_p each cycle."""
     from logspike.hw.protocol import Tag
 
-    tag_shift = None
     while True:
         dut.res__ready.value = 1 if rnd.random() < ready_p else 0
         await ReadOnly()

@@ -37,7 +37,9 @@ would be a cascade, hw/banks.py, a read a cycle longer), biases (P x A), layer t
 (vmem, kmem, imem). Config registers and memories are not reset: a reset aborts the inference (and
 clears the accumulator) but keeps the loaded network.
 """
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from functools import partial
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
@@ -80,7 +82,7 @@ class Processor(wiring.Component):
         m.submodules.decoder = dec = ConfigDecoder(cfg, img)
         wiring.connect(m, wiring.flipped(self.cfg), dec.cfg)
         T, taulog, in_words = dec.regs.T, dec.regs.taulog, dec.regs.in_words
-        ms = dec.regs.mode if cfg.multistep else Const(0, 1)   # a ttfs-only build has mode ttfs wired in
+        ms = dec.regs.mode   # the decoder wires it to ttfs in a ttfs-only build
         margin, mnull, min_steps, t_max = dec.regs.margin, dec.regs.margin_null, dec.regs.min_steps, dec.regs.t_max
 
         # ---- memories
@@ -208,8 +210,7 @@ class Processor(wiring.Component):
             m.d.comb += [fw.tag.eq(Tag.SPIKE), fw.layer.eq(cur.index), fw.addr.eq(writer.addr),
                          fw.data.eq(writer.codes), fw_en.eq(1)]
 
-        def pipe(sig, name):
-            return reg(m, sig, name)
+        pipe = partial(reg, m)   # (sig, name): sig one clock later
 
         # ---- scatter -> PE array (hw/pe.py) -> potential memory
         m.submodules.pe = pe = PEArray(cfg, banked)
