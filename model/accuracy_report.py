@@ -79,7 +79,8 @@ def main(out: Path, quick: bool = False, settings=SETTINGS, data_spec: str = "di
         print(f"{net_name} T={q.time_steps} tau={q.tau}: float {r['float_ann']:.4f}  CAT {r['cat_ann']:.4f}  "
               f"SNN {r['snn_golden']:.4f}  no-CAT SNN {r['snn_no_cat']:.4f}", flush=True)
         rows.append(r)
-    md = (f"{d.name} test split ({len(d.test)} images), accuracy in %; W=5-bit log weights, F=16.\n\n"
+    md = (f"{d.name} test split ({len(d.test)} images), accuracy in %; W=5-bit log weights, F=16; "
+          f"{cfg.epochs} float and {cfg.cat_epochs} CAT epochs.\n\n"
           + table(rows) + "\n")
     (out / "accuracy.md").write_text(md)
     (out / "accuracy.json").write_text(json.dumps([{k: v for k, v in r.items() if k != "spikes"} for r in rows], indent=1))
