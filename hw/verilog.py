@@ -12,16 +12,18 @@ from .sequencer import record_layout
 from .top import Processor
 
 
-def generate(cfg: Config, out_dir, name: str = "logspike", baked=None, axi_stream: bool = False) -> dict:
+def generate(cfg: Config, out_dir, name: str = "logspike", baked=None, axi_stream: bool = False,
+             axi_width: int | None = None) -> dict:
     """Write <name>.v, <name>.json and <name>.core to out_dir; baked: optional Package baked into memory
-    init; axi_stream: the top has AXI4-Stream ports (hw/axis.py) instead of the native streams."""
+    init; axi_stream: the top has AXI4-Stream ports (hw/axis.py) instead of the native streams, each
+    axi_width bits wide if given (else each payload in whole bytes)."""
     from . import axis, image
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     img = image.bake(cfg, baked) if baked is not None else None
     v = out / f"{name}.v"
-    top = axis.AxiStreamProcessor(cfg, image=img) if axi_stream else Processor(cfg, image=img)
+    top = axis.AxiStreamProcessor(cfg, image=img, width=axi_width) if axi_stream else Processor(cfg, image=img)
     v.write_text(verilog.convert(top, name=name, emit_src=False))
     meta = {
         "config": cfg.as_dict(),
@@ -39,7 +41,7 @@ def generate(cfg: Config, out_dir, name: str = "logspike", baked=None, axi_strea
         "top": "axi_stream" if axi_stream else "native",
     }
     if axi_stream:   # TDATA is the payload in whole bytes; the payload is TDATA's low bits
-        meta["ports"]["axi_stream"] = axis.port_widths(cfg)
+        meta["ports"]["axi_stream"] = axis.port_widths(cfg, axi_width)
     j = out / f"{name}.json"
     j.write_text(json.dumps(meta, indent=1) + "\n")
     core = out / f"{name}.core"

@@ -125,16 +125,17 @@ def simulate(pkg, x, lanes: int = 4, jobs: int = 1, client=None) -> tuple[dict, 
     return res, res.pop("cycles").tolist()
 
 
-def verilog(pkg, out_dir, lanes: int = 4, bake: bool = False, axi_stream: bool = False) -> dict:
+def verilog(pkg, out_dir, lanes: int = 4, bake: bool = False, axi_stream: bool = False, axi_width: int | None = None) -> dict:
     """The processor's Verilog sized for the package (its network baked into memory init if `bake`;
-    AXI4-Stream ports if `axi_stream`)."""
+    AXI4-Stream ports if `axi_stream`, each `axi_width` bits wide if given)."""
     from pathlib import Path
 
     from logspike.hw.verilog import generate
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    return generate(_build(pkg, lanes), out, baked=pkg if bake else None, axi_stream=axi_stream)
+    return generate(_build(pkg, lanes), out, baked=pkg if bake else None, axi_stream=axi_stream or axi_width is not None,
+                    axi_width=axi_width)
 
 
 def synth(pkg_path, target: str = "ecp5", lanes: int = 4, freq: float = 150.0, seeds: int = 1, workdir=None) -> dict:

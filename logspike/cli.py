@@ -329,7 +329,10 @@ def cmd_verilog(a):
         fits(cfg, pkg)
     else:
         pkg, cfg = None, Config(lanes=a.lanes)
-    paths = generate(cfg, out, baked=pkg if a.bake else None, axi_stream=a.axi_stream)
+    if a.axi_width is not None and (a.axi_width < 8 or a.axi_width % 8):
+        raise CliError(f"--axi-width {a.axi_width}: must be a positive multiple of 8 bits")
+    paths = generate(cfg, out, baked=pkg if a.bake else None, axi_stream=a.axi_stream or a.axi_width is not None,
+                     axi_width=a.axi_width)
     print(f"Verilog -> {paths['verilog']}\nparameters and capacity -> {paths['json']}\nFuseSoC core -> {paths['core']}")
 
 
@@ -509,6 +512,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--lanes", type=int, default=4, help="P, output neurons per cycle (power of 2)")
     p.add_argument("--axi-stream", action="store_true",
                    help="AXI4-Stream ports (s_axis_cfg, s_axis_inp, m_axis_res) instead of the native streams")
+    p.add_argument("--axi-width", type=int, default=None,
+                   help="AXI4-Stream ports of this TDATA width in bits (wider beats take several transfers)")
     p.set_defaults(fn=cmd_verilog)
 
     p = sub.add_parser("sim", help="run a package on the RTL (cocotb + Verilator); writes the SPEC results file")
