@@ -35,6 +35,23 @@ def check(pkg, x, raw, counters_out=None, want=None, cfg=CFG):
     return counters
 
 
+def run_back_to_back(cfg, cases, tmp_path, seed=0, gap=0.0, ready_p=1.0) -> list:
+    """cases: (pkg, x) loaded one after another into ONE `cfg` build and inferred back to back, with valid
+    gaps `gap` on the config and input streams and result ready `ready_p`; every result key checked against
+    model.golden. Returns each case's END-beat counters."""
+    steps = []
+    for pkg, x in cases:
+        steps += [{"cfg": image.config_beats(cfg, pkg), "gap": gap},
+                  {"infer": [image.input_beats(cfg, pkg, xi) for xi in x], "gap": gap, "ready_p": ready_p}]
+    raw = sim.run_steps(cfg, steps, tmp_path, seed=seed)
+    assert len(raw) == sum(len(x) for _, x in cases), (len(raw), [len(x) for _, x in cases])
+    pos, out = 0, []
+    for pkg, x in cases:
+        out.append(check(pkg, x, raw[pos:pos + len(x)], cfg=cfg))
+        pos += len(x)
+    return out
+
+
 def infer_step(pkg, x, **kw):
     return dict({"infer": [image.input_beats(CFG, pkg, xi) for xi in x]}, **kw)
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from common import CFG, SPLIT, cfg_step, check, infer_step, make_ms, make_pkg
+from common import CFG, SPLIT, cfg_step, check, infer_step, make_ms, make_pkg, run_back_to_back
 from logspike.hw import cosim, image, sim
 from logspike.hw.protocol import Global, Sel
 from logspike.hw.config import Config, FitError, fits
@@ -64,16 +64,8 @@ def test_exit_controller(tmp_path):
 # ---- processor ---------------------------------------------------------------
 
 def _run(tmp_path, cases, seed=0, **kw):
-    """cases: (pkg, x) loaded one after another into ONE build and inferred back to back."""
-    steps = []
-    for pkg, x in cases:
-        steps += [cfg_step(pkg, gap=kw.get("gap", 0.0)), infer_step(pkg, x, **kw)]
-    raw = sim.run_steps(CFG, steps, tmp_path, seed=seed)
-    pos, out = 0, []
-    for pkg, x in cases:
-        out.append(check(pkg, x, raw[pos:pos + len(x)]))
-        pos += len(x)
-    return out
+    """cases: (pkg, x) loaded one after another into ONE build (CFG) and inferred back to back."""
+    return run_back_to_back(CFG, cases, tmp_path, seed=seed, **kw)
 
 
 def _ms_cases(seeds, kind, **kw):
@@ -199,15 +191,7 @@ def test_multistep_version2_neurons(tmp_path, split):
     v1_ttfs, r = make_pkg(825, "conv", 2)
     cases = [(v2[0][0], v2[0][1]), (v1_ttfs, randnet.random_inputs(r, v1_ttfs, 2)), (v2[1][0], v2[1][1]),
              make_ms(826, "dense", batch=2), (v2[2][0], v2[2][1]), (v2[3][0], v2[3][1])]
-    steps = []
-    for pkg, x in cases:
-        steps += [{"cfg": image.config_beats(cfg, pkg), "gap": 0.3},
-                  {"infer": [image.input_beats(cfg, pkg, xi) for xi in x], "gap": 0.3, "ready_p": 0.6}]
-    raw = sim.run_steps(cfg, steps, tmp_path, seed=5)
-    pos = 0
-    for pkg, x in cases:
-        check(pkg, x, raw[pos:pos + len(x)], cfg=cfg)
-        pos += len(x)
+    run_back_to_back(cfg, cases, tmp_path, seed=5, gap=0.3, ready_p=0.6)
     assert all(p.version == 2 for p, _, _ in v2)
     assert any("v_reset" in l for p, _, _ in v2 for l in p.layers)
     assert len({p.layer_leak(i) for p, _, _ in v2 for i in p.weighted_indices()[:-1]}) > 1

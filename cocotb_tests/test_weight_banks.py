@@ -8,7 +8,7 @@ from amaranth.hdl import Fragment, Shape
 from amaranth.lib import data
 from amaranth.sim import Simulator
 
-from common import check
+from common import check, run_back_to_back
 from logspike.hw import image, sim
 from logspike.hw.banks import WeightBanks
 from logspike.hw.config import bank_depth_for
@@ -94,15 +94,7 @@ def _pkgs(specs):
 
 
 def _run(tmp_path, cases, seed=0, gap=0.0, ready_p=1.0):
-    steps = []
-    for pkg, x in cases:
-        steps += [{"cfg": image.config_beats(BANKED, pkg), "gap": gap},
-                  {"infer": [image.input_beats(BANKED, pkg, xi) for xi in x], "gap": gap, "ready_p": ready_p}]
-    raw = sim.run_steps(BANKED, steps, tmp_path, seed=seed)
-    pos = 0
-    for pkg, x in cases:
-        check(pkg, x, raw[pos:pos + len(x)], cfg=BANKED)
-        pos += len(x)
+    run_back_to_back(BANKED, cases, tmp_path, seed=seed, gap=gap, ready_p=ready_p)
 
 
 def test_banked_build_elaborates_banks():

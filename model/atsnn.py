@@ -77,11 +77,11 @@ class MultistepNet(nn.Module):
         self.input_shape = tuple(input_shape)
         self.spec = complete_layers(input_shape, spec)
         self.cfg = cfg
-        self.weighted, self.mods, _, self.sc_mods, _, sc_log2 = layer_modules(self.spec, batch_norm=False)
+        self.weighted, self.mods, _, self.sc_mods, self.sc_norms, sc_log2 = layer_modules(self.input_shape, self.spec,
+                                                                                          batch_norm=False)
         for i in self.weighted:
             nn.init.kaiming_uniform_(self.mods[str(i)].weight, a=1.0)
             nn.init.zeros_(self.mods[str(i)].bias)
-        self.sc_norms = nn.ModuleDict()
         for i, v in sc_log2.items():   # identity shortcuts: weight 2^0, the threshold's unit
             self.register_buffer(f"sc_log2_{i}", torch.tensor(v))
 

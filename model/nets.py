@@ -132,11 +132,11 @@ def complete_layers(input_shape, spec) -> list[dict]:
     return out
 
 
-def layer_modules(spec: list[dict], batch_norm: bool):
+def layer_modules(input_shape, spec: list[dict], batch_norm: bool):
     """The torch modules of a completed spec: per weighted layer its Linear / Conv2d (a `gap` dense layer
     takes one input per channel) and batch norm, and per residual layer its shortcut (`sc_mods`: a
     projection's bias-free 1x1 conv, and its batch norm) or, for an identity, the log2 of its fixed
-    weight (a buffer `sc_log2_{i}`: 0 until normalise moves it)."""
+    weight (0 until normalise moves it; the caller keeps it as the buffer `sc_log2_{i}`)."""
     weighted = [i for i, l in enumerate(spec) if l["type"] in ("dense", "conv2d")]
     mods, norms, sc_mods, sc_norms, sc_log2 = nn.ModuleDict(), nn.ModuleDict(), nn.ModuleDict(), nn.ModuleDict(), {}
     for i in weighted:
@@ -151,19 +151,13 @@ def layer_modules(spec: list[dict], batch_norm: bool):
             norms[str(i)] = bn
         sc = l.get("shortcut")
         if sc is not None and sc["kind"] == "projection":
-            src_c = layer_shapes(spec_input_shape(spec), spec[:sc["from"] + 1])[-1][0]
+            src_c = layer_shapes(input_shape, spec[:sc["from"] + 1])[-1][0]
             sc_mods[str(i)] = nn.Conv2d(src_c, l["out_channels"], 1, sc["stride"], 0, bias=False)
             if batch_norm:
                 sc_norms[str(i)] = nn.BatchNorm2d(l["out_channels"])
         elif sc is not None:
             sc_log2[i] = 0
     return weighted, mods, norms, sc_mods, sc_norms, sc_log2
-
-
-def spec_input_shape(spec: list[dict]) -> tuple:
-    """The input shape of a completed spec (its first layer's input)."""
-    l = spec[0]
-    return tuple(l["in_shape"]) if l["type"] == "conv2d" else (l["in"],) if l["type"] == "dense" else None
 
 
 def gap_dense(x: torch.Tensor, l: dict) -> torch.Tensor:
@@ -188,7 +182,7 @@ class Net(nn.Module):
         self.spec = complete_layers(input_shape, spec)
         self.form = "float"
         self.quant: QuantConfig | None = None
-        self.weighted, self.mods, self.norms, self.sc_mods, self.sc_norms, sc_log2 = layer_modules(self.spec, batch_norm)
+        self.weighted, self.mods, self.norms, self.sc_mods, self.sc_norms, sc_log2 = layer_modules(self.input_shape, self.spec, batch_norm)
         for i, v in sc_log2.items():
             self.register_buffer(f"sc_log2_{i}", torch.tensor(v))
 

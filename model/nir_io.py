@@ -491,50 +491,63 @@ def reference(graph, x: np.ndarray, dt: float, steps: int) -> np.ndarray:
     counts; I/LI: its potential; no neuron: the summed output)."""
     import torch.nn.functional as fn
 
+    def t64(v):
+        return torch.as_tensor(np.asarray(v, np.float64))
+
     order, nodes = chain(graph)
-    xt = torch.as_tensor(np.asarray(x, dtype=np.float64))
+    xt = t64(x)
+    ops = []   # per node, once: (kind, its tensors), then applied at every step
+    h = xt
+    for name in order:   # one pass on the input to learn each neuron's shape
+        nd, kind = nodes[name], type(nodes[name]).__name__
+        if kind in ("Affine", "Linear"):
+            op = (kind, t64(nd.weight).T, t64(nd.bias) if kind == "Affine" else 0.0)
+            h = h @ op[1] + op[2]
+        elif kind == "Conv2d":
+            w, b, k, s, p = _conv_params(name, nd, list(h.shape[1:]))
+            op = (kind, t64(w), t64(b), s, p)
+            h = fn.conv2d(h, op[1], op[2], s, p)
+        elif kind in ("SumPool2d", "AvgPool2d"):
+            k, scale = _pool_params(name, nd)
+            op = ("pool", k, k * k * scale)
+            h = fn.avg_pool2d(h, k) * op[2]
+        elif kind == "Flatten":
+            op = (kind,)
+            h = h.flatten(1)
+        else:
+            shp, n = h.shape[1:], h[0].numel()
+
+            def par(v, shp=shp, n=n):
+                a = t64(v)
+                return a.reshape(shp) if a.numel() == n else a.reshape(-1)[0]
+            leak = (dt / par(nd.tau), par(nd.v_leak)) if kind in ("LIF", "LI") else None
+            fire = (par(nd.v_threshold), par(nd.v_reset)) if kind in ("IF", "LIF") else None
+            op = ("neuron", name, par(nd.r), leak, fire)
+        ops.append(op)
     state, outs, total = {}, [], None
-    last = nodes[order[-1]]
+    integrates = type(nodes[order[-1]]).__name__ in ("I", "LI")   # the output is a potential, else a sum
     for _ in range(steps):
         h = xt
-        for name in order:
-            nd, kind = nodes[name], type(nodes[name]).__name__
-            if kind == "Affine":
-                h = h @ torch.as_tensor(np.asarray(nd.weight, np.float64)).T + torch.as_tensor(np.asarray(nd.bias, np.float64))
-            elif kind == "Linear":
-                h = h @ torch.as_tensor(np.asarray(nd.weight, np.float64)).T
-            elif kind == "Conv2d":
-                w, b, k, s, p = _conv_params(name, nd, list(h.shape[1:]))
-                h = fn.conv2d(h, torch.as_tensor(w), torch.as_tensor(b), s, p)
-            elif kind in ("SumPool2d", "AvgPool2d"):
-                k, scale = _pool_params(name, nd)
-                h = fn.avg_pool2d(h, k) * (k * k * scale)
-            elif kind == "Flatten":
+        for op in ops:
+            if op[0] in ("Affine", "Linear"):
+                h = h @ op[1] + op[2]
+            elif op[0] == "Conv2d":
+                h = fn.conv2d(h, op[1], op[2], op[3], op[4])
+            elif op[0] == "pool":
+                h = fn.avg_pool2d(h, op[1]) * op[2]
+            elif op[0] == "Flatten":
                 h = h.flatten(1)
             else:
-                shp = h.shape[1:]
-
-                def par(v):
-                    a = torch.as_tensor(np.asarray(v, np.float64))
-                    return a.reshape(shp) if a.numel() == h[0].numel() else a.reshape(-1)[0]
+                _, name, r, leak, fire = op
                 v = state.get(name, torch.zeros_like(h))
-                if kind in ("IF", "I"):
-                    v = v + dt * par(nd.r) * h
-                else:
-                    v = v + dt / par(nd.tau) * (par(nd.v_leak) - v + par(nd.r) * h)
-                if kind in ("IF", "LIF"):
-                    z = v > par(nd.v_threshold)
-                    v = torch.where(z, par(nd.v_reset) * torch.ones_like(v), v)
+                v = v + dt * r * h if leak is None else v + leak[0] * (leak[1] - v + r * h)
+                if fire is not None:
+                    z = v > fire[0]
+                    v = torch.where(z, fire[1] * torch.ones_like(v), v)
                     h = z.to(torch.float64)
                 else:
                     h = v
                 state[name] = v
-        kind = type(last).__name__
-        if kind in ("IF", "LIF"):
-            total = h if total is None else total + h
-        elif kind in ("I", "LI"):
-            total = h
-        else:
-            total = h if total is None else total + h
+        total = h if integrates or total is None else total + h
         outs.append(total.clone())
     return torch.stack(outs, dim=1).numpy()

@@ -85,8 +85,16 @@ def random_package(rng, mode: str = "ttfs", kind: str = "dense", input_shape=Non
     p = rng.uniform(0.2, 0.7) if sparsity is None else sparsity
     # about one threshold from a few strong inputs; +-1 octave of spread
     tensors = _random_tensors(rng, layers, W, F, p, spread=1, sign_p=0.4, bias_range=(-(1 << F) // 4, (1 << F) // 4))
-    m = {"format": "logspike-net", "version": 1, "mode": mode, "input_shape": list(input_shape), "weight_bits": W,
-         "frac_bits": F, "acc_bits": 62, "layers": layers}
+    return _random_manifest(rng, 1, mode, input_shape, W, F, layers, tensors, tau, time_steps, leak_shift, margin,
+                            min_steps, acc_slack)
+
+
+def _random_manifest(rng, version, mode, input_shape, W, F, layers, tensors, tau, time_steps, leak_shift, margin,
+                     min_steps, acc_slack) -> Package:
+    """The manifest around drawn layers and arrays: the mode's fields (any argument left None drawn at
+    random, margin 'auto' drawn), acc_bits the proven minimum plus acc_slack - 1; validated."""
+    m = {"format": "logspike-net", "version": version, "mode": mode, "input_shape": list(input_shape),
+         "weight_bits": W, "frac_bits": F, "acc_bits": 62, "layers": layers}
     if mode == "ttfs":
         tau = tau or int(rng.choice([1, 2, 4]))
         T = time_steps or int(rng.integers(4, 17))
@@ -151,21 +159,7 @@ def random_residual_package(rng, mode: str = "ttfs", input_shape=None, weight_bi
             mag[rng.random(mag.shape) < p] = 0
             tensors[f"L{i}.sc_sign"] = (rng.random(mag.shape) < 0.3).astype(np.uint8)
             tensors[f"L{i}.sc_mag"] = mag.astype(np.uint8)
-    m = {"format": "logspike-net", "version": 2, "mode": mode, "input_shape": list(input_shape), "weight_bits": W,
-         "frac_bits": F, "acc_bits": 62, "layers": layers}
-    if mode == "ttfs":
-        tau = tau or int(rng.choice([1, 2, 4]))
-        T = time_steps or int(rng.integers(4, 17))
-        m.update(time_steps=T, tau=tau, lut=arith.make_lut(F, tau), thresholds=_jittered_thresholds(rng, F, T, tau))
-    else:
-        T = time_steps or int(rng.integers(3, 12))
-        if margin == "auto":
-            margin = None if rng.random() < 0.3 else int(rng.integers(0, 1 << (F - 2)))
-        m.update(time_steps=T, leak_shift=int(rng.integers(0, 3)),
-                 exit={"margin": margin, "min_steps": int(rng.integers(1, max(2, T // 2)))})
-    pkg = Package(m, tensors)
-    pkg.manifest["acc_bits"] = max(required_acc_bits(pkg), F + 2)
-    return validate(pkg)
+    return _random_manifest(rng, 2, mode, input_shape, W, F, layers, tensors, tau, time_steps, None, margin, None, 1)
 
 
 def random_inputs(rng, pkg: Package, batch: int, silent: float = 0.3) -> np.ndarray:
