@@ -8,7 +8,7 @@ from logspike.hw.config import Config
 from logspike.model import golden, randnet
 
 # One build serves every test package (they are loaded over the config stream).
-CFG = Config(lanes=4, weight_bits=5, frac_bits=10, acc_bits=32, max_t=16, max_tau=4, max_layers=8,
+CFG = Config(lanes=4, weight_bits=5, frac_bits=10, acc_bits=32, max_t=16, max_tau=4, max_layers=12,
              max_neurons=1024, max_weight_words=4096, max_bias_words=64, max_inputs=256)
 # The same at 8 lanes with the fire bank split in two (hw.config fire_split, the default from 16 lanes on).
 # Narrow firing compares (thr_bits: frac_bits + 2, as build_for makes them), so the clamp meets random potentials;

@@ -1,4 +1,5 @@
-"""The trained digits networks (golden/ vectors) on every test image, on the RTL, bit-exact on every key."""
+"""The trained digits networks (golden/ vectors: MLP, CNN, residual ResNet-8) on every test image, on the RTL,
+bit-exact on every key."""
 import numpy as np
 import pytest
 
@@ -9,12 +10,15 @@ from logspike.hw.sim import simulate
 LANES = 4
 
 
+TTFS_NETS = ("digits_mlp", "digits_cnn", "digits_resnet8")
+
+
 def _shared_build():
-    """One build that holds both trained TTFS networks, so they share one Verilator model."""
-    return build_for_all([load(n)[0] for n in ("digits_mlp", "digits_cnn")], LANES)
+    """One build that holds every trained TTFS network, so they share one Verilator model."""
+    return build_for_all([load(n)[0] for n in TTFS_NETS], LANES)
 
 
-@pytest.mark.parametrize("name", ["digits_mlp", "digits_cnn"])
+@pytest.mark.parametrize("name", TTFS_NETS)
 def test_trained_network_every_test_image(name, tmp_path):
     pkg, x, y, want = load(name)
     res, cycles = simulate(_shared_build(), pkg, x, test_dir=tmp_path)

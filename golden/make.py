@@ -23,7 +23,7 @@ from logspike.model.package import Package, read, write
 from logspike.model.quant import QuantConfig
 
 HERE = Path(__file__).parent
-NAMES = ("digits_mlp", "digits_cnn", "digits_atsnn")
+NAMES = ("digits_mlp", "digits_cnn", "digits_atsnn", "digits_resnet8")
 
 
 def _ttfs(net_name: str, d: data.Dataset) -> tuple[Package, np.ndarray]:
@@ -48,7 +48,7 @@ def _atsnn(d: data.Dataset) -> tuple[Package, np.ndarray]:
 def make(name: str, out: Path = HERE) -> Path:
     torch.manual_seed(0)
     d = data.digits()
-    pkg, x = _atsnn(d) if name == "digits_atsnn" else _ttfs(name.split("_")[1], d)
+    pkg, x = _atsnn(d) if name == "digits_atsnn" else _ttfs(name.split("_", 1)[1], d)
     folder = out / name
     write(pkg, folder / "package")
     np.save(folder / "inputs.npy", x)

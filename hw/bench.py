@@ -4,8 +4,9 @@ and co-simulation speed in simulated cycles per wall second.
     python -m logspike.hw.bench [--net digits_cnn] [--lanes 1 4 16] [--images N] [--per-beat N] [--out DIR]
 
 Synaptic events count every connection of a non-silent input (the work an
-event-driven datapath cannot avoid); neurons count every neuron a layer
-updates. Utilisation = ideal / measured cycles.
+event-driven datapath cannot avoid; a residual shortcut's too: one per live
+source input for an identity, K for a projection); neurons count every
+neuron a layer updates. Utilisation = ideal / measured cycles.
 
 Co-simulation speed (hw.sim.simulate, the HDL testbench path hw.harness):
   co-sim     processor cycles the harness ran (config load, every inference
@@ -65,6 +66,11 @@ def ideal_work(pkg: Package, x: np.ndarray, res: dict) -> tuple[np.ndarray, int]
             else:
                 cols, h, w = patches(live, l["kernel"], l["stride"], l["padding"], 0)
                 events += (cols.sum(1).reshape(len(x), -1).sum(1) * l["out_channels"]).numpy()
+            sc = l.get("shortcut")
+            if sc is not None:   # each live source input at the shortcut's stride: 1 connection (identity) or K
+                st = sc.get("stride", 1)
+                src = np.asarray(res[f"spikes_L{sc['from']}"])[:, :, ::st, ::st] < T
+                events += src.reshape(len(x), -1).sum(1) * (l["out_channels"] if sc["kind"] == "projection" else 1)
             neurons += int(np.prod(shapes[i]))
             if i == pkg.output_index():
                 break

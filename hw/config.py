@@ -188,6 +188,9 @@ def needs(pkg: Package, lanes: int) -> dict:
                 n["stride"] = max(n["stride"], l["stride"])
                 nin *= l["kernel"] * l["kernel"]
             n["weight_words"] += nin * g
+            if "shortcut" in l:   # its own table entry, a 1x1 conv of the source's channels (hw/image.py)
+                n["layers"] += 1
+                n["weight_words"] += chw(shapes[l["shortcut"]["from"]])[0] * g
             n["bias_words"] += g
             if ms:  # every weighted layer's potentials persist across steps
                 n["state_words"] += words_of(shp, P)
@@ -198,6 +201,11 @@ def needs(pkg: Package, lanes: int) -> dict:
         if l["type"] != "flatten":  # a dense layer after flatten reads the tensor in its producer's word layout
             prev = shp
     return n
+
+
+def entry_distance(layers, j: int, i: int) -> int:
+    """Layer-table entries from layer j to layer i (flatten layers take none)."""
+    return sum(1 for l in layers[j + 1:i + 1] if l["type"] != "flatten")
 
 
 def fits(cfg: Config, pkg: Package) -> None:
@@ -220,8 +228,13 @@ def fits(cfg: Config, pkg: Package) -> None:
         fail("acc_bits", pkg.acc_bits, f"build acc_bits = {cfg.acc_bits}")
     for i, l in enumerate(pkg.layers):
         if "shortcut" in l:
-            fail(f"layers[{i}].shortcut", l["shortcut"]["kind"], "this processor has no residual datapath yet; "
-                 "residual packages (SPEC version 2) run on the golden model only")
+            # the source's words stay in the code buffer only while its bank is not written again: until the
+            # second layer after it (hw/controller.py)
+            j = l["shortcut"]["from"]
+            d = entry_distance(pkg.layers, j, i)
+            if d > 2:
+                fail(f"layers[{i}].shortcut.from", j, f"{d} layers back; the processor keeps a shortcut's source "
+                     "for 2 layers: its own input's producer or the layer before that")
     P = cfg.lanes
     if len(pkg.layers) > 1 << LAYER_INDEX_BITS:
         fail("layers", f"{len(pkg.layers)} layers", f"results tag the layer index with {LAYER_INDEX_BITS} bits: at most {1 << LAYER_INDEX_BITS}")

@@ -9,6 +9,12 @@ Phases of one inference (one layer-table entry per non-flatten layer):
   LAYER    entry li is read as the layer computed (cur), entry li + 1 as its consumer (nxt); the
            Writer restarts for it
   SCATTER  weighted layers: the Scatter issues every op; DRAIN waits for the PE array to empty
+  SC_*     a layer with a residual shortcut (has_sc), between its DRAIN and FIRE: its shortcut entry
+           (li + 1) becomes cur and nxt; SC_WALK re-emits the source's words through the Writer (a walk
+           of kernel 1 and the shortcut's stride, no result beats, no counts) as the records of a 1x1
+           conv; SC_SCATTER scatters them into the layer's potentials; SC_BACK reloads the layer (cur)
+           and the entry after the shortcut (nxt) for the fire pass. The source's words are intact: the
+           layer before this one wrote the other bank, and this layer's Writer has not yet written
   FIRE     one issue per output word (paced for the exit controller and a split firing bank)
   POOL     the PoolWalk steps while the result FIFO has room
   DECIDE   after the output layer: END, or (multistep) the next step, or the exit read-out:
@@ -35,7 +41,10 @@ from .protocol import entry_layout
 from .sequencer import copies, reg
 
 (S_CLEAR, S_IDLE, S_PREP, S_PREP2, S_PREP3, S_INPUT, S_LAYER, S_LAYER2, S_LAYER3, S_LAYER4, S_SCATTER,
- S_DRAIN, S_FIRE, S_POOL, S_DECIDE, S_OUTE, S_CNTL, S_CNTL2, S_CNTL3, S_CNTE, S_END, S_END2) = range(22)
+ S_DRAIN, S_FIRE, S_POOL, S_DECIDE, S_OUTE, S_CNTL, S_CNTL2, S_CNTL3, S_CNTE, S_END, S_END2,
+ S_SC_LOAD, S_SC_LOAD2, S_SC_LOAD3, S_SC_START, S_SC_START2, S_SC_WALK, S_SC_REC, S_SC_REC2, S_SC_GO,
+ S_SC_SCATTER, S_SC_DRAIN, S_SC_BACK, S_SC_BACK2, S_SC_BACK3, S_SC_FIRE) = range(37)
+N_STATES = 37
 
 
 class Controller(wiring.Component):
@@ -58,9 +67,11 @@ class Controller(wiring.Component):
             "credit_next": In(1),   # the result FIFO has room for a word issued in the next cycle
             # phases
             "clearing": Out(1), "idle": Out(1), "inputting": Out(1), "firing": Out(1), "pooling": Out(1),
+            "sc_walk": Out(1),   # the shortcut's re-emit walk (its words reach the Writer only)
             "clear_addr": Out(XA),
             # the layer-table walk
             "table_addr": Out(clog2(cfg.max_layers)), "cur": Out(el), "nxt": Out(el), "first": Out(1), "bank": Out(1),
+            "code_bank": Out(1), "event_bank": Out(1),   # the banks the pool walk and the scatter read
             "n_rec": Out(XA), "pooled": Out(XA),
             # block controls
             "writer_restart": Out(1), "scatter_start": Out(1), "pool_start": Out(1), "pool_step": Out(1),
@@ -90,12 +101,19 @@ class Controller(wiring.Component):
         m.d.sync += li.eq(li_n)
         first = li == 0       # table entry 0 is the first weighted layer (only flatten precedes it)
         graded = ms & first   # the first layer of a multistep network reads graded bytes
-        m.d.comb += [self.first.eq(first), self.bank.eq(li[0])]
-
+        # the bank the layer reads (the other one it writes): flips with each layer computed, so a shortcut
+        # entry, which is no layer of its own, takes none
+        bank = Signal()
         # one-hot state: every decode is one flip-flop (the state register fans out to most of the datapath)
-        state = Signal(S_END2 + 1, init=1 << S_CLEAR)
+        state = Signal(N_STATES, init=1 << S_CLEAR)
+        m.d.comb += [self.first.eq(first), self.bank.eq(bank),
+                     # the shortcut walk reads its source where the layer before this one left it (the bank
+                     # this layer reads only when it is the layer's own input); its records are scattered
+                     # from the bank the Writer wrote
+                     self.code_bank.eq(bank ^ (state[S_SC_WALK] & ~cur.sc_near)),
+                     self.event_bank.eq(bank ^ state[S_SC_SCATTER])]
         m.d.comb += [self.clearing.eq(state[S_CLEAR]), self.idle.eq(state[S_IDLE]), self.inputting.eq(state[S_INPUT]),
-                     self.firing.eq(state[S_FIRE]), self.pooling.eq(state[S_POOL])]
+                     self.firing.eq(state[S_FIRE]), self.pooling.eq(state[S_POOL]), self.sc_walk.eq(state[S_SC_WALK])]
 
         # the pool walk's copies of the S_POOL bit (kept by go below) and of the FIFO credit, its step's only
         # inputs: kept apart by the flow's `_dup` rule, they sit by the walk (from the FSM's and the FIFO
@@ -109,8 +127,13 @@ class Controller(wiring.Component):
             on the few transitions that touch it (whole-vector assignments made every bit a priority chain
             over all states)"""
             m.d.sync += [state[frm].eq(0), state[to].eq(1)]
-            if S_POOL in (frm, to):
-                m.d.sync += pool_st.eq(to == S_POOL)
+            walks = (S_POOL, S_SC_WALK)
+            if frm in walks or to in walks:
+                m.d.sync += pool_st.eq(to in walks)
+            if frm in (S_FIRE, S_POOL):   # the next layer reads what this one wrote
+                m.d.sync += bank.eq(~bank)
+            if frm == S_DECIDE:           # a new step starts where the input is, bank 0
+                m.d.sync += bank.eq(0)
 
         f_issue, fa_inc, fa_zero, f_more = self.fire_issue, self.fire_addr_inc, self.fire_addr_zero, self.fire_more
         # the FSM's credit: also a marked copy, or Yosys would merge it into the pool walk's (same input)
@@ -150,6 +173,7 @@ class Controller(wiring.Component):
                 # cycles counts from this cycle on, so the END beat (S_END2) reports every cycle up to its own
                 m.d.sync += [cycles.eq(1), running.eq(1)]
                 m.d.comb += li_n.eq(0)
+                m.d.sync += bank.eq(0)
                 m.d.comb += count_clear.eq(1)
                 m.d.comb += self.exit_start.eq(1)
                 go(S_IDLE, S_PREP)
@@ -162,7 +186,7 @@ class Controller(wiring.Component):
         in_words2 = reg(m, self.in_words - 2, "in_words2")   # in_words is static: clr + 2 == in_words without an add
         # the Writer restarts in S_PREP3 and S_LAYER4, entered unconditionally from S_PREP2 and S_LAYER3:
         # a flip-flop of its own (the OR of two state bits in front of its counters' muxes was a late path)
-        m.d.sync += self.writer_restart.eq(state[S_PREP2] | state[S_LAYER3])
+        m.d.sync += self.writer_restart.eq(state[S_PREP2] | state[S_LAYER3] | state[S_SC_LOAD3] | state[S_SC_BACK3])
         with m.If(state[S_PREP3]):
             m.d.sync += [clr.eq(0), in_last.eq(self.in_words == 1)]
             go(S_PREP3, S_INPUT)
@@ -171,7 +195,7 @@ class Controller(wiring.Component):
                 m.d.sync += [clr.eq(clr + 1), in_last.eq(clr == in_words2)]
                 with m.If(in_last):
                     go(S_INPUT, S_LAYER)
-        m.d.sync += t_a.eq(Mux(state[S_LAYER], li + 1, li_n))
+        m.d.sync += t_a.eq(Mux(state[S_LAYER] | state[S_SC_LOAD], li + 1, Mux(state[S_SC_BACK], li + 2, li_n)))
         with m.If(state[S_LAYER]):  # t_a = li
             go(S_LAYER, S_LAYER2)
         with m.If(state[S_LAYER2]):  # t_a = li + 1
@@ -199,7 +223,52 @@ class Controller(wiring.Component):
                 go(S_SCATTER, S_DRAIN)
         with m.If(state[S_DRAIN]):     # the last sums written before the fire pass reads them
             with m.If(~pe_busy_r):
-                go(S_DRAIN, S_FIRE)
+                with m.If(cur.has_sc):
+                    go(S_DRAIN, S_SC_LOAD)
+                with m.Else():
+                    go(S_DRAIN, S_FIRE)
+        # the shortcut (see the module docstring); the table read address is li + 1 in SC_LOAD2, li + 2 in
+        # SC_BACK2, each read lands two cycles after its address
+        with m.If(state[S_SC_LOAD]):
+            go(S_SC_LOAD, S_SC_LOAD2)
+        with m.If(state[S_SC_LOAD2]):
+            go(S_SC_LOAD2, S_SC_LOAD3)
+        with m.If(state[S_SC_LOAD3]):   # the shortcut entry: the walk's layer and the Writer's consumer
+            m.d.sync += [cur.eq(t_data), nxt.eq(t_data)]
+            go(S_SC_LOAD3, S_SC_START)
+        with m.If(state[S_SC_START]):   # the Writer restarts; the walk's per-layer registers load
+            go(S_SC_START, S_SC_START2)
+        with m.If(state[S_SC_START2]):
+            m.d.comb += self.pool_start.eq(1)
+            go(S_SC_START2, S_SC_WALK)
+        with m.If(state[S_SC_WALK]):
+            with m.If(~pool_busy_r):
+                go(S_SC_WALK, S_SC_REC)
+        with m.If(state[S_SC_REC]):     # the last word reaches the Writer, its record the event memory
+            go(S_SC_REC, S_SC_REC2)
+        with m.If(state[S_SC_REC2]):
+            m.d.sync += self.n_rec.eq(self.writer_count)
+            go(S_SC_REC2, S_SC_GO)
+        with m.If(state[S_SC_GO]):
+            m.d.comb += self.scatter_start.eq(1)
+            go(S_SC_GO, S_SC_SCATTER)
+        with m.If(state[S_SC_SCATTER]):
+            with m.If(~sc_busy_r):
+                go(S_SC_SCATTER, S_SC_DRAIN)
+        with m.If(state[S_SC_DRAIN]):
+            with m.If(~pe_busy_r):
+                go(S_SC_DRAIN, S_SC_BACK)
+        with m.If(state[S_SC_BACK]):
+            go(S_SC_BACK, S_SC_BACK2)
+        with m.If(state[S_SC_BACK2]):   # the layer itself, for its fire pass
+            m.d.sync += cur.eq(t_data)
+            go(S_SC_BACK2, S_SC_BACK3)
+        with m.If(state[S_SC_BACK3]):   # the entry after the shortcut consumes the fire pass's words
+            m.d.sync += nxt.eq(t_data)
+            go(S_SC_BACK3, S_SC_FIRE)
+        with m.If(state[S_SC_FIRE]):    # the Writer restarts; as S_LAYER4 for the fire pass
+            m.d.comb += [fa_zero.eq(1), self.layer_start.eq(1)]
+            go(S_SC_FIRE, S_FIRE)
         with m.If(state[S_FIRE]):
             with m.If(~f_gap_z):
                 m.d.sync += [f_gap.eq(f_gap - 1), f_gap_z.eq(f_gap == 1)]
@@ -213,8 +282,8 @@ class Controller(wiring.Component):
             with m.Elif(~fire_busy_r):
                 with m.If(cur.last):
                     go(S_FIRE, S_DECIDE)
-                with m.Else():
-                    m.d.comb += li_n.eq(li + 1)
+                with m.Else():   # past the layer's shortcut entry, if it has one
+                    m.d.comb += li_n.eq(li + 1 + cur.has_sc)
                     go(S_FIRE, S_LAYER)
         m.d.comb += self.pool_step.eq(pool_st & credit_pw)   # = in S_POOL & credit
         with m.If(state[S_POOL]):
@@ -253,6 +322,9 @@ class Controller(wiring.Component):
             with m.If(state[S_CNTL3]):
                 with m.If(cur.last):
                     go(S_CNTL3, S_END)
+                with m.Elif(cur.sc_entry):   # counts nothing
+                    m.d.comb += li_n.eq(li + 1)
+                    go(S_CNTL3, S_CNTL)
                 with m.Else():
                     go(S_CNTL3, S_CNTE)
             with m.If(state[S_CNTE]):  # spike counters of one spiking or pooling layer

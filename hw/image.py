@@ -11,7 +11,7 @@ import numpy as np
 
 from logspike.model.package import Package, layer_shapes
 
-from .config import CFG_ADDR_BITS, Config, chw, fits, words_of
+from .config import CFG_ADDR_BITS, Config, chw, entry_distance, fits, words_of
 from .protocol import END_LAYOUT, GLOBAL_FIELDS, Sel, Tag, cfg_data_bits, entry_layout, res_layout
 
 
@@ -93,20 +93,7 @@ def layer_entries(cfg: Config, pkg: Package):
                     for o in range(mag.shape[0]):
                         words[nat[f] * gout + o // P][o % P] = (int(sign[o, f]), int(mag[o, f]))
             else:
-                k, s, p = l["kernel"], l["stride"], l["padding"]
-                ls = k * k * gout
-                # first output / kernel offset of input position 0, clamped to the last output (see the Writer)
-                q0, r0 = divmod(p, s)
-                qx0, qy0 = min(q0, ow - 1), min(q0, oh - 1)
-                rx0, ry0 = r0 + (q0 - qx0) * s, r0 + (q0 - qy0) * s
-                e.update(kind=0, dense=0, s=s, k=k, hout=oh, wout=ow, rx0=rx0, ry0=ry0, qx0=qx0, qy0=qy0,
-                         px0=qx0 * gout, py0=qy0 * ow * gout, wx0=rx0 * gout, wy0=ry0 * k * gout, kg=k * gout)
-                words = [[(0, 0)] * P for _ in range(cin * k * k * gout)]
-                for o in range(oc):
-                    for c in range(cin):
-                        for ky in range(k):
-                            for kx in range(k):
-                                words[((c * k + ky) * k + kx) * gout + o // P][o % P] = (int(sign[o, c, ky, kx]), int(mag[o, c, ky, kx]))
+                ls, words = _conv_fields(e, P, l["kernel"], l["stride"], l["padding"], cin, oc, oh, ow, sign, mag)
             e.update(gout=gout, wg=ow * gout, ls=ls, wstep=P * ls, sg=e["s"] * gout, skg=e["s"] * e["k"] * gout,
                      wbase=wbase, E=E, out_words=oh * ow * gout, bbase=bbase)
             if i == out_i:
@@ -126,10 +113,57 @@ def layer_entries(cfg: Config, pkg: Package):
                 e.update(leak=pkg.layer_leak(i), reset_to_value=int(v_reset is not None), v_reset=v_reset or 0)
         e.update(_writer_flags(e))
         ents.append(e)
+        if pkg.shortcut(i) is not None:
+            e["has_sc"] = 1
+            sc_ent, sc_words = _shortcut_entry(pkg, i, shapes, P, len(wwords))
+            ents.append(sc_ent)
+            wwords += sc_words
         if i == out_i:
             break
     # the Writer reads its consumer's walk fields from the *next* entry: nothing to add
     return ents, wwords, bwords
+
+
+def _conv_fields(e: dict, P: int, k: int, s: int, p: int, cin: int, oc: int, oh: int, ow: int, sign, mag):
+    """A conv layer's walk fields into entry e; its lane stride and weight words ([K, C, k, k] codes)."""
+    gout = -(-oc // P)
+    # first output / kernel offset of input position 0, clamped to the last output (see the Writer)
+    q0, r0 = divmod(p, s)
+    qx0, qy0 = min(q0, ow - 1), min(q0, oh - 1)
+    rx0, ry0 = r0 + (q0 - qx0) * s, r0 + (q0 - qy0) * s
+    e.update(kind=0, dense=0, s=s, k=k, hout=oh, wout=ow, rx0=rx0, ry0=ry0, qx0=qx0, qy0=qy0,
+             px0=qx0 * gout, py0=qy0 * ow * gout, wx0=rx0 * gout, wy0=ry0 * k * gout, kg=k * gout)
+    words = [[(0, 0)] * P for _ in range(cin * k * k * gout)]
+    for o in range(oc):
+        for c in range(cin):
+            for ky in range(k):
+                for kx in range(k):
+                    words[((c * k + ky) * k + kx) * gout + o // P][o % P] = (int(sign[o, c, ky, kx]), int(mag[o, c, ky, kx]))
+    return k * k * gout, words
+
+
+def _shortcut_entry(pkg: Package, i: int, shapes, P: int, wbase: int):
+    """The table entry of layer i's shortcut and its weight words. The processor runs a shortcut as a
+    layer of its own between layer i's scatter and its fire pass (hw/controller.py): a walk of kernel 1
+    and the shortcut's stride re-emits the source's words at the positions it reads (the pool-walk
+    fields), so the Writer records them as the input of a 1x1, stride-1 conv (the Writer's consumer
+    fields) whose scatter adds into layer i's potentials (the scatter fields). An identity shortcut is
+    that conv with the diagonal weights +2^E (Package.shortcut_weights)."""
+    sc = pkg.shortcut(i)
+    j = sc["from"]
+    c, h, w = chw(shapes[j])
+    oc, oh, ow = chw(shapes[i])
+    s = sc.get("stride", 1)
+    gin, gout = -(-c // P), -(-oc // P)
+    sign, mag = pkg.shortcut_weights(i)
+    e = {"index": i, "sc_entry": 1, "sc_near": int(entry_distance(pkg.layers, j, i) == 1),
+         "in_g": gin - 1, "in_x": ow - 1, "in_y": oh - 1,
+         "pk": 1, "p_ox": ow - 1, "p_oy": oh - 1, "rstep": s * w * gin, "cstep": s * gin, "dystep": w * gin}
+    ls, words = _conv_fields(e, P, 1, 1, 0, c, oc, oh, ow, sign, mag)
+    e.update(gout=gout, wg=ow * gout, ls=ls, wstep=P * ls, sg=gout, skg=gout, wbase=wbase, E=sc["exp_offset"],
+             out_words=oh * ow * gout)
+    e.update(_writer_flags(e))
+    return e, words
 
 
 def _word(lanes, width):

@@ -82,6 +82,10 @@ def entry_layout(cfg: Config) -> data.StructLayout:
     return data.StructLayout({
         "kind": 1,           # 0 weighted (dense or conv), 1 maxpool
         "last": 1,           # output layer: emit logits, no firing
+        # residual (SPEC version 2): has_sc on a layer whose shortcut entry follows it in the table; that
+        # entry (sc_entry) is the shortcut's 1x1 conv of the source's re-emitted words (hw/controller.py),
+        # sc_near when the source is the layer's own input (else the layer before it)
+        "has_sc": 1, "sc_entry": 1, "sc_near": 1,
         "index": LAYER_INDEX_BITS,  # package layer index (result tag)
         # the tensor this layer consumes, as its producer walks it
         "in_g": XA, "in_x": D, "in_y": D,   # groups-1, width-1, height-1

@@ -204,7 +204,7 @@ class Processor(wiring.Component):
         e1_rn = Signal(rec_l)
         m.d.comb += [e1_rn.eq(e1_r), e1_rn.nlanes.eq(tree_sum(e1_q))]
         m.d.sync += [e_wr.addr.eq(e1_a), e_wr.data.eq(e1_rn), e_wr.en.eq(e1_e)]
-        m.d.comb += [e_rd.addr.eq(Cat(scatter.raddr[:len(e_rd.addr) - 1], rbank)), scatter.rdata.eq(e_rd.data)]
+        m.d.comb += [e_rd.addr.eq(Cat(scatter.raddr[:len(e_rd.addr) - 1], ctl.event_bank)), scatter.rdata.eq(e_rd.data)]
         spike_beat = reg(m, spike_sel, "spike_beat")
         with m.If(spike_beat & ~ms):
             m.d.comb += [fw.tag.eq(Tag.SPIKE), fw.layer.eq(cur.index), fw.addr.eq(writer.addr),
@@ -245,7 +245,7 @@ class Processor(wiring.Component):
 
         # ---- pool pass (hw/passes.py): the walk's reads -> lane-wise min -> Writer, spike counts -> kmem
         po = ctl.pooled  # pooled words so far (multistep counter address)
-        m.d.comb += c_rd.addr.eq(Cat(pool.rd[:len(c_rd.addr) - 1], rbank))
+        m.d.comb += c_rd.addr.eq(Cat(pool.rd[:len(c_rd.addr) - 1], ctl.code_bank))
         kaddr3 = Signal(ubits(cfg.max_count_words) + 1)
         m.d.comb += kaddr3.eq(cur.cbase + po)
         m.submodules.pool_min = pmin_u = PoolMin(cfg)
@@ -266,7 +266,7 @@ class Processor(wiring.Component):
             m.d.comb += [win_v.eq(1), win_codes.eq(pw6), win_ns.eq(pns6)]
         with m.Else():
             m.d.comb += [win_v.eq(in_v), win_codes.eq(in_w), win_ns.eq(in_ns)]
-        m.d.comb += spike_sel.eq(fw_v | pwv6)
+        m.d.comb += spike_sel.eq(fw_v | (pwv6 & ~ctl.sc_walk))   # a shortcut's re-emitted words are no layer's output
 
         # ---- config writes (hw/decoder.py), taken only in S_IDLE
         w_wa, w_wd, w_we = (w_wr.addr, w_wr.data, w_wr.en) if not banked else (wbanks.wr_addr, wbanks.wr_data, wbanks.wr_en)

@@ -6,6 +6,8 @@ margin, so the packages also exercise narrow accumulators.
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from . import arith
@@ -136,12 +138,15 @@ def residual_layers(rng, input_shape) -> list[dict]:
 
 
 def random_residual_package(rng, mode: str = "ttfs", input_shape=None, weight_bits=None, frac_bits=None,
-                            tau=None, time_steps=None, margin="auto") -> Package:
-    """A random valid version-2 package with an identity and a projection shortcut (residual_layers)."""
+                            tau=None, time_steps=None, margin="auto", layers=None) -> Package:
+    """A random valid version-2 package with an identity and a projection shortcut (residual_layers), or
+    random weights for the given residual `layers` (shortcut exponents drawn here)."""
     W = weight_bits or int(rng.integers(3, 7))
     F = frac_bits or int(rng.integers(8, 17))
+    if layers is not None:
+        input_shape = list(layers[0]["in_shape"])
     input_shape = input_shape or [int(rng.integers(1, 3)), int(rng.integers(4, 8)), int(rng.integers(4, 8))]
-    layers = residual_layers(rng, list(input_shape))
+    layers = residual_layers(rng, list(input_shape)) if layers is None else copy.deepcopy(layers)
     p = rng.uniform(0.2, 0.6)
     tensors = _random_tensors(rng, layers, W, F, p, spread=1, sign_p=0.4, bias_range=(-(1 << F) // 4, (1 << F) // 4))
     if mode == "multistep":   # the stem takes bytes as b / 256: two octaves up, so that it fires

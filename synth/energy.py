@@ -191,6 +191,7 @@ def op_counts(pkg, cfg, x, res, spikes=None) -> Tally:
     for s in range(1, (T if ms else 1) + 1):
         run = (exit_step >= s).astype(np.float64)  # samples that execute step s
         live = x_live  # the consumed tensor in its producer's word layout (flatten is free)
+        outs = {}      # each layer's live outputs at this step, for the shortcuts that read them
         for i, (l, shp) in enumerate(zip(pkg.layers[:out_i + 1], shapes)):
             if l["type"] == "flatten":
                 continue
@@ -206,7 +207,7 @@ def op_counts(pkg, cfg, x, res, spikes=None) -> Tally:
                     counters(ow, run)
                 t.cycles += reads * run
                 t.layer(i, "maxpool2d", pool_reads=reads * run)
-                live = nxt
+                live = outs[i] = nxt
                 continue
             K = chw(shp)[0]
             G = -(-K // P)
@@ -224,6 +225,21 @@ def op_counts(pkg, cfg, x, res, spikes=None) -> Tally:
                         live_inputs=live.reshape(B, -1).sum(1).astype(np.float64))
                 if ms and i == first:
                     t.mem("imem", w=ow * run)
+            if "shortcut" in l:   # SC_WALK re-emits the source's words at the stride, SC_SCATTER a 1x1 conv
+                sc = l["shortcut"]
+                st = sc.get("stride", 1)
+                src = outs[sc["from"]][:, :, ::st, ::st]
+                sw = words_of(src.shape[1:], P)
+                ev = src.reshape(B, -1).sum(1).astype(np.float64)
+                ops = ev * G
+                t.mem("table", r=4 * run)   # the shortcut entry, then the layer and the entry after it again
+                t.mem("cmem", r=sw * run, w=sw * run)
+                t.mem("emem", w=live_words(src, P), r=live_words(src, P))
+                t.mem("wmem", r=ops)
+                t.mem("pmem", r=ops, w=ops)
+                t.op("shift_add", A, ev * K, adds=2)
+                t.cycles += sw * run + ops
+                t.layer(i, l["type"], synaptic_events=ev * K, scatter_ops=ops, live_inputs=ev)
             # FIRE: every output word read and cleared, its bias word read
             n = ow * P * run
             t.mem("pmem", r=ow * run, w=ow * run)
@@ -254,7 +270,7 @@ def op_counts(pkg, cfg, x, res, spikes=None) -> Tally:
             nxt = out_live(i, s)
             t.mem("cmem", w=ow * run)
             t.mem("emem", w=live_words(nxt, P))
-            live = nxt
+            live = outs[i] = nxt
     if ms:  # after the exit step: OUTE (O from vmem), CNT (table walk, every counter word)
         n = needs(pkg, P)
         ow = words_of(shapes[out_i], P)

@@ -1,5 +1,6 @@
-"""Residual packages (SPEC version 2): the golden model runs them from the command line; the RTL has no
-residual datapath yet, so `logspike sim` refuses them in one line naming the layer's shortcut."""
+"""Residual packages (SPEC version 2) from the command line: `logspike golden` and `logspike sim` give the
+same results file; a shortcut the processor cannot keep (from three layers back) is refused in one line
+naming the field."""
 import numpy as np
 
 from logspike.cli import main
@@ -7,21 +8,32 @@ from logspike.model import golden, randnet
 from logspike.model.package import write
 
 
-def test_golden_runs_and_sim_refuses_residual_packages(tmp_path, capsys):
+def test_golden_and_sim_agree_on_a_residual_package(tmp_path, capsys):
     rng = np.random.default_rng(3)
     pkg = randnet.random_residual_package(rng, "multistep")
     write(pkg, tmp_path / "pkg")
     x = randnet.random_inputs(rng, pkg, 3)
     np.save(tmp_path / "x.npy", x)
-    assert main(["golden", "--package", str(tmp_path / "pkg"), "--inputs", str(tmp_path / "x.npy"),
-                 "--out", str(tmp_path / "g.npz")]) == 0
-    got = np.load(tmp_path / "g.npz")
+    args = ["--package", str(tmp_path / "pkg"), "--inputs", str(tmp_path / "x.npy")]
+    assert main(["golden", *args, "--out", str(tmp_path / "g.npz")]) == 0
+    assert main(["sim", *args, "--out", str(tmp_path / "r.npz")]) == 0
+    got, rtl = np.load(tmp_path / "g.npz"), np.load(tmp_path / "r.npz")
     want = golden.run(pkg, x)
-    assert all(np.array_equal(got[k], want[k]) for k in want)
+    for k in want:
+        assert np.array_equal(got[k], want[k]) and np.array_equal(rtl[k], want[k]), k
+
+
+def test_sim_refuses_a_shortcut_from_too_far_back(tmp_path, capsys):
+    conv = {"type": "conv2d", "in_shape": [2, 4, 4], "out_channels": 2, "kernel": 3, "stride": 1, "padding": 1}
+    layers = [dict(conv) for _ in range(4)] + [{"type": "flatten"}, {"type": "dense", "in": 32, "out": 2}]
+    layers[3]["shortcut"] = {"from": 0, "kind": "identity"}
+    rng = np.random.default_rng(4)
+    pkg = randnet.random_residual_package(rng, "ttfs", layers=layers)
+    write(pkg, tmp_path / "pkg")
+    np.save(tmp_path / "x.npy", randnet.random_inputs(rng, pkg, 1))
     capsys.readouterr()
     assert main(["sim", "--package", str(tmp_path / "pkg"), "--inputs", str(tmp_path / "x.npy"),
                  "--out", str(tmp_path / "r.npz")]) == 2
     err = capsys.readouterr().err
-    i = next(i for i, l in enumerate(pkg.layers) if "shortcut" in l)
-    assert err.startswith(f"logspike: error: package layers[{i}].shortcut = identity") and "no residual datapath" in err
+    assert err.startswith("logspike: error: package layers[3].shortcut.from = 0: does not fit this build (3 layers back")
     assert err.count("\n") == 1 and not (tmp_path / "r.npz").exists()
