@@ -18,9 +18,16 @@ def _shared_build():
     return build_for_all([load(n)[0] for n in TTFS_NETS], LANES)
 
 
+# the ResNet-8 (72k cycles an image at 4 lanes) on its first 120 images; all 359 run in the RTL-cycles
+# benchmark (python -m logspike.hw.bench --net digits_resnet8), which records bit_exact
+IMAGES = {"digits_resnet8": 120}
+
+
 @pytest.mark.parametrize("name", TTFS_NETS)
 def test_trained_network_every_test_image(name, tmp_path):
     pkg, x, y, want = load(name)
+    n = IMAGES.get(name, len(x))
+    x, y, want = x[:n], y[:n], {k: v[:n] for k, v in want.items()}
     res, cycles = simulate(_shared_build(), pkg, x, test_dir=tmp_path)
     assert sorted(res) == sorted(want)
     for k in want:

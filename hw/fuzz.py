@@ -6,7 +6,9 @@ model and on the RTL, one outcome per package.
 Packages come in groups that share one processor build (build_for_all of the group, so a group
 costs one Verilator model): each group draws its lanes (1 to 16) and its F; every package in it
 draws its own mode, shape, W, T, tau, leak and exit rule (model.randnet.campaign_package), and a
-multistep one its version-2 neurons (randnet.with_neurons: per-layer leaks, resets to a value). A
+multistep one its version-2 neurons (randnet.with_neurons: per-layer leaks, resets to a value), and,
+with `shortcuts` = p > 0, half the packages residual shortcuts (randnet.with_shortcuts: each conv layer
+with probability p, from one or two layers back; their own generator default_rng([s, i, 3])). A
 group's packages run back to back through the HDL testbench, each one's config stream followed
 by its inputs (two random, one all-silent, one all-firing), with the group's own random valid
 gaps and result backpressure.
@@ -53,7 +55,7 @@ class Case:
     summary: dict = field(default_factory=dict)
 
 
-def draw(seed: int, index: int, frac_bits: int) -> Case:
+def draw(seed: int, index: int, frac_bits: int, shortcuts: float = 0.0) -> Case:
     rng = np.random.default_rng([seed, index])
     mode = "ttfs" if rng.random() < 0.5 else "multistep"
     c = Case(index, mode)
@@ -69,11 +71,19 @@ def draw(seed: int, index: int, frac_bits: int) -> Case:
         except PackageError as e:
             c.outcome, c.detail = "refused", f"package: {e}"
             return c
+    if shortcuts and rng.random() < 0.5:   # residual shortcuts, from a generator of their own
+        try:
+            c.pkg = randnet.with_shortcuts(c.pkg, np.random.default_rng([seed, index, 3]), shortcuts)
+        except PackageError as e:
+            c.outcome, c.detail = "refused", f"package: {e}"
+            return c
     p = c.pkg
     c.summary = {"W": p.weight_bits, "F": p.frac_bits, "A": p.acc_bits, "T": p.time_steps,
                  "layers": "-".join({"dense": "d", "conv2d": "c", "maxpool2d": "p", "flatten": "f"}[l["type"]]
                                     for l in p.layers),
-                 "input": list(p.input_shape)}
+                 "input": list(p.input_shape),
+                 "shortcuts": [f"L{i} {l['shortcut']['kind']} stride {l['shortcut'].get('stride', 1)} from L{l['shortcut']['from']}"
+                               for i, l in enumerate(p.layers) if "shortcut" in l]}
     c.summary.update({"tau": p.tau} if mode == "ttfs" else {
         "leak": [p.layer_leak(i) for i in p.weighted_indices()[:-1]], "margin": p.exit["margin"],
         "min_steps": p.exit["min_steps"],
@@ -81,7 +91,7 @@ def draw(seed: int, index: int, frac_bits: int) -> Case:
     return c
 
 
-def groups(seed: int, packages: int, group_size: int, lanes=LANES) -> list[dict]:
+def groups(seed: int, packages: int, group_size: int, lanes=LANES, shortcuts: float = 0.0) -> list[dict]:
     """The campaign's groups: lanes, F and package indices of each (cheap; the packages are drawn
     by the process that runs the group)."""
     rng = np.random.default_rng([seed, 1 << 30])
@@ -89,7 +99,8 @@ def groups(seed: int, packages: int, group_size: int, lanes=LANES) -> list[dict]
     for g, start in enumerate(range(0, packages, group_size)):
         out.append({"group": g, "lanes": int(rng.choice(lanes)), "frac_bits": int(rng.integers(8, 25)),
                     "indices": list(range(start, min(start + group_size, packages))),
-                    "gap": float(rng.choice([0.0, 0.3])), "ready_p": float(rng.choice([1.0, 0.6]))})
+                    "gap": float(rng.choice([0.0, 0.3])), "ready_p": float(rng.choice([1.0, 0.6])),
+                    "shortcuts": shortcuts})
     return out
 
 
@@ -128,7 +139,7 @@ def _crash(e: BaseException) -> str:
 
 def run_group(seed: int, g: dict) -> list[dict]:
     """Draw and run one group; returns one row per package."""
-    cases = [draw(seed, i, g["frac_bits"]) for i in g["indices"]]
+    cases = [draw(seed, i, g["frac_bits"], g.get("shortcuts", 0.0)) for i in g["indices"]]
     live = []
     for c in cases:
         if c.outcome:
@@ -168,11 +179,13 @@ def run_group(seed: int, g: dict) -> list[dict]:
                   "detail": c.detail}, **c.summary) for c in cases]
 
 
-def run(seed: int, packages: int, group_size: int = 20, lanes=LANES, jobs: int = 1, progress: bool = True) -> list[dict]:
-    """The whole campaign; rows in package order. jobs: groups run by that many processes."""
+def run(seed: int, packages: int, group_size: int = 20, lanes=LANES, jobs: int = 1, progress: bool = True,
+        shortcuts: float = 0.0) -> list[dict]:
+    """The whole campaign; rows in package order. jobs: groups run by that many processes; shortcuts: see
+    draw (0: the campaigns of seeds 0 to 4)."""
     from tqdm import tqdm
 
-    gs = groups(seed, packages, group_size, lanes)
+    gs = groups(seed, packages, group_size, lanes, shortcuts)
     rows = []
     bar = tqdm(total=packages, desc="fuzz", unit="pkg", file=sys.stderr, disable=None if progress else True)
     if jobs <= 1:

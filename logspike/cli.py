@@ -410,8 +410,10 @@ def cmd_fuzz(a):
         check_lanes(v)
         if v > 64:
             raise CliError(f"--lanes {v}: must be at most 64")
+    if not 0.0 <= a.shortcuts <= 1.0:
+        raise CliError(f"--shortcuts {a.shortcuts}: must be a probability in [0, 1]")
     out = _out_dir(a.out)
-    rows = fuzz.run(a.seed, a.packages, a.group_size, lanes, a.jobs)
+    rows = fuzz.run(a.seed, a.packages, a.group_size, lanes, a.jobs, shortcuts=a.shortcuts)
     s = fuzz.write(rows, a.seed, out)
     c = s["counts"]
     print(f"{s['packages']} packages: " + ", ".join(f"{c[o]} {o}" for o in fuzz.OUTCOMES) + f" -> {out / 'fuzz.md'}")
@@ -548,6 +550,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--group-size", type=int, default=20, help="packages that share one processor build (default 20)")
     p.add_argument("--lanes", default="1,2,4,8,16", help="lane counts the groups draw from (default 1,2,4,8,16)")
     p.add_argument("--jobs", type=int, default=1, help="groups run by this many processes (default 1)")
+    p.add_argument("--shortcuts", type=float, default=0.5,
+                   help="half the packages get residual shortcuts, each conv layer with this probability "
+                        "(default 0.5; 0 draws the campaigns of seeds 0 to 4)")
     p.add_argument("--out", default="out/fuzz", help="folder for fuzz.json and fuzz.md")
     p.set_defaults(fn=cmd_fuzz)
     return ap

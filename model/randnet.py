@@ -282,6 +282,46 @@ def with_neurons(pkg: Package, rng, p: float = 0.6) -> Package:
     return validate(q)
 
 
+def with_shortcuts(pkg: Package, rng, p: float = 0.6) -> Package:
+    """A version-2 copy of a package with residual shortcuts (SPEC section 1, "Residual connections"): each
+    conv2d layer, with probability p, adds the output of the conv or max-pool layer one or two layers
+    before it (flatten aside): an identity where the shapes are equal (half the time, else a projection
+    of stride 1; campaign convs seldom keep a shape, so identities are rare), a 1x1 projection where some
+    stride 1-4 maps the source's map onto the layer's; the
+    shortcut's exponent -2..1 and its weights drawn as the layer's. acc_bits keeps its slack over the
+    proven minimum; a package past 62 bits raises PackageError."""
+    q = pkg.copy()
+    F, W = q.frac_bits, q.weight_bits
+    slack = q.acc_bits - max(required_acc_bits(q), F + 2)
+    shapes = layer_shapes(q.input_shape, q.layers)
+    entries = [i for i, l in enumerate(q.layers) if l["type"] != "flatten"]
+    for n, i in enumerate(entries):
+        l = q.layers[i]
+        if l["type"] != "conv2d" or rng.random() >= p:
+            continue
+        sources = [j for j in entries[max(0, n - 2):n] if q.layers[j]["type"] in ("conv2d", "maxpool2d")]
+        (k, h, w), options = tuple(shapes[i]), []
+        for j in sources:
+            c, hs, ws = tuple(shapes[j])
+            if (c, hs, ws) == (k, h, w) and rng.random() < 0.5:
+                options.append({"from": j, "kind": "identity"})
+                continue
+            options += [{"from": j, "kind": "projection", "stride": st} for st in range(1, 5)
+                        if (hs - 1) // st + 1 == h and (ws - 1) // st + 1 == w]
+        if not options:
+            continue
+        sc = dict(options[int(rng.integers(len(options)))], exp_offset=int(rng.integers(-2, 2)))
+        l["shortcut"] = sc
+        if sc["kind"] == "projection":
+            mag = rng.integers(1, arith.max_mag(W) + 1, size=(k, shapes[sc["from"]][0], 1, 1))
+            mag[rng.random(mag.shape) < rng.uniform(0.1, 0.8)] = 0
+            q.tensors[f"L{i}.sc_sign"] = (rng.random(mag.shape) < rng.uniform(0.2, 0.6)).astype(np.uint8)
+            q.tensors[f"L{i}.sc_mag"] = mag.astype(np.uint8)
+    q.manifest["version"] = 2
+    q.manifest["acc_bits"] = max(required_acc_bits(q), F + 2) + slack
+    return validate(q)
+
+
 def campaign_inputs(rng, pkg: Package, random: int = 2) -> np.ndarray:
     """`random` random samples, then an all-silent one and an all-firing one (ttfs: every code T, then
     every code 0; multistep: every byte 0, then every byte 255)."""

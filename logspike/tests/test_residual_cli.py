@@ -1,6 +1,6 @@
-"""Residual packages (SPEC version 2) from the command line: `logspike golden` and `logspike sim` give the
-same results file; a shortcut the processor cannot keep (from three layers back) is refused in one line
-naming the field."""
+"""Residual packages (SPEC version 2) from the command line: `logspike golden` runs them (the RTL's
+residual tests are cocotb_tests/test_residual.py); a shortcut the processor cannot keep (from three
+layers back) is refused by `logspike sim` in one line naming the field."""
 import numpy as np
 
 from logspike.cli import main
@@ -8,7 +8,7 @@ from logspike.model import golden, randnet
 from logspike.model.package import write
 
 
-def test_golden_and_sim_agree_on_a_residual_package(tmp_path, capsys):
+def test_golden_runs_a_residual_package(tmp_path, capsys):
     rng = np.random.default_rng(3)
     pkg = randnet.random_residual_package(rng, "multistep")
     write(pkg, tmp_path / "pkg")
@@ -16,11 +16,10 @@ def test_golden_and_sim_agree_on_a_residual_package(tmp_path, capsys):
     np.save(tmp_path / "x.npy", x)
     args = ["--package", str(tmp_path / "pkg"), "--inputs", str(tmp_path / "x.npy")]
     assert main(["golden", *args, "--out", str(tmp_path / "g.npz")]) == 0
-    assert main(["sim", *args, "--out", str(tmp_path / "r.npz")]) == 0
-    got, rtl = np.load(tmp_path / "g.npz"), np.load(tmp_path / "r.npz")
+    got = np.load(tmp_path / "g.npz")
     want = golden.run(pkg, x)
     for k in want:
-        assert np.array_equal(got[k], want[k]) and np.array_equal(rtl[k], want[k]), k
+        assert np.array_equal(got[k], want[k]), k
 
 
 def test_sim_refuses_a_shortcut_from_too_far_back(tmp_path, capsys):

@@ -621,3 +621,28 @@ def test_residual_bound_holds_on_all_firing_inputs():
             x = np.full((1, *pkg.input_shape), 0 if mode == "ttfs" else 255, dtype=np.uint8 if mode != "ttfs" else np.int64)
             golden.run(pkg, x)
             assert_same(golden.run(pkg, x), naive_run(pkg, x), pkg, f"residual {mode} all-firing seed={seed}")
+
+
+def test_campaign_shortcuts_match_naive():
+    """The fuzz campaign's residual draws (randnet.with_shortcuts over campaign packages: any conv shape,
+    stride, padding, pool sources, strides 1-4) against the naive reading; projections from both
+    distances drawn (identities need equal shapes, which campaign convs seldom keep: the residual tests
+    above draw them)."""
+    seen = set()
+    n = 0
+    for seed in range(60):
+        rng = np.random.default_rng([33, seed])
+        mode = ("ttfs", "multistep")[seed % 2]
+        try:
+            pkg = randnet.with_shortcuts(randnet.campaign_package(rng, mode), rng, p=1.0)
+        except PackageError:   # past 62 accumulator bits: the campaign counts it as refused
+            continue
+        shortcuts = [(l["shortcut"]["kind"], sum(m["type"] != "flatten" for m in pkg.layers[l["shortcut"]["from"] + 1:i + 1]))
+                     for i, l in enumerate(pkg.layers) if "shortcut" in l]
+        if not shortcuts:
+            continue
+        seen |= set(shortcuts)
+        n += 1
+        x = randnet.campaign_inputs(rng, pkg)
+        assert_same(golden.run(pkg, x), naive_run(pkg, x), pkg, f"campaign shortcuts {mode} seed={seed}")
+    assert n >= 10 and {("projection", 1), ("projection", 2)} <= seen, (n, seen)
