@@ -24,7 +24,7 @@ IMAGES = {"digits_resnet8": 120}
 
 
 @pytest.mark.parametrize("name", TTFS_NETS)
-def test_trained_network_every_test_image(name, tmp_path):
+def test_trained_network_test_images(name, tmp_path):
     pkg, x, y, want = load(name)
     n = IMAGES.get(name, len(x))
     x, y, want = x[:n], y[:n], {k: v[:n] for k, v in want.items()}

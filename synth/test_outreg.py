@@ -143,7 +143,9 @@ def _check(cfg, pkg, x, raw):
         assert np.array_equal(res[k], want[k]), f"{k}: gates {res[k].tolist()} golden {want[k].tolist()}"
 
 
-@pytest.mark.parametrize("bank", [0, 512])
+# the banked netlist is a slow run (4 minutes of gate-level simulation); the banked RTL is in the default
+# suite (cocotb_tests/test_weight_banks.py)
+@pytest.mark.parametrize("bank", [0, pytest.param(512, marks=pytest.mark.slow)])
 def test_gate_level_netlist_is_bit_exact(tmp_path, bank):
     """Random ttfs (dense, conv) and multistep packages, back to back on one netlist with random
     stream gaps and result backpressure: the mapped ECP5 netlist, output registers moved into the
