@@ -41,7 +41,7 @@ from logspike.model.golden import patches
 from logspike.model.package import Package, layer_shapes
 
 from . import image
-from .config import build_for
+from .config import build_for, fits
 from .sim import build, build_harness, collate, run_steps, simulate_timed
 
 TARGET = 500_000  # simulated cycles per wall second (issue 3)
@@ -85,6 +85,7 @@ def run(name: str, lanes: int, images: int | None, per_beat: int = 0) -> dict:
     if images:
         x, want = x[:images], {k: v[:images] for k, v in want.items()}
     cfg = build_for(pkg, lanes)
+    fits(cfg, pkg)   # a package no build of this many lanes loads: the field and the limit, before any build
     t = time.perf_counter()
     build_harness(cfg)
     t_build = time.perf_counter() - t
