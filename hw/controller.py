@@ -12,7 +12,8 @@ Phases of one inference (one layer-table entry per non-flatten layer):
   SC_*     a layer with a residual shortcut (has_sc), between its DRAIN and FIRE: its shortcut entry
            (li + 1) becomes cur and nxt; SC_WALK re-emits the source's words through the Writer (a walk
            of kernel 1 and the shortcut's stride, no result beats, no counts) as the records of a 1x1
-           conv; SC_SCATTER scatters them into the layer's potentials; SC_BACK reloads the layer (cur)
+           conv; SCATTER and DRAIN scatter them into the layer's potentials (cur is the shortcut entry,
+           sc_entry), then SC_BACK reloads the layer (cur)
            and the entry after the shortcut (nxt) for the fire pass. The source's words are intact: the
            layer before this one wrote the other bank, and this layer's Writer has not yet written
   FIRE     one issue per output word (paced for the exit controller and a split firing bank)
@@ -43,8 +44,8 @@ from .sequencer import copies, reg
 (S_CLEAR, S_IDLE, S_PREP, S_PREP2, S_PREP3, S_INPUT, S_LAYER, S_LAYER2, S_LAYER3, S_LAYER4, S_SCATTER,
  S_DRAIN, S_FIRE, S_POOL, S_DECIDE, S_OUTE, S_CNTL, S_CNTL2, S_CNTL3, S_CNTE, S_END, S_END2,
  S_SC_LOAD, S_SC_LOAD2, S_SC_LOAD3, S_SC_START, S_SC_START2, S_SC_WALK, S_SC_REC, S_SC_REC2, S_SC_GO,
- S_SC_SCATTER, S_SC_DRAIN, S_SC_BACK, S_SC_BACK2, S_SC_BACK3, S_SC_FIRE) = range(37)
-N_STATES = 37
+ S_SC_BACK, S_SC_BACK2, S_SC_BACK3, S_SC_FIRE) = range(35)
+N_STATES = 35
 
 
 class Controller(wiring.Component):
@@ -107,11 +108,12 @@ class Controller(wiring.Component):
         # one-hot state: every decode is one flip-flop (the state register fans out to most of the datapath)
         state = Signal(N_STATES, init=1 << S_CLEAR)
         m.d.comb += [self.first.eq(first), self.bank.eq(bank),
-                     # the shortcut walk reads its source where the layer before this one left it (the bank
-                     # this layer reads only when it is the layer's own input); its records are scattered
-                     # from the bank the Writer wrote
-                     self.code_bank.eq(bank ^ (state[S_SC_WALK] & ~cur.sc_near)),
-                     self.event_bank.eq(bank ^ state[S_SC_SCATTER])]
+                     # while cur is a shortcut entry only its walk reads codes and only its scatter reads
+                     # records: the walk reads its source where the layer before this one left it (the bank
+                     # this layer reads only when it is the layer's own input), the scatter the records the
+                     # Writer wrote into the other bank
+                     self.code_bank.eq(bank ^ (cur.sc_entry & ~cur.sc_near)),
+                     self.event_bank.eq(bank ^ cur.sc_entry)]
         m.d.comb += [self.clearing.eq(state[S_CLEAR]), self.idle.eq(state[S_IDLE]), self.inputting.eq(state[S_INPUT]),
                      self.firing.eq(state[S_FIRE]), self.pooling.eq(state[S_POOL]), self.sc_walk.eq(state[S_SC_WALK])]
 
@@ -223,7 +225,9 @@ class Controller(wiring.Component):
                 go(S_SCATTER, S_DRAIN)
         with m.If(state[S_DRAIN]):     # the last sums written before the fire pass reads them
             with m.If(~pe_busy_r):
-                with m.If(cur.has_sc):
+                with m.If(cur.sc_entry):   # the shortcut's sums are in: back to its layer
+                    go(S_DRAIN, S_SC_BACK)
+                with m.Elif(cur.has_sc):
                     go(S_DRAIN, S_SC_LOAD)
                 with m.Else():
                     go(S_DRAIN, S_FIRE)
@@ -251,13 +255,7 @@ class Controller(wiring.Component):
             go(S_SC_REC2, S_SC_GO)
         with m.If(state[S_SC_GO]):
             m.d.comb += self.scatter_start.eq(1)
-            go(S_SC_GO, S_SC_SCATTER)
-        with m.If(state[S_SC_SCATTER]):
-            with m.If(~sc_busy_r):
-                go(S_SC_SCATTER, S_SC_DRAIN)
-        with m.If(state[S_SC_DRAIN]):
-            with m.If(~pe_busy_r):
-                go(S_SC_DRAIN, S_SC_BACK)
+            go(S_SC_GO, S_SCATTER)
         with m.If(state[S_SC_BACK]):
             go(S_SC_BACK, S_SC_BACK2)
         with m.If(state[S_SC_BACK2]):   # the layer itself, for its fire pass

@@ -225,7 +225,7 @@ def op_counts(pkg, cfg, x, res, spikes=None) -> Tally:
                         live_inputs=live.reshape(B, -1).sum(1).astype(np.float64))
                 if ms and i == first:
                     t.mem("imem", w=ow * run)
-            if "shortcut" in l:   # SC_WALK re-emits the source's words at the stride, SC_SCATTER a 1x1 conv
+            if "shortcut" in l:   # SC_WALK re-emits the source's words at the stride, then a 1x1 conv scatter
                 sc = l["shortcut"]
                 st = sc.get("stride", 1)
                 src = outs[sc["from"]][:, :, ::st, ::st]
