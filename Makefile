@@ -20,7 +20,7 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/logspike demo
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -n $(JOBS) -q
+	$(PY) -m pytest -n $(JOBS) --dist worksteal -q
 
 test-slow: $(VENV)/.installed
 	$(PY) -m pytest -n $(JOBS) -q -m slow

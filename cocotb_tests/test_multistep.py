@@ -1,7 +1,6 @@
 """multistep mode on the same build as ttfs: exit controller against SPEC 4.4, random
 multistep packages bit-exact against model.golden (exit_step and spike counts
 included), mode switching, backpressure, the trained ATSNN vector, early-exit cycles."""
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +14,6 @@ from logspike.hw.exit import ExitController
 from logspike.model import arith, golden, randnet
 from logspike.model.package import PackageError
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 # ---- exit controller -------------------------------------------------------
@@ -149,19 +147,25 @@ def test_multistep_sweep(tmp_path, block):
     _run(tmp_path, cases, seed=block, gap=0.2 * (block // 2), ready_p=1.0 - 0.3 * (block // 2))
 
 
-def test_trained_atsnn(tmp_path):
-    if not (ROOT / "golden" / "digits_atsnn" / "results.npz").exists():
-        pytest.skip("golden/digits_atsnn/ not generated yet (python -m logspike.golden.make --only digits_atsnn)")
-    from logspike.golden.make import load
-    from logspike.hw.config import build_for
+ATSNN_NETS = ("digits_atsnn", "digits_resnet8_atsnn")
 
-    pkg, x, y, want = load("digits_atsnn")
-    cfg = build_for(pkg, 4)
+
+@pytest.mark.parametrize("name", ATSNN_NETS)
+def test_trained_atsnn(tmp_path, name):
+    """The trained ATSNNs (the MLP of the demo, the residual ResNet-8 of the ATSNN table) on every digits
+    test image, early exit on, on one 4-lane build: every key equal to the golden model, exit steps
+    included."""
+    from logspike.golden.make import load
+    from logspike.hw.config import build_for_all
+
+    pkg, x, y, want = load(name)
+    cfg = build_for_all([load(n)[0] for n in ATSNN_NETS], 4)
     res, cycles = sim.simulate(cfg, pkg, x, test_dir=tmp_path)
     assert sorted(res) == sorted(want)
     for k in want:
         bad = np.flatnonzero((res[k] != want[k]).reshape(len(x), -1).any(1))
         assert len(bad) == 0, f"{k}: {len(bad)} of {len(x)} images differ, first {bad[:5].tolist()}"
+    assert (res["pred"] == y).mean() > 0.93 and res["exit_step"].mean() < pkg.time_steps / 4
     assert len(cycles) == len(x) and min(cycles) > 0
 
 

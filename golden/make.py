@@ -23,7 +23,7 @@ from logspike.model.package import Package, read, write
 from logspike.model.quant import QuantConfig
 
 HERE = Path(__file__).parent
-NAMES = ("digits_mlp", "digits_cnn", "digits_atsnn", "digits_resnet8")
+NAMES = ("digits_mlp", "digits_cnn", "digits_atsnn", "digits_resnet8", "digits_resnet8_atsnn")
 
 
 def _ttfs(net_name: str, d: data.Dataset) -> tuple[Package, np.ndarray]:
@@ -34,10 +34,12 @@ def _ttfs(net_name: str, d: data.Dataset) -> tuple[Package, np.ndarray]:
     return to_package(cat, q), encode_inputs(d.test.x, q)
 
 
-def _atsnn(d: data.Dataset) -> tuple[Package, np.ndarray]:
+def _atsnn(d: data.Dataset, net_name: str) -> tuple[Package, np.ndarray]:
+    """The ATSNN of `python -m logspike.model.atsnn_report --net NET_NAME` (the same seeded training and
+    calibration, so the same package as that report's)."""
     from logspike.model.atsnn import SNNConfig, calibrate, margin_candidates, to_package as ms_package, train_snn
 
-    net = train_snn(d, "mlp", SNNConfig(time_steps=16, loss="early"), epochs=30)
+    net = train_snn(d, net_name, SNNConfig(time_steps=16, loss="early"), epochs=30)
     pkg = ms_package(net)
     tv = golden.output_trace(pkg, d.val.bytes)
     margin = calibrate(tv, d.val.y, "margin", 0.005, margin_candidates(tv))[0]
@@ -48,7 +50,11 @@ def _atsnn(d: data.Dataset) -> tuple[Package, np.ndarray]:
 def make(name: str, out: Path = HERE) -> Path:
     torch.manual_seed(0)
     d = data.digits()
-    pkg, x = _atsnn(d) if name == "digits_atsnn" else _ttfs(name.split("_", 1)[1], d)
+    net_name = name.split("_", 1)[1]
+    if net_name.endswith("atsnn"):
+        pkg, x = _atsnn(d, net_name.rpartition("_")[0] or "mlp")
+    else:
+        pkg, x = _ttfs(net_name, d)
     folder = out / name
     write(pkg, folder / "package")
     np.save(folder / "inputs.npy", x)

@@ -442,7 +442,7 @@ def parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="cmd", required=True)
 
     p = sub.add_parser("train", help="train a float ANN then fine-tune it conversion-aware (CAT)")
-    p.add_argument("--net", default="cnn", help="mlp | cnn | vgg11 | vgg16")
+    p.add_argument("--net", default="cnn", help="mlp | cnn | vgg11 | vgg16 | resnet8 | resnet19")
     p.add_argument("--data", default="digits", help="digits | digits28 | mnist5k | mnist5k32 | mnist:DIR | cifar10:DIR")
     p.add_argument("--epochs", type=int, default=60, help="float ANN epochs (>= 1)")
     p.add_argument("--cat-epochs", type=int, default=40, help="0 skips CAT (ablation)")

@@ -173,7 +173,9 @@ def run_steps(gate: GateNetlist, cfg, steps: list, test_dir, seed: int = 0, max_
     from logspike.hw.sim import TOP
     from logspike.hw.protocol import res_layout
 
-    bdir = cosim.build(gate.verilog.read_text(), TOP, public_rw=gate.inputs, public_rd=gate.outputs)
+    # a flat netlist of thousands of cells compiles for minutes at -O3 and runs for seconds
+    bdir = cosim.build(gate.verilog.read_text(), TOP, public_rw=gate.inputs, public_rd=gate.outputs,
+                       quick_compile=True)
     job = {"steps": steps, "seed": seed, "max_cycles": max_cycles, "tag_shift": res_layout(cfg)["tag"].offset}
     return cosim.run(bdir, TOP, "logspike.hw.tb_driver", Path(test_dir).resolve(), job)["results"]
 
