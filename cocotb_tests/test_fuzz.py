@@ -17,3 +17,16 @@ def test_campaign_slice(lanes, shortcuts):
     assert not bad, bad
     if shortcuts:
         assert {r["mode"] for r in rows if r["shortcuts"]} == {"ttfs", "multistep"}, rows
+
+
+def test_report_counts_the_residual_packages():
+    """The campaign report says how many packages had shortcuts, of which kind, and their outcomes."""
+    rows = [dict(index=0, mode="ttfs", lanes=4, outcome="match", detail="", shortcuts=[]),
+            dict(index=1, mode="multistep", lanes=4, outcome="match", detail="",
+                 shortcuts=["L2 identity from L0", "L4 projection stride 2 from L3"]),
+            dict(index=2, mode="ttfs", lanes=1, outcome="mismatch", detail="pred", shortcuts=["L1 projection stride 1 from L0"])]
+    r = fuzz.summarise(rows)["residual"]
+    assert (r["packages"], r["multistep"], r["shortcuts"], r["identity"], r["projection"]) == (2, 1, 3, 1, 2)
+    assert r["counts"]["match"] == 1 and r["counts"]["mismatch"] == 1
+    assert "Residual packages (SPEC version-2 shortcuts): 2 (1 multistep), 3 shortcuts (1 identity, 2 projection); " \
+           "match 1, mismatch 1" in fuzz.markdown(rows, 0)

@@ -211,7 +211,12 @@ def summarise(rows: list[dict]) -> dict:
     for r in rows:
         key = f"{r['mode']} / {r['lanes']} lanes"
         by.setdefault(key, {o: 0 for o in OUTCOMES})[r["outcome"]] += 1
-    return {"packages": len(rows), "counts": counts, "by_mode_lanes": dict(sorted(by.items()))}
+    res = [r for r in rows if r.get("shortcuts")]
+    sc = [d for r in res for d in r["shortcuts"]]
+    residual = {"packages": len(res), "multistep": sum(r["mode"] == "multistep" for r in res), "shortcuts": len(sc),
+                "identity": sum("identity" in d for d in sc), "projection": sum("projection" in d for d in sc),
+                "counts": {o: sum(r["outcome"] == o for r in res) for o in OUTCOMES}}
+    return {"packages": len(rows), "counts": counts, "by_mode_lanes": dict(sorted(by.items())), "residual": residual}
 
 
 def markdown(rows: list[dict], seed: int) -> str:
@@ -222,6 +227,10 @@ def markdown(rows: list[dict], seed: int) -> str:
         out.append(f"| {key} | {sum(c.values())} | " + " | ".join(str(c[o]) for o in OUTCOMES) + " |")
     c = s["counts"]
     out.append(f"| **all** | **{s['packages']}** | " + " | ".join(f"**{c[o]}**" for o in OUTCOMES) + " |")
+    r = s["residual"]
+    out += ["", f"Residual packages (SPEC version-2 shortcuts): {r['packages']} ({r['multistep']} multistep), "
+                f"{r['shortcuts']} shortcuts ({r['identity']} identity, {r['projection']} projection); "
+                + ", ".join(f"{o} {r['counts'][o]}" for o in OUTCOMES) + "."]
     odd = [r for r in rows if r["outcome"] != "match"]
     if odd:
         out += ["", "| package | mode | lanes | outcome | detail |", "| ---: | --- | ---: | --- | --- |"]
