@@ -6,6 +6,7 @@ accumulator bits A) and the capacities of its memories; any package that
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 from logspike.model.package import WEIGHTED, Package, layer_shapes
@@ -18,6 +19,14 @@ class FitError(ValueError):
 # Fixed stream field widths (hw/protocol.py): no build can exceed them.
 CFG_ADDR_BITS = 16    # config-stream beat address: weight, bias and layer-table memories load through it
 LAYER_INDEX_BITS = 8  # package layer index carried in every layer-table entry and result beat
+XADDR_BITS = 32       # the external memory's byte address (AXI4 ARADDR)
+
+
+def external_bytes(cfg: "Config", weight_words: int, bias_words: int) -> int:
+    """Bytes of an external image (hw/image.py external_image): the bias words, each on whole beats, then the
+    weight words packed with no gap, padded to a whole beat."""
+    B = cfg.axi_data_bits // 8
+    return bias_words * cfg.bias_beats * B + -(-weight_words * cfg.weight_word_bits // cfg.axi_data_bits) * B
 
 
 def check_lanes(lanes: int) -> int:
@@ -70,6 +79,16 @@ class Config:
     fire_split: int = 1       # 2: the firing comparator bank has P/2 lanes, two cycles a word (hw/firing.py)
     thr_bits: int = 0         # width of the firing compares (unsigned, hw/firing.py); 0: acc_bits - 1, any valid threshold
     weight_bank_words: int = 0  # weight memory banks of this many words (a power of two, hw/banks.py); 0: as ECP5 RAMs need
+    # where weights and biases live: "onchip" (block RAM, loaded over the config stream) or "external" (a memory
+    # the processor reads through an AXI4 read port, hw/fetch.py; max_weight_words then only sizes addresses)
+    weights: str = "onchip"
+    axi_data_bits: int = 128   # external: AXI4 RDATA width, 64..256, a power of two
+    fetch_ops: int = 512       # external: ops the Scatter may run ahead of their weights (prefetch depth)
+    fetch_beats: int = 256     # external: read-data buffer, beats (credit: a burst is issued only into room)
+    axi_max_burst: int = 64    # external: beats per burst, 1..256
+    axi_outstanding: int = 8   # external: bursts in flight at once, >= 2
+    max_event_ops: int = 64    # external: the most ops one event issues (ceil(k/s)^2 output groups); sizes the
+                               # room the Scatter needs in the op buffer before it starts an event
 
     def __post_init__(self):
         check_lanes(self.lanes)
@@ -87,6 +106,21 @@ class Config:
         for f in ("max_steps", "max_state_words", "max_count_words"):
             if getattr(self, f) < 1:
                 raise ValueError(f"{f} = {getattr(self, f)}: must be >= 1")
+        if self.weights not in ("onchip", "external"):
+            raise ValueError(f"weights = {self.weights!r}: must be 'onchip' or 'external'")
+        d = self.axi_data_bits
+        if d not in (64, 128, 256):
+            raise ValueError(f"axi_data_bits = {d}: must be 64, 128 or 256")
+        for f, lo in (("fetch_ops", 16), ("fetch_beats", 16)):
+            v = getattr(self, f)
+            if v < lo or v & (v - 1):
+                raise ValueError(f"{f} = {v}: must be a power of two >= {lo}")
+        if not 1 <= self.axi_max_burst <= min(256, self.fetch_beats // 2):
+            raise ValueError(f"axi_max_burst = {self.axi_max_burst}: must be 1 .. min(256, fetch_beats / 2)")
+        if not 2 <= self.axi_outstanding <= 64:
+            raise ValueError(f"axi_outstanding = {self.axi_outstanding}: must be 2 .. 64")
+        if not 1 <= self.max_event_ops <= self.fetch_ops // 2:
+            raise ValueError(f"max_event_ops = {self.max_event_ops}: must be 1 .. fetch_ops / 2 = {self.fetch_ops // 2}")
 
     # derived widths -------------------------------------------------------
     @property
@@ -150,6 +184,33 @@ class Config:
     def s_bits(self) -> int:
         return ubits(self.max_stride)
 
+    @property
+    def external(self) -> bool:
+        return self.weights == "external"
+
+    @property
+    def weight_word_bits(self) -> int:
+        """Bits of one weight word: P lanes of W bits (the external image packs them with no gap)."""
+        return self.lanes * self.weight_bits
+
+    @property
+    def fetch_unit_bits(self) -> int:
+        """g = gcd(weight word, AXI beat): every word starts at a multiple of g bits within a beat, so the
+        Gearbox (hw/fetch.py) shifts by multiples of g only."""
+        return math.gcd(self.weight_word_bits, self.axi_data_bits)
+
+    @property
+    def bias_beats(self) -> int:
+        """AXI beats per bias word (P x A bits, each word starting on a beat)."""
+        return -(-self.lanes * self.acc_bits // self.axi_data_bits)
+
+    @property
+    def weight_align(self) -> int:
+        """Each layer's weights start at a multiple of this many words: on a beat (external), else anywhere."""
+        if not self.external:
+            return 1
+        return self.axi_data_bits // self.fetch_unit_bits
+
     def as_dict(self) -> dict:
         return asdict(self)
 
@@ -164,13 +225,19 @@ def chw(shape):
     return (shape[0], 1, 1) if len(shape) == 1 else tuple(shape)
 
 
-def needs(pkg: Package, lanes: int) -> dict:
-    """What a package needs of a build with `lanes` lanes (capacities in the Config's units)."""
+def align_up(n: int, a: int) -> int:
+    return -(-n // a) * a
+
+
+def needs(pkg: Package, lanes: int, word_align: int = 1) -> dict:
+    """What a package needs of a build with `lanes` lanes (capacities in the Config's units); word_align: each
+    table entry's weights start at a multiple of it (Config.weight_align). event_ops: the most ops one event
+    issues (an event reaches at most ceil(k / s)^2 kernel offsets, each over every output group)."""
     P = lanes
     shapes = layer_shapes(pkg.input_shape, pkg.layers)
     n = {"inputs": words_of(pkg.input_shape, P) * P, "neurons": P, "dim": max(chw(pkg.input_shape)[1:]),
          "layers": sum(1 for l in pkg.layers if l["type"] != "flatten"), "weight_words": 0, "bias_words": 0,
-         "kernel": 1, "stride": 1, "steps": 0, "state_words": 0, "count_words": 0}
+         "kernel": 1, "stride": 1, "steps": 0, "state_words": 0, "count_words": 0, "event_ops": 1}
     ms = pkg.mode == "multistep"
     if ms:
         n["steps"] = pkg.time_steps
@@ -184,13 +251,16 @@ def needs(pkg: Package, lanes: int) -> dict:
         if l["type"] in WEIGHTED:
             g = -(-chw(shp)[0] // P)
             nin = words_of(prev, P) * P if l["type"] == "dense" else chw(prev)[0]
+            reach = 1
             if l["type"] == "conv2d":
                 n["stride"] = max(n["stride"], l["stride"])
                 nin *= l["kernel"] * l["kernel"]
-            n["weight_words"] += nin * g
+                reach = (-(-l["kernel"] // l["stride"])) ** 2
+            n["event_ops"] = max(n["event_ops"], reach * g)
+            n["weight_words"] = align_up(n["weight_words"], word_align) + nin * g
             if "shortcut" in l:   # its own table entry, a 1x1 conv of the source's channels (hw/image.py)
                 n["layers"] += 1
-                n["weight_words"] += chw(shapes[l["shortcut"]["from"]])[0] * g
+                n["weight_words"] = align_up(n["weight_words"], word_align) + chw(shapes[l["shortcut"]["from"]])[0] * g
             n["bias_words"] += g
             if ms:  # every weighted layer's potentials persist across steps
                 n["state_words"] += words_of(shp, P)
@@ -238,13 +308,21 @@ def fits(cfg: Config, pkg: Package) -> None:
     P = cfg.lanes
     if len(pkg.layers) > 1 << LAYER_INDEX_BITS:
         fail("layers", f"{len(pkg.layers)} layers", f"results tag the layer index with {LAYER_INDEX_BITS} bits: at most {1 << LAYER_INDEX_BITS}")
-    n = needs(pkg, P)
-    # no build of P lanes can load more words than the config stream addresses, whatever its capacities
-    top = 1 << CFG_ADDR_BITS
-    for field, key in (("weights", "weight_words"), ("biases", "bias_words")):
-        if n[key] > top:
-            fail(field, f"{n[key]} words of {P} lanes", f"the config stream's {CFG_ADDR_BITS}-bit address loads at most {top} words; "
-                 "more lanes need fewer words")
+    n = needs(pkg, P, cfg.weight_align)
+    if not cfg.external:
+        # no build of P lanes can load more words than the config stream addresses, whatever its capacities
+        top = 1 << CFG_ADDR_BITS
+        for field, key in (("weights", "weight_words"), ("biases", "bias_words")):
+            if n[key] > top:
+                fail(field, f"{n[key]} words of {P} lanes", f"the config stream's {CFG_ADDR_BITS}-bit address loads at most {top} words; "
+                     "more lanes need fewer words, or build with external weights")
+    else:
+        if n["event_ops"] > cfg.max_event_ops:
+            fail("layers", f"an event of {n['event_ops']} ops (ceil(kernel / stride)^2 x output groups)",
+                 f"build max_event_ops = {cfg.max_event_ops}")
+        size = external_bytes(cfg, n["weight_words"], n["bias_words"])
+        if size > 1 << XADDR_BITS:
+            fail("weights", f"an external image of {size} bytes", f"the AXI port's {XADDR_BITS}-bit address reaches {1 << XADDR_BITS}")
     if pkg.mode == "ttfs":
         if pkg.time_steps > cfg.max_t:
             fail("time_steps", pkg.time_steps, f"build max_t = {cfg.max_t}")
@@ -321,8 +399,13 @@ def build_for(pkg, lanes: int, **over):
     max_count_words, for a build that must also hold other packages;
     build_for_all does). From 16 lanes on the firing comparator bank is
     time-shared over two cycles (fire_split = 2): at full width it would be
-    over a quarter of the logic."""
-    n = needs(pkg, check_lanes(lanes))
+    over a quarter of the logic. weights="external" (with the AXI fields of
+    Config, else their defaults) sizes the op buffer to twice the largest
+    event of the package, at least the default."""
+    over = {k: v for k, v in over.items() if v is not None}
+    probe = Config(lanes=check_lanes(lanes), weight_bits=pkg.weight_bits, acc_bits=pkg.acc_bits, frac_bits=pkg.frac_bits,
+                   **{k: over[k] for k in ("weights", "axi_data_bits") if k in over})
+    n = needs(pkg, lanes, probe.weight_align)
     ttfs = pkg.mode == "ttfs"
     kw = dict(lanes=lanes, weight_bits=pkg.weight_bits, frac_bits=pkg.frac_bits, acc_bits=pkg.acc_bits,
               max_t=pkg.time_steps if ttfs else 1, max_tau=pkg.tau if ttfs else 1, max_layers=n["layers"],
@@ -332,11 +415,13 @@ def build_for(pkg, lanes: int, **over):
               max_count_words=max(1, n["count_words"]), multistep=not ttfs, fire_split=2 if lanes >= 16 else 1,
               # firing compares of frac_bits + 2 bits (thresholds below 4.0), wider if this package needs it
               thr_bits=min(pkg.acc_bits - 1, max([pkg.frac_bits + 2] + [int(v).bit_length() for v in (pkg.thresholds if ttfs else [])])))
-    kw.update({k: v for k, v in over.items() if v is not None})
+    if probe.external:
+        kw.update(max_event_ops=n["event_ops"], fetch_ops=max(Config.fetch_ops, 1 << clog2(2 * n["event_ops"])))
+    kw.update(over)
     return Config(**kw)
 
 
-def build_for_all(pkgs, lanes: int):
+def build_for_all(pkgs, lanes: int, **over):
     """One build that holds every package: the field-wise largest of their own builds."""
-    dicts = [build_for(p, lanes).as_dict() for p in pkgs]
-    return Config(**{k: max(d[k] for d in dicts) for k in dicts[0]})
+    dicts = [build_for(p, lanes, **over).as_dict() for p in pkgs]
+    return Config(**{k: dicts[0][k] if k == "weights" else max(d[k] for d in dicts) for k in dicts[0]})

@@ -6,6 +6,7 @@ Phases of one inference (one layer-table entry per non-flatten layer):
   IDLE     config beats are taken; an input offered while none is in flight starts an inference
   PREP     the first entry is read as the Writer's consumer (nxt)
   INPUT    in_words input words go to the Writer
+  BIAS     external weights only: until the biases are in from the external memory (loaded from IDLE on)
   LAYER    entry li is read as the layer computed (cur), entry li + 1 as its consumer (nxt); the
            Writer restarts for it
   SCATTER  weighted layers: the Scatter issues every op; DRAIN waits for the PE array to empty
@@ -44,8 +45,8 @@ from .sequencer import copies, reg
 (S_CLEAR, S_IDLE, S_PREP, S_PREP2, S_PREP3, S_INPUT, S_LAYER, S_LAYER2, S_LAYER3, S_LAYER4, S_SCATTER,
  S_DRAIN, S_FIRE, S_POOL, S_DECIDE, S_OUTE, S_CNTL, S_CNTL2, S_CNTL3, S_CNTE, S_END, S_END2,
  S_SC_LOAD, S_SC_LOAD2, S_SC_LOAD3, S_SC_START, S_SC_START2, S_SC_WALK, S_SC_REC, S_SC_REC2, S_SC_GO,
- S_SC_BACK, S_SC_BACK2, S_SC_BACK3, S_SC_FIRE) = range(35)
-N_STATES = 35
+ S_SC_BACK, S_SC_BACK2, S_SC_BACK3, S_SC_FIRE, S_BIAS) = range(36)
+N_STATES = 36
 
 
 class Controller(wiring.Component):
@@ -82,6 +83,8 @@ class Controller(wiring.Component):
             # result beats the controller selects, counters
             "emit_logit_beat": Out(1), "emit_count_beat": Out(1), "end_beat": Out(1),
             "count_clear": Out(1), "cycles": Out(32), "busy": Out(1),
+            # external weights: the biases are in (hw/fetch.py); no layer starts before
+            **({"weights_ready": In(1)} if cfg.external else {}),
         })
 
     def elaborate(self, platform):
@@ -196,7 +199,10 @@ class Controller(wiring.Component):
             with m.If(self.inp_valid):
                 m.d.sync += [clr.eq(clr + 1), in_last.eq(clr == in_words2)]
                 with m.If(in_last):
-                    go(S_INPUT, S_LAYER)
+                    go(S_INPUT, S_BIAS if cfg.external else S_LAYER)
+        if cfg.external:
+            with m.If(state[S_BIAS] & self.weights_ready):   # t_a = li = 0
+                go(S_BIAS, S_LAYER)
         m.d.sync += t_a.eq(Mux(state[S_LAYER] | state[S_SC_LOAD], li + 1, Mux(state[S_SC_BACK], li + 2, li_n)))
         with m.If(state[S_LAYER]):  # t_a = li
             go(S_LAYER, S_LAYER2)

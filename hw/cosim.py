@@ -220,7 +220,8 @@ def evict(cache: Path, cap_mb: float, keep: Path | None = None, now: float | Non
     return gone
 
 
-def run(build_dir: Path, toplevel: str, test_module: str, test_dir: Path, job: dict, timeout_note: str = "") -> dict:
+def run(build_dir: Path, toplevel: str, test_module: str, test_dir: Path, job: dict, timeout_note: str = "",
+        plusargs: list | None = None) -> dict:
     """Run a cocotb test module against a built model; the job goes in and the
     module's answer comes back as JSON files in test_dir."""
     _verilator_on_path()
@@ -235,7 +236,7 @@ def run(build_dir: Path, toplevel: str, test_module: str, test_dir: Path, job: d
     runner = get_runner("verilator")
     runner.test(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog", build_dir=build_dir,
                 test_dir=test_dir, results_xml=str(test_dir / "results.xml"), log_file=test_dir / "sim.log",
-                extra_env={"LOGSPIKE_JOB": str(jpath), "LOGSPIKE_ANSWER": str(rpath)})
+                extra_env={"LOGSPIKE_JOB": str(jpath), "LOGSPIKE_ANSWER": str(rpath)}, plusargs=plusargs or [])
     if not rpath.exists():
         log = (test_dir / "sim.log").read_text() if (test_dir / "sim.log").exists() else ""
         raise RuntimeError(f"cocotb module {test_module} gave no answer{timeout_note}; log tail:\n{log[-3000:]}")

@@ -16,16 +16,17 @@ from amaranth.hdl import Const, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .config import CFG_ADDR_BITS, Config, clog2, widths
-from .protocol import GLOBAL_FIELDS, Global, Sel, cfg_data_bits, cfg_layout
+from .config import CFG_ADDR_BITS, XADDR_BITS, Config, clog2, ubits, widths
+from .protocol import EXTERNAL_GLOBAL_FIELDS, Global, Sel, cfg_data_bits, cfg_layout, global_fields
 from .sequencer import reg
 
 
 def globals_layout(cfg: Config) -> data.StructLayout:
     """The global registers, one field per Global address."""
+    ext = {"xbase": XADDR_BITS, "xbias": ubits(cfg.max_bias_words), "xwstart": XADDR_BITS} if cfg.external else {}
     return data.StructLayout({
         "T": cfg.code_bits, "taulog": cfg.tau_log_bits, "in_words": widths(cfg)[0], "mode": 1,
-        "margin": cfg.acc_bits + 1, "margin_null": 1, "min_steps": cfg.step_bits, "t_max": cfg.step_bits,
+        "margin": cfg.acc_bits + 1, "margin_null": 1, "min_steps": cfg.step_bits, "t_max": cfg.step_bits, **ext,
     })
 
 
@@ -58,7 +59,7 @@ class ConfigDecoder(wiring.Component):
         glob = img.get("globals", {})
         regs = {f: Signal(self.regs[f].shape(), init=glob.get(f, 0), reset_less=True,
                           name="mode_ms" if f == "mode" else f)
-                for f in GLOBAL_FIELDS.values()}
+                for f in global_fields(cfg).values()}
         lut_init = img.get("lut", [0] * cfg.max_tau)
         thr_init = img.get("thr", [0] * cfg.max_t)
         luts = [Signal(cfg.frac_bits + 1, init=lut_init[i], reset_less=True, name=f"lut{i}") for i in range(cfg.max_tau)]
@@ -88,10 +89,12 @@ class ConfigDecoder(wiring.Component):
             return reg(m, cb_sel[sel] & cb_small & (cb_a[:SMALL] == addr), f"cfg_{name}")
 
         # one plain If per register (no case statements: Verilator lint sees no incomplete cases)
-        writable = list(Global) if cfg.multistep else [Global.T, Global.TAULOG, Global.IN_WORDS]
+        writable = (list(global_fields(cfg)) if cfg.multistep else
+                    [Global.T, Global.TAULOG, Global.IN_WORDS] + list(EXTERNAL_GLOBAL_FIELDS if cfg.external else []))
+        fields = global_fields(cfg)
         for k in writable:
             with m.If(cw_en(Sel.GLOBAL, k, f"g{int(k)}")):
-                m.d.sync += regs[GLOBAL_FIELDS[k]].eq(cw_d)
+                m.d.sync += regs[fields[k]].eq(cw_d)
         for i, r in enumerate(luts):
             with m.If(cw_en(Sel.LUT, i, f"lut{i}")):
                 m.d.sync += r.eq(cw_d)

@@ -32,12 +32,13 @@ per edge: more than the model at P = 4, a third of the time at P = 16
 (351k -> 518k cycles/s when it moved inside). Inputs are sampled at the next
 pulse; the handshake above is the only timing Python relies on.
 """
-from amaranth.hdl import ClockDomain, ClockSignal, DomainRenamer, Module, Mux, ResetSignal, Signal
+from amaranth.hdl import ClockDomain, ClockSignal, DomainRenamer, Instance, Module, Mux, ResetSignal, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .config import Config
+from .axi_mem import AxiMemory
+from .config import XADDR_BITS, Config
 from .protocol import Tag, cfg_layout, res_layout
 from .top import Processor
 
@@ -46,6 +47,20 @@ from .top import Processor
 BEAT_DEPTH = 1 << 10
 RES_DEPTH = 1 << 10
 XORSHIFT_DEFAULT_SEED = 0x2545F491
+
+
+# The external memory's array, in Verilog: an Amaranth memory writes its init word by word into the Verilog
+# (about 0.6 ms a word, ten minutes for a million), this one is loaded from a hex file at time 0
+# (`+XMEM=path`, $readmemh), a word per line, lowest address first.
+XMEM_MODULE = "logspike_xmem"
+XMEM_VERILOG = f"""module {XMEM_MODULE} #(parameter WIDTH = 128, parameter DEPTH = 16, parameter ABITS = 4) (
+  input clk, input [ABITS-1:0] addr, output reg [WIDTH-1:0] data);
+  reg [WIDTH-1:0] mem [0:DEPTH-1];
+  reg [1023:0] path;
+  initial if ($value$plusargs("XMEM=%s", path)) $readmemh(path, mem);
+  always @(posedge clk) data <= mem[addr];
+endmodule
+"""
 
 
 def beat_layout(cfg: Config):
@@ -68,18 +83,28 @@ class Harness(wiring.Component):
     cycles: processor cycles from start to done."""
 
     def __init__(self, cfg: Config, image: dict | None = None, beat_depth: int = BEAT_DEPTH,
-                 res_depth: int = RES_DEPTH):
+                 res_depth: int = RES_DEPTH, mem_words: int = 0):
+        """mem_words: external weights, the depth of the memory behind the processor's AXI4 port (hw/axi_mem.py),
+        in beats, a power of two; the testbench writes the image into it (`xmem`)."""
         for d in (beat_depth, res_depth):
             if d < 4 or d & (d - 1):
                 raise ValueError(f"ring depth {d}: must be a power of two >= 4")
+        if cfg.external and (mem_words < 16 or mem_words & (mem_words - 1)):
+            raise ValueError(f"mem_words = {mem_words}: an external-weight build needs a power of two >= 16")
         self.conf, self.image = cfg, image
-        self.beat_depth, self.res_depth = beat_depth, res_depth
+        self.beat_depth, self.res_depth, self.mem_words = beat_depth, res_depth, mem_words
+        mem = {} if not cfg.external else {
+            "mem_latency": In(16), "mem_bw16": In(16), "mem_ar_stall": In(16), "mem_r_stall": In(16),
+            "mem_size": In(XADDR_BITS + 1), "mem_err_lo": In(XADDR_BITS), "mem_err_hi": In(XADDR_BITS),
+            "mem_violations": Out(32), "mem_first_violation": Out(8), "mem_bursts": Out(32),
+            "mem_beats_requested": Out(32), "mem_beats_sent": Out(32)}
         super().__init__({
             "start": In(1), "ack": In(1), "eof": In(1),
             "fill": In(range(beat_depth + 1)), "drain": In(range(res_depth + 1)), "n_ends": In(32),
             "gap": In(16), "stall": In(16), "seed": In(32),
             "attn": Out(1), "done": Out(1),
             "avail": Out(range(beat_depth + 1)), "n_res": Out(range(res_depth + 1)), "cycles": Out(64),
+            **mem,
         })
 
     def elaborate(self, platform):
@@ -118,6 +143,18 @@ class Harness(wiring.Component):
         start_d, ack_d = Signal(), Signal()
         m.d.edge += [start_d.eq(q["start"]), ack_d.eq(q["ack"])]
         start, ack = q["start"] & ~start_d, q["ack"] & ~ack_d
+
+        if cfg.external:   # the memory behind the AXI4 port: the model answers from the image in xmem
+            m.submodules.axi_mem = am = DomainRenamer("edge")(AxiMemory(cfg.axi_data_bits, self.mem_words))
+            m.submodules.xmem = Instance(XMEM_MODULE, p_WIDTH=cfg.axi_data_bits, p_DEPTH=self.mem_words,
+                                         p_ABITS=len(am.rd_addr), i_clk=ClockSignal("edge"), i_addr=am.rd_addr,
+                                         o_data=am.rd_data)
+            wiring.connect(m, proc.m_axi, am.axi)
+            m.d.comb += [am.start.eq(start), am.seed.eq(q["seed"])]
+            for n in ("latency", "bw16", "ar_stall", "r_stall", "size", "err_lo", "err_hi"):
+                m.d.comb += getattr(am, n).eq(getattr(self, f"mem_{n}"))
+            for n in ("violations", "first_violation", "bursts", "beats_requested", "beats_sent"):
+                m.d.comb += getattr(self, f"mem_{n}").eq(getattr(am, n))
 
         run = Signal()
         rptr, wptr = Signal(range(BD)), Signal(range(RD))  # wrap at the (power of two) depth

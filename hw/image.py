@@ -11,8 +11,8 @@ import numpy as np
 
 from logspike.model.package import Package, layer_shapes
 
-from .config import CFG_ADDR_BITS, Config, chw, entry_distance, fits, words_of
-from .protocol import END_LAYOUT, GLOBAL_FIELDS, Sel, Tag, cfg_data_bits, entry_layout, res_layout
+from .config import CFG_ADDR_BITS, XADDR_BITS, Config, chw, entry_distance, fits, words_of
+from .protocol import Sel, Tag, cfg_data_bits, end_layout, entry_layout, global_fields, res_layout
 
 
 def pack(layout, values: dict) -> int:
@@ -82,6 +82,7 @@ def layer_entries(cfg: Config, pkg: Package):
         else:
             E = l["exp_offset"]
             sign, mag, bias = pkg.weights(i)
+            _align(wwords, cfg.weight_align, P)
             wbase, bbase = len(wwords), len(bwords)
             if l["type"] == "dense":
                 ls = gout
@@ -115,6 +116,7 @@ def layer_entries(cfg: Config, pkg: Package):
         ents.append(e)
         if pkg.shortcut(i) is not None:
             e["has_sc"] = 1
+            _align(wwords, cfg.weight_align, P)
             sc_ent, sc_words = _shortcut_entry(pkg, i, shapes, P, len(wwords))
             ents.append(sc_ent)
             wwords += sc_words
@@ -122,6 +124,11 @@ def layer_entries(cfg: Config, pkg: Package):
             break
     # the Writer reads its consumer's walk fields from the *next* entry: nothing to add
     return ents, wwords, bwords
+
+
+def _align(wwords: list, align: int, P: int):
+    """Zero words up to the next multiple of align (external weights: each entry's weights on a beat)."""
+    wwords += [[(0, 0)] * P for _ in range(-len(wwords) % align)]
 
 
 def _conv_fields(e: dict, P: int, k: int, s: int, p: int, cin: int, oc: int, oh: int, ow: int, sign, mag):
@@ -177,8 +184,9 @@ def _wword(lanes, W):
     return _word([(s << (W - 1)) | m for s, m in lanes], W)
 
 
-def bake(cfg: Config, pkg: Package) -> dict:
-    """Memory and register contents of a package: the config stream's payload, or a baked image."""
+def bake(cfg: Config, pkg: Package, xbase: int = 0) -> dict:
+    """Memory and register contents of a package: the config stream's payload, or a baked image. External
+    weights: the weights and biases are external_image's; the registers say where it lies (xbase)."""
     fits(cfg, pkg)
     ents, wwords, bwords = layer_entries(cfg, pkg)
     # fits() sized these with needs(); a mismatch would wrap the memory addresses silently
@@ -198,6 +206,11 @@ def bake(cfg: Config, pkg: Package) -> dict:
                 "margin": 0 if mg is None else min(int(mg), 1 << cfg.acc_bits), "margin_null": int(mg is None),
                 "min_steps": min(int(pkg.exit["min_steps"]), T), "t_max": T}
         lut, thr = [1 << cfg.frac_bits] + [0] * (cfg.max_tau - 1), threshold_table(cfg, [])
+    if cfg.external:
+        B = cfg.axi_data_bits // 8
+        if xbase % B or not 0 <= xbase < 1 << XADDR_BITS:
+            raise ValueError(f"xbase = {xbase}: must be a multiple of the AXI beat ({B} bytes) below 2^{XADDR_BITS}")
+        glob.update(xbase=xbase, xbias=len(bwords), xwstart=len(bwords) * cfg.bias_beats)
     return {
         "globals": glob,
         "lut": lut,
@@ -208,9 +221,10 @@ def bake(cfg: Config, pkg: Package) -> dict:
     }
 
 
-def config_beats(cfg: Config, pkg: Package) -> list[int]:
-    """The config-stream beats (payload ints) that load this package."""
-    img = bake(cfg, pkg)
+def config_beats(cfg: Config, pkg: Package, xbase: int = 0) -> list[int]:
+    """The config-stream beats (payload ints) that load this package (external weights: all but the weights
+    and biases, which external_image's bytes at byte address xbase hold)."""
+    img = bake(cfg, pkg, xbase)
     D = cfg_data_bits(cfg)
 
     def beat(sel, addr, d):
@@ -219,13 +233,76 @@ def config_beats(cfg: Config, pkg: Package) -> list[int]:
         return (sel << (D + CFG_ADDR_BITS)) | (addr << D) | (d & ((1 << D) - 1))
 
     g = img["globals"]
-    out = [beat(Sel.GLOBAL, a, g.get(k, 0)) for a, k in GLOBAL_FIELDS.items()]
+    out = [beat(Sel.GLOBAL, a, g.get(k, 0)) for a, k in global_fields(cfg).items()]
     out += [beat(Sel.LUT, i, v) for i, v in enumerate(img["lut"])]
     out += [beat(Sel.THR, i, v) for i, v in enumerate(img["thr"])]
     out += [beat(Sel.TABLE, i, v) for i, v in enumerate(img["table"])]
-    out += [beat(Sel.WEIGHT, i, v) for i, v in enumerate(img["weights"])]
-    out += [beat(Sel.BIAS, i, v) for i, v in enumerate(img["bias"])]
+    if not cfg.external:
+        out += [beat(Sel.WEIGHT, i, v) for i, v in enumerate(img["weights"])]
+        out += [beat(Sel.BIAS, i, v) for i, v in enumerate(img["bias"])]
     return out
+
+
+def external_image(cfg: Config, pkg: Package) -> tuple[bytes, dict]:
+    """The external memory's contents for an external-weight build (hw/fetch.py), relative to XBASE: every
+    bias word on whole beats (bias_beats each, little-endian, lane 0 lowest), then from beat XWSTART the
+    weight words, P x W bits each, packed with no gap (word n from bit n * P * W), each table entry's words
+    from a beat boundary. Returns (the bytes, padded to a whole beat, and their layout: per layer the byte
+    address, bytes and bursts of a straight read of its weights, its shortcut's and its biases, with XBASE on
+    a 4 KB boundary)."""
+    if not cfg.external:
+        raise ValueError("external_image: this build keeps its weights on chip (Config.weights = 'onchip')")
+    fits(cfg, pkg)
+    ents, wwords, bwords = layer_entries(cfg, pkg)
+    P, A, W, DW = cfg.lanes, cfg.acc_bits, cfg.weight_bits, cfg.axi_data_bits
+    B, K = DW // 8, cfg.bias_beats
+    bias = b"".join(_word(b, A).to_bytes(K * B, "little") for b in bwords)
+    codes = np.array([[(sg << (W - 1)) | mg for sg, mg in w] for w in wwords], dtype=np.uint16).reshape(-1, P)
+    bits = ((codes[:, :, None] >> np.arange(W)) & 1).astype(np.uint8).reshape(-1)
+    bits = np.concatenate([bits, np.zeros(-len(bits) % DW, dtype=np.uint8)])
+    weights = np.packbits(bits, bitorder="little").tobytes()
+    wstart = len(bias)
+
+    def region(addr, nbytes):
+        return {"address": addr, "bytes": nbytes, "bursts": bursts(cfg, addr, nbytes)}
+
+    layers = []
+    for k, e in enumerate(ents):
+        if e.get("kind", 0) == 1:
+            continue
+        nxt_w = next((f["wbase"] for f in ents[k + 1:] if f.get("kind", 0) == 0), len(wwords))
+        w = region(wstart + e["wbase"] * P * W // 8, -(-(nxt_w - e["wbase"]) * P * W // 8))
+        if e.get("sc_entry"):
+            layers[-1]["shortcut"] = w
+            continue
+        g = e["gout"]
+        layers.append({"layer": e["index"], "weights": w, "biases": region(e["bbase"] * K * B, g * K * B)})
+    layout = {"bytes": len(bias) + len(weights), "beat_bytes": B, "bias_beats_per_word": K, "bias_words": len(bwords),
+              "weights_at": wstart, "weight_word_bits": P * W, "weight_words": len(wwords), "layers": layers}
+    return bias + weights, layout
+
+
+def bursts(cfg: Config, addr: int, nbytes: int) -> int:
+    """Bursts of a straight read of nbytes from byte addr (beats of the build, at most axi_max_burst each,
+    none across 4 KB)."""
+    B = cfg.axi_data_bits // 8
+    beat, end = addr // B, -(-(addr + nbytes) // B)
+    n = 0
+    while beat < end:
+        to4k = (4096 - beat * B % 4096) // B
+        beat += min(end - beat, to4k, cfg.axi_max_burst)
+        n += 1
+    return n
+
+
+def error_region(layout: dict, addr: int) -> str:
+    """Which part of an external image a byte address (relative to XBASE) falls in, for error messages."""
+    for l in layout["layers"]:
+        for part in ("weights", "shortcut", "biases"):
+            r = l.get(part)
+            if r and r["address"] <= addr < r["address"] + r["bytes"]:
+                return f"layer {l['layer']} {part}"
+    return "past the image" if addr >= layout["bytes"] else "padding"
 
 
 def config_beat_fields(cfg: Config, b: int) -> tuple[int, int, int]:
@@ -273,7 +350,7 @@ def parse_results(cfg: Config, pkg: Package, beats: list[int]) -> dict:
                 v = (d >> (l * A)) & ((1 << A) - 1)
                 logits[addr * P + l] = v - (1 << A) if v >> (A - 1) else v
         elif tag == Tag.END:
-            counters = {name: (d >> f.offset) & ((1 << f.width) - 1) for name, f in END_LAYOUT}
+            counters = {name: (d >> f.offset) & ((1 << f.width) - 1) for name, f in end_layout(cfg)}
     if counters is None:
         raise RuntimeError("no END beat in the result stream")
     for layer, buf in flat.items():

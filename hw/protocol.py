@@ -17,16 +17,21 @@ Result stream beat: {tag, layer, addr, data}.
   tag SPIKE   ttfs: layer index, word address, data = P spike codes
   tag LOGIT   word address, data = P output potentials
   tag COUNT   multistep: layer index, word address, data = P spike counts up to the exit step
-  tag END     data = END_LAYOUT (prediction, cycles, synaptic ops, events, exit step; ttfs exit step 1)
+  tag END     data = end_layout(cfg) (prediction, cycles, synaptic ops, events, exit step; ttfs exit step 1;
+              external weights: the first AXI read error's response and byte address)
+
+External weights (Config.weights = "external"): the AXI4 read port `m_axi` (AxiReadSignature), from the
+processor's side; the image's base address and layout are the Global registers XBASE, XBIAS, XWSTART.
 """
 from __future__ import annotations
 
 import enum
 
 from amaranth.hdl import signed
-from amaranth.lib import data
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
 
-from .config import CFG_ADDR_BITS, LAYER_INDEX_BITS, Config, off_bits, ubits, widths
+from .config import CFG_ADDR_BITS, LAYER_INDEX_BITS, XADDR_BITS, Config, off_bits, ubits, widths
 from .shiftadd import EXP_BITS
 
 
@@ -51,12 +56,22 @@ class Global(enum.IntEnum):
     MARGIN_NULL = 6  # the margin is null: no early exit
     MIN_STEPS = 7    # min_steps (clamped to T_max)
     T_MAX = 8
+    # external weights only
+    XBASE = 9        # byte address of the external image (a multiple of the AXI beat's bytes)
+    XBIAS = 10       # bias words at the image's start, each on whole beats
+    XWSTART = 11     # the weight words' first beat, counted from XBASE
 
 
 # the key of each global register in a baked image's "globals" (hw/image.py) and in the decoder's registers
 GLOBAL_FIELDS = {Global.T: "T", Global.TAULOG: "taulog", Global.IN_WORDS: "in_words", Global.MODE: "mode",
                  Global.MARGIN: "margin", Global.MARGIN_NULL: "margin_null",
                  Global.MIN_STEPS: "min_steps", Global.T_MAX: "t_max"}
+EXTERNAL_GLOBAL_FIELDS = {Global.XBASE: "xbase", Global.XBIAS: "xbias", Global.XWSTART: "xwstart"}
+
+
+def global_fields(cfg: Config) -> dict:
+    """The global registers a build has (the config beats the host sends), Global -> key."""
+    return {**GLOBAL_FIELDS, **(EXTERNAL_GLOBAL_FIELDS if cfg.external else {})}
 
 
 class Tag(enum.IntEnum):
@@ -67,8 +82,36 @@ class Tag(enum.IntEnum):
     COUNT = 3
 
 
-# The END beat's data field, lowest bits first.
+# The END beat's data field, lowest bits first (end_layout: with an external-weight build's error fields).
 END_LAYOUT = data.StructLayout({"pred": 16, "cycles": 32, "sops": 32, "events": 32, "exit_step": 16})
+
+
+class Rresp(enum.IntEnum):
+    """AXI4 read responses (RRESP); the END beat's `error` is the first one that was not OKAY."""
+    OKAY = 0
+    EXOKAY = 1
+    SLVERR = 2
+    DECERR = 3
+
+
+def end_layout(cfg: Config) -> data.StructLayout:
+    """The END beat's data: END_LAYOUT, and for external weights `error` (the first RRESP other than OKAY
+    during the inference, else 0) and `error_addr` (the byte address of that beat)."""
+    if not cfg.external:
+        return END_LAYOUT
+    return data.StructLayout({**{n: f.shape for n, f in END_LAYOUT}, "error": 2, "error_addr": XADDR_BITS})
+
+
+class AxiReadSignature(wiring.Signature):
+    """An AXI4 read-only manager port (AR and R channels) from the manager's side. INCR bursts of whole
+    beats; ARSIZE is the beat; one ID (ARID 0, RID ignored), so data returns in request order."""
+
+    def __init__(self, data_bits: int):
+        super().__init__({
+            "arid": Out(1), "araddr": Out(XADDR_BITS), "arlen": Out(8), "arsize": Out(3), "arburst": Out(2),
+            "arcache": Out(4), "arprot": Out(3), "arvalid": Out(1), "arready": In(1),
+            "rid": In(1), "rdata": In(data_bits), "rresp": In(2), "rlast": In(1), "rvalid": In(1), "rready": Out(1),
+        })
 
 
 def weight_lane_layout(cfg: Config) -> data.StructLayout:
@@ -123,7 +166,7 @@ def cfg_layout(cfg: Config) -> data.StructLayout:
 
 
 def res_data_bits(cfg: Config) -> int:
-    return max(cfg.lanes * cfg.sym_bits, cfg.lanes * cfg.acc_bits, cfg.lanes * cfg.count_bits, END_LAYOUT.size)
+    return max(cfg.lanes * cfg.sym_bits, cfg.lanes * cfg.acc_bits, cfg.lanes * cfg.count_bits, end_layout(cfg).size)
 
 
 def res_layout(cfg: Config) -> data.StructLayout:

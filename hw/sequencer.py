@@ -244,6 +244,8 @@ class Scatter(wiring.Component):
             "start": In(1), "n_rec": In(XA), "rdata": In(record_layout(cfg)),
             "raddr": Out(cfg.word_addr_bits + 1), "op": Out(1), "waddr": Out(WA), "paddr": Out(XA),
             "t": Out(cfg.sym_bits), "busy": Out(1), "event": Out(1),
+            # external weights: an event starts only while the prefetch has room for it (hw/fetch.py)
+            **({"room": In(1)} if cfg.external else {}),
         })
 
     def elaborate(self, platform):
@@ -421,7 +423,7 @@ class Scatter(wiring.Component):
                          self.waddr.eq(wrow_y + ent.skg), self.paddr.eq(prow_y - ent.wg),
                          kxa.eq(row_kxa), kya.eq(kya_n), inside.eq(row_in)]
             m.d.sync += next_steps(row_in, gm1_zero, row_kxa, kya_n)
-        with m.Elif(efifo.r_rdy):
+        with m.Elif(efifo.r_rdy & (self.room if cfg.external else 1)):
             load()
         with m.Else():
             m.d.sync += [active.eq(0), sg.eq(0), sx.eq(0), sy.eq(0)]

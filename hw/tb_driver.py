@@ -85,6 +85,16 @@ async def drive(dut):
     dut.rst.value = 0
     if j.get("max_cycles"):   # a design that never ends its inferences fails instead of hanging
         cocotb.start_soon(watchdog(dut, j["max_cycles"]))
+    if "mem" in j:   # external weights: cocotbext-axi's AXI4 RAM behind the read port, not reset with the core
+        from cocotbext.axi import AxiRamRead, AxiReadBus
+
+        mj = j["mem"]
+        ram = AxiRamRead(AxiReadBus.from_prefix(dut, "m_axi_"), dut.clk, None, size=mj["size"])
+        ram.write(0, bytes.fromhex(mj["image"]))
+        for ch, p in ((ram.ar_channel, mj.get("ar_pause", 0.0)), (ram.r_channel, mj.get("r_pause", 0.0))):
+            if p:
+                prnd = random.Random(rnd.random())
+                ch.set_pause_generator(iter(lambda prnd=prnd, p=p: prnd.random() < p, None))
     answers = []
     for step in j["steps"]:
         if "cfg" in step and "with_input" in step:

@@ -39,6 +39,8 @@ async def drive(dut):
         getattr(dut, name).value = 0
     dut.gap.value, dut.stall.value, dut.seed.value = j["gap"], j["stall"], j["seed"] & 0xFFFFFFFF
     dut.n_ends.value = j["n_ends"]
+    for k, v in j.get("mem", {}).items():   # external weights: the memory model's settings
+        getattr(dut, f"mem_{k}").value = v
     dut.rst.value = 1
     await ClockCycles(dut.clk, 3)
     dut.rst.value = 0
@@ -91,7 +93,10 @@ async def drive(dut):
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     if cur:
         raise RuntimeError(f"{len(cur)} result beats after the last END beat")
-    cosim.answer({"results": raw, "stats": {
-        "sim_cycles": int(dut.cycles.value), "wall_s": wall, "cpu_s": cpu, "wait_s": t_run, "io_s": t_io,
-        "services": services, "beats": len(words), "result_beats": rd}})
+    stats = {"sim_cycles": int(dut.cycles.value), "wall_s": wall, "cpu_s": cpu, "wait_s": t_run, "io_s": t_io,
+             "services": services, "beats": len(words), "result_beats": rd}
+    if "mem" in j:
+        stats["mem"] = {k: int(getattr(dut, f"mem_{k}").value)
+                        for k in ("violations", "first_violation", "bursts", "beats_requested", "beats_sent")}
+    cosim.answer({"results": raw, "stats": stats})
     await Timer(10, "ns")

@@ -53,7 +53,8 @@ from .pe import PEArray
 from .exit import ExitController
 from .banks import WeightBanks
 from .counter import split_counter
-from .protocol import END_LAYOUT, Tag, cfg_layout, entry_layout, res_layout, weight_lane_layout
+from .fetch import ExternalWeights
+from .protocol import AxiReadSignature, Tag, cfg_layout, end_layout, entry_layout, res_layout, weight_lane_layout
 from .sequencer import PoolWalk, Scatter, Writer, popcount, ram_q, record_layout, reg, tree_sum
 
 RES_FIFO_DEPTH = 16
@@ -69,6 +70,8 @@ class Processor(wiring.Component):
             "inp": In(stream.Signature(data.ArrayLayout(cfg.sym_bits, cfg.lanes))),
             "res": Out(stream.Signature(res_layout(cfg))),
             "cycles": Out(32), "sops": Out(32), "events": Out(32), "busy": Out(1),
+            # external weights: the AXI4 read port to the memory that holds them (hw/fetch.py)
+            **({"m_axi": Out(AxiReadSignature(cfg.axi_data_bits))} if cfg.external else {}),
         })
 
     def elaborate(self, platform):
@@ -98,10 +101,11 @@ class Processor(wiring.Component):
         # left undefined: Yosys then adds no bypass mux behind the RAM (it was on every BRAM path)
         ram = {"attrs": {"no_rw_check": 1}}
         m.submodules.table = table = Memory(shape=ent_l.size, depth=cfg.max_layers, init=img.get("table", []), **ram)
-        banked = cfg.weight_bank_depth < cfg.max_weight_words
-        if not banked:
+        ext = cfg.external   # weights and biases in an external memory (hw/fetch.py): no weight memory here
+        banked = not ext and cfg.weight_bank_depth < cfg.max_weight_words
+        if not ext and not banked:
             m.submodules.wmem = wmem = Memory(shape=wl.size, depth=cfg.max_weight_words, init=img.get("weights", []), **ram)
-        else:   # one RAM row per bank, the bank mux after the RAMs' output registers (hw/banks.py)
+        elif banked:   # one RAM row per bank, the bank mux after the RAMs' output registers (hw/banks.py)
             m.submodules.wmem = wbanks = WeightBanks(wl, cfg.max_weight_words, cfg.weight_bank_depth,
                                                      clog2(cfg.max_weight_words), CFG_ADDR_BITS,
                                                      img.get("weights", []), ram["attrs"])
@@ -116,7 +120,7 @@ class Processor(wiring.Component):
         m.submodules.kmem = kmem = Memory(shape=kl.size, depth=cfg.max_count_words, init=[], **ram)
         m.submodules.imem = imem = Memory(shape=vl.size, depth=NW, init=[], **ram)
         t_rd, t_wr = table.read_port(), table.write_port()
-        if not banked:
+        if not ext and not banked:
             w_rd, w_wr = wmem.read_port(), wmem.write_port()
         b_rd, b_wr = bmem.read_port(), bmem.write_port()
         p_wr = pmem.write_port()
@@ -127,7 +131,7 @@ class Processor(wiring.Component):
         k_rd, k_wr = kmem.read_port(), kmem.write_port()
         i_rd, i_wr = imem.read_port(), imem.write_port()
         t_data = data.View(ent_l, t_rd.data)
-        w_data = data.View(wl, w_rd.data) if not banked else None
+        w_data = data.View(wl, w_rd.data) if not ext and not banked else None
         b_data = data.View(vl, b_rd.data)
         p_data = data.View(vl, p_rd.data)
         c_data = data.View(cl, c_rd.data)
@@ -214,9 +218,18 @@ class Processor(wiring.Component):
 
         # ---- scatter -> PE array (hw/pe.py) -> potential memory
         m.submodules.pe = pe = PEArray(cfg, banked)
-        m.d.comb += [(w_rd.addr if not banked else wbanks.rd_addr).eq(scatter.waddr),
-                     pe.op.eq(scatter.op), pe.paddr.eq(scatter.paddr), pe.t.eq(scatter.t),
-                     pe.weight.eq(w_data if not banked else wbanks.rd_q), pe.pmem_data.eq(p_data),
+        if ext:   # the Scatter's ops wait in the prefetch for their words (hw/fetch.py)
+            m.submodules.xmem = xw = ExternalWeights(cfg)
+            wiring.connect(m, wiring.flipped(self.m_axi), xw.axi)
+            m.d.comb += [xw.op.eq(scatter.op), xw.waddr.eq(scatter.waddr), xw.paddr.eq(scatter.paddr), xw.t.eq(scatter.t),
+                         scatter.room.eq(xw.room), pe.op.eq(xw.pe_op), pe.paddr.eq(xw.pe_paddr), pe.t.eq(xw.pe_t),
+                         pe.weight.eq(xw.pe_weight),
+                         xw.xbase.eq(dec.regs.xbase), xw.xbias.eq(dec.regs.xbias), xw.xwstart.eq(dec.regs.xwstart)]
+        else:
+            m.d.comb += [(w_rd.addr if not banked else wbanks.rd_addr).eq(scatter.waddr),
+                         pe.op.eq(scatter.op), pe.paddr.eq(scatter.paddr), pe.t.eq(scatter.t),
+                         pe.weight.eq(w_data if not banked else wbanks.rd_q)]
+        m.d.comb += [pe.pmem_data.eq(p_data),
                      pe.exp_offset.eq(cur.E), pe.taulog.eq(taulog), pe.T.eq(T), pe.graded.eq(graded),
                      pe.lut.eq(dec.lut)]
         p_q, x2_pa, a_v, a_pa, h1_s, pe_busy = pe.pmem_q, pe.pmem_raddr, pe.wr_valid, pe.wr_addr, pe.wr_data, pe.busy
@@ -269,11 +282,15 @@ class Processor(wiring.Component):
         m.d.comb += spike_sel.eq(fw_v | (pwv6 & ~ctl.sc_walk))   # a shortcut's re-emitted words are no layer's output
 
         # ---- config writes (hw/decoder.py), taken only in S_IDLE
-        w_wa, w_wd, w_we = (w_wr.addr, w_wr.data, w_wr.en) if not banked else (wbanks.wr_addr, wbanks.wr_data, wbanks.wr_en)
-        m.d.comb += [t_wr.addr.eq(dec.wr_addr), t_wr.data.eq(dec.wr_data), w_wa.eq(dec.wr_addr), w_wd.eq(dec.wr_data),
-                     b_wr.addr.eq(dec.wr_addr), b_wr.data.eq(dec.wr_data),
-                     t_wr.en.eq(dec.table_we), w_we.eq(dec.weight_we), b_wr.en.eq(dec.bias_we),
+        m.d.comb += [t_wr.addr.eq(dec.wr_addr), t_wr.data.eq(dec.wr_data), t_wr.en.eq(dec.table_we),
                      dec.accept.eq(ctl.idle), ctl.cfg_busy.eq(dec.busy), ctl.in_words.eq(in_words)]
+        if ext:   # the biases come in at each inference's start; weight and bias beats write nothing
+            m.d.comb += [b_wr.addr.eq(xw.bias_wr_addr), b_wr.data.eq(xw.bias_wr_data), b_wr.en.eq(xw.bias_wr_en),
+                         xw.start.eq(ctl.count_clear), ctl.weights_ready.eq(xw.bias_ready)]
+        else:
+            w_wa, w_wd, w_we = (w_wr.addr, w_wr.data, w_wr.en) if not banked else (wbanks.wr_addr, wbanks.wr_data, wbanks.wr_en)
+            m.d.comb += [w_wa.eq(dec.wr_addr), w_wd.eq(dec.wr_data), w_we.eq(dec.weight_we),
+                         b_wr.addr.eq(dec.wr_addr), b_wr.data.eq(dec.wr_data), b_wr.en.eq(dec.bias_we)]
 
         # ---- address muxes of the shared ports
         in_pool = ctl.pooling
@@ -299,7 +316,8 @@ class Processor(wiring.Component):
         with m.Else():
             m.d.comb += [k_wr.addr.eq(cur.cbase + f5_addr), k_wr.data.eq(cnt_new), k_wr.en.eq(in_fire & f5_valid & ms & ~is_out)]
 
-        m.d.comb += [ctl.scatter_busy.eq(scatter.busy), ctl.pe_busy.eq(pe_busy), self.busy.eq(ctl.busy)]
+        m.d.comb += [ctl.scatter_busy.eq(scatter.busy | (xw.busy if ext else 0)), ctl.pe_busy.eq(pe_busy),
+                     self.busy.eq(ctl.busy)]
 
         # ---- result beats, later ones taking precedence (no two are ever selected in one cycle)
         with m.If(logit_beat):
@@ -309,9 +327,11 @@ class Processor(wiring.Component):
                 with m.If(beat):
                     m.d.comb += [fw.tag.eq(tag), fw.layer.eq(cur.index), fw.addr.eq(f2_addr), fw.data.eq(payload),
                                  fw_en.eq(1)]
-        end_word = Signal(END_LAYOUT)   # the END beat's data (hw/protocol.py)
+        end_word = Signal(end_layout(cfg))   # the END beat's data (hw/protocol.py)
         m.d.comb += [end_word.pred.eq(ex.pred), end_word.cycles.eq(cycles), end_word.sops.eq(sops),
                      end_word.events.eq(events), end_word.exit_step.eq(ex.step)]
+        if ext:
+            m.d.comb += [end_word.error.eq(xw.error), end_word.error_addr.eq(xw.error_addr)]
         with m.If(ctl.end_beat):  # selected by a state flip-flop alone (no credit, no adder)
             m.d.comb += [fw.tag.eq(Tag.END), fw_en.eq(1), fw.data.eq(end_word)]
         return m

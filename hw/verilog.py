@@ -7,7 +7,7 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from .config import Config
-from .protocol import END_LAYOUT, cfg_layout, entry_layout, res_layout
+from .protocol import cfg_layout, end_layout, entry_layout, res_layout
 from .sequencer import record_layout
 from .top import Processor
 
@@ -35,7 +35,7 @@ def generate(cfg: Config, out_dir, name: str = "logspike", baked=None, axi_strea
         "layouts": {"config_beat": {n: [f.offset, f.width] for n, f in cfg_layout(cfg)},
                     "result_beat": {n: [f.offset, f.width] for n, f in res_layout(cfg)},
                     "layer_entry": {n: [f.offset, f.width] for n, f in entry_layout(cfg)},
-                    "end_beat_data": {n: [f.offset, f.width] for n, f in END_LAYOUT},
+                    "end_beat_data": {n: [f.offset, f.width] for n, f in end_layout(cfg)},
                     "event_record_bits": record_layout(cfg).size},
         "baked": baked is not None,
         "top": "axi_stream" if axi_stream else "native",

@@ -1,0 +1,413 @@
+"""External weights: the AXI4 read port and the prefetch that feeds the PE array from it.
+
+A build with Config.weights = "external" keeps its weights and biases in a memory outside the processor
+(DRAM behind an interconnect), read through one AXI4 read-only manager port (protocol.AxiReadSignature);
+the layer table, thresholds, LUT and activations stay on chip. The image (hw/image.py external_image) lies
+from the XBASE register on: the bias words first, each P x A bits on whole beats (XBIAS of them), then from
+beat XWSTART the weight words, P x W bits each, packed with no gap, each table entry's weights starting on
+a beat.
+
+  Scatter op (waddr, paddr, t) ──► op buffer (paddr, t) ─────────────────────────────────┐
+        │ waddr                                                                          ▼
+        └─► RunCoalescer ─► run buffer ─► RunTranslator ─┬─► BurstReader ─► beats ─► Gearbox ─► word
+            (consecutive      (a, n)        (first beat,  │    (AXI INCR bursts,             ┐      │
+             addresses)                      beats)       │     read-data buffer)    descs ──┘      ▼
+                                                          └─► descriptor buffer (bit offset, n)   PE op
+  BiasLoader: at each inference's start, every bias word into the on-chip bias memory, before any scatter.
+
+The Scatter runs ahead of its weights by up to fetch_ops ops. It starts an event only while the op and run
+buffers have room for the largest event (max_event_ops), so it never stops inside one and neither buffer
+overflows; a run ends where the addresses stop being consecutive, at RUN_MAX words, or when no op is issued
+in a cycle. Every op's word is requested once, in op order, and AXI returns read data in request order (one
+ID), so words reach the PE in the order of its ops: with the memory's latency covered by the buffers and
+enough bandwidth (one word per op), the PE array never waits.
+
+Nothing here multiplies: a word index times the word's g-bit units is a sum of shifts (times_const).
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, ResetSignal, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+from .config import XADDR_BITS, Config, clog2, ubits, widths
+from .protocol import AxiReadSignature, weight_lane_layout
+from .sequencer import reg
+
+RUN_MAX = 256          # words per run at most (the Gearbox's count and the descriptor's width)
+DESC_DEPTH = 64        # runs whose data is requested and not yet all turned into words
+AXI_4K = 4096          # no burst crosses a 4 KB boundary (AXI4)
+ARCACHE = 0b0011       # normal, non-cacheable, bufferable
+INCR = 1
+
+
+def times_const(x, c: int):
+    """x * c for a constant c >= 1, as a sum of shifted copies of x (no multiplier)."""
+    terms = [x << i for i in range(c.bit_length()) if c >> i & 1]
+    out = terms[0]
+    for t in terms[1:]:
+        out = out + t
+    return out
+
+
+def units(cfg: Config) -> tuple[int, int, int]:
+    """(g, U, V): the unit g = gcd(weight word, beat) in bits, units per beat U (a power of two) and per word V."""
+    g = cfg.fetch_unit_bits
+    return g, cfg.axi_data_bits // g, cfg.weight_word_bits // g
+
+
+def request_layout(cfg: Config) -> data.StructLayout:
+    """A read request: `n` beats from beat `beat` of the image (counted from XBASE)."""
+    run_beats = -(-RUN_MAX * cfg.weight_word_bits // cfg.axi_data_bits) + 1
+    return data.StructLayout({"beat": XADDR_BITS, "n": ubits(max(run_beats, cfg.max_bias_words * cfg.bias_beats))})
+
+
+def run_layout(cfg: Config) -> data.StructLayout:
+    """A run: `n` consecutive weight words from word `a` (Scatter addresses)."""
+    return data.StructLayout({"a": widths(cfg)[1], "n": ubits(RUN_MAX)})
+
+
+def desc_layout(cfg: Config) -> data.StructLayout:
+    """What the Gearbox needs of a run: the first word's offset in its first beat (units) and the words."""
+    return data.StructLayout({"offset": max(1, clog2(units(cfg)[1])), "n": ubits(RUN_MAX)})
+
+
+class BurstReader(wiring.Component):
+    """Requests (first beat from `base`, beats) to AXI4 INCR bursts, and the read data to `beats`.
+
+    A burst is at most axi_max_burst beats and never crosses 4 KB; it is issued only while the read-data
+    buffer (fetch_beats) has room for a whole burst beside every beat already requested (RREADY is always
+    high), and while fewer than axi_outstanding bursts are in flight. `error` / `error_addr`: the first beat
+    whose RRESP was not OKAY since `clear`, and its byte address.
+
+    A reset does not end bursts in flight (AXI has no abort): the beats still owed are counted in registers
+    that no reset clears, and that many beats are dropped after a reset."""
+
+    def __init__(self, cfg: Config):
+        self.conf = cfg
+        super().__init__({
+            "req": In(stream.Signature(request_layout(cfg))),
+            "base": In(XADDR_BITS), "clear": In(1),
+            "axi": Out(AxiReadSignature(cfg.axi_data_bits)),
+            "beats": Out(stream.Signature(cfg.axi_data_bits)),
+            "error": Out(2), "error_addr": Out(XADDR_BITS), "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        cfg = self.conf
+        m = Module()
+        DW, B = cfg.axi_data_bits, cfg.axi_data_bits // 8
+        lb = clog2(B)
+        MAXB, DEPTH, MAXOUT = cfg.axi_max_burst, cfg.fetch_beats, cfg.axi_outstanding
+        axi = self.axi
+        m.d.comb += [axi.arsize.eq(lb), axi.arburst.eq(INCR), axi.arcache.eq(ARCACHE), axi.arprot.eq(0),
+                     axi.rready.eq(1)]
+
+        # ---- the request being split into bursts
+        have = Signal()
+        addr = Signal(XADDR_BITS)
+        left = Signal(len(self.req.payload.n))
+        m.d.comb += self.req.ready.eq(~have)
+        # ---- the next burst's length, planned a cycle after addr / left change: min(left, to 4 KB, MAXB)
+        planned, blen = Signal(), Signal(range(MAXB + 1))
+        to4k = Signal(range(AXI_4K // B + 1))
+        m.d.comb += to4k.eq((AXI_4K // B) - addr[lb:12])
+        cand = Mux(left < MAXB, left, MAXB)
+        # ---- credit: beats requested (or about to be) and not yet taken from the buffer
+        reserved = Signal(range(DEPTH + MAXB + 1))
+        nout = Signal(range(MAXOUT + 1))
+        issue = Signal()
+        m.d.comb += issue.eq(planned & ~axi.arvalid & (reserved <= DEPTH - MAXB) & (nout < MAXOUT))
+        with m.If(self.req.valid & self.req.ready):
+            m.d.sync += [addr.eq(self.base + (self.req.payload.beat << lb)), left.eq(self.req.payload.n),
+                         have.eq(self.req.payload.n != 0)]
+        with m.Elif(issue):
+            m.d.sync += [axi.arvalid.eq(1), axi.araddr.eq(addr), axi.arlen.eq(blen - 1), planned.eq(0),
+                         addr.eq(addr + (blen << lb)), left.eq(left - blen), have.eq(left != blen)]
+        with m.Elif(have & ~planned & ~axi.arvalid):
+            m.d.sync += [blen.eq(Mux(to4k < cand, to4k, cand)), planned.eq(1)]
+        ar_hs = axi.arvalid & axi.arready
+        with m.If(ar_hs):
+            m.d.sync += axi.arvalid.eq(0)
+
+        # ---- bursts in flight: their addresses (for the error's address) and how many
+        m.submodules.addr_fifo = afifo = SyncFIFO(width=XADDR_BITS, depth=MAXOUT)
+        m.d.comb += [afifo.w_en.eq(ar_hs), afifo.w_data.eq(axi.araddr)]
+
+        # beats owed by bursts already accepted; after a reset, that many are stale (reset_less: see above)
+        owed = Signal(32, reset_less=True)
+        discard = Signal(32, reset_less=True)
+        owed_n = Signal(32)
+        m.d.comb += owed_n.eq(owed + Mux(ar_hs, axi.arlen + 1, 0) - axi.rvalid)
+        m.d.sync += owed.eq(owed_n)
+        stale = discard != 0
+        with m.If(ResetSignal()):
+            m.d.sync += discard.eq(owed_n)
+        with m.Elif(axi.rvalid & stale):
+            m.d.sync += discard.eq(discard - 1)
+
+        m.submodules.rdata = rfifo = SyncFIFOBuffered(width=DW, depth=DEPTH)
+        beat_in = axi.rvalid & ~stale
+        rbeat = Signal(8)   # the beat's index in its burst
+        m.d.comb += [rfifo.w_en.eq(beat_in), rfifo.w_data.eq(axi.rdata)]
+        done_burst = beat_in & axi.rlast
+        m.d.comb += afifo.r_en.eq(done_burst)
+        with m.If(beat_in):
+            m.d.sync += rbeat.eq(Mux(axi.rlast, 0, rbeat + 1))
+        m.d.sync += nout.eq(nout + ar_hs - done_burst)
+        taken = self.beats.valid & self.beats.ready
+        m.d.sync += reserved.eq(reserved + Mux(issue, blen, 0) - taken)
+        m.d.comb += [self.beats.payload.eq(rfifo.r_data), self.beats.valid.eq(rfifo.r_rdy), rfifo.r_en.eq(self.beats.ready)]
+
+        with m.If(self.clear):
+            m.d.sync += [self.error.eq(0), self.error_addr.eq(0)]
+        with m.Elif(beat_in & (axi.rresp != 0) & (self.error == 0)):
+            m.d.sync += [self.error.eq(axi.rresp), self.error_addr.eq(afifo.r_data + (rbeat << lb))]
+        m.d.comb += self.busy.eq(have | planned | axi.arvalid | (nout != 0) | (rfifo.level != 0))
+        return m
+
+
+class Gearbox(wiring.Component):
+    """Beats into weight words: for each run (its descriptor: the first word's offset in its first beat, in
+    g-bit units, and its word count n), n words from that many beats. Words start at multiples of g bits, so
+    every shift is one of a few multiples of g. One word a cycle while beats keep up."""
+
+    def __init__(self, cfg: Config):
+        self.conf = cfg
+        super().__init__({
+            "beats": In(stream.Signature(cfg.axi_data_bits)),
+            "runs": In(stream.Signature(desc_layout(cfg))),
+            "words": Out(stream.Signature(cfg.weight_word_bits)),
+        })
+
+    def elaborate(self, platform):
+        cfg = self.conf
+        m = Module()
+        g, U, V = units(cfg)
+        PW = cfg.weight_word_bits
+        CAP = (U + V - 1) * g    # the most bits held: a beat appended to less than a word
+        buf = Signal(CAP)
+        nb = Signal(range(U + V))   # units held
+        left = Signal(ubits(RUN_MAX))  # words of the run not yet out
+        active = Signal()
+        last = Signal()          # left == 1, kept with left
+        beat, desc = self.beats.payload, self.runs.payload
+
+        m.d.comb += [self.words.valid.eq(active & (nb >= V)), self.words.payload.eq(buf[:PW])]
+        take = self.words.valid & self.words.ready
+        done = take & last       # the run's last word goes out
+        nb1 = Signal.like(nb)
+        buf1 = Signal.like(buf)
+        m.d.comb += [nb1.eq(nb - Mux(take, V, 0)), buf1.eq(Mux(take, buf >> PW, buf))]
+        need = active & ~done & (nb1 < V)
+        start = (~active | done) & self.runs.valid & self.beats.valid
+        append = need & self.beats.valid
+        m.d.comb += [self.beats.ready.eq(start | append), self.runs.ready.eq(start)]
+
+        first = Signal(U * g)    # the run's first beat from its offset on
+        with m.Switch(desc.offset):
+            for o in range(U):
+                with m.Case(o):
+                    m.d.comb += first.eq(beat >> (o * g))
+        shifted = Signal(CAP)    # the beat placed above the nb1 units held
+        with m.Switch(nb1):
+            for k in range(V):
+                with m.Case(k):
+                    m.d.comb += shifted.eq(beat << (k * g))
+
+        with m.If(start):
+            m.d.sync += [buf.eq(first), nb.eq(U - desc.offset), left.eq(desc.n), last.eq(desc.n == 1), active.eq(1)]
+        with m.Elif(done):
+            m.d.sync += [active.eq(0), nb.eq(0)]
+        with m.Else():
+            with m.If(take):
+                m.d.sync += [left.eq(left - 1), last.eq(left == 2)]
+            with m.If(append):
+                m.d.sync += [buf.eq(buf1 | shifted), nb.eq(nb1 + U)]
+            with m.Else():
+                m.d.sync += [buf.eq(buf1), nb.eq(nb1)]
+        return m
+
+
+class RunCoalescer(wiring.Component):
+    """The Scatter's weight addresses (one per op) into runs of consecutive words. A run is written out
+    where the next address does not continue it, at RUN_MAX words, or in a cycle with no address; the run
+    buffer behind it always has room (see the module docstring), so `runs` has no ready."""
+
+    def __init__(self, cfg: Config):
+        self.conf = cfg
+        WA = widths(cfg)[1]
+        super().__init__({"valid": In(1), "waddr": In(WA), "run_valid": Out(1), "run": Out(run_layout(cfg)),
+                          "open": Out(1)})
+
+    def elaborate(self, platform):
+        cfg = self.conf
+        m = Module()
+        WA = widths(cfg)[1]
+        a, nxt = Signal(WA), Signal(WA)   # the open run's first word, and the word that would continue it
+        n = Signal(ubits(RUN_MAX))
+        full = Signal()                   # n == RUN_MAX, kept with n
+        is_open = self.open
+        extend = self.valid & is_open & (self.waddr == nxt) & ~full
+        m.d.comb += [self.run_valid.eq(is_open & ~extend), self.run.a.eq(a), self.run.n.eq(n)]
+        with m.If(extend):
+            m.d.sync += [n.eq(n + 1), nxt.eq(nxt + 1), full.eq(n == RUN_MAX - 1)]
+        with m.Elif(self.valid):
+            m.d.sync += [a.eq(self.waddr), nxt.eq(self.waddr + 1), n.eq(1), full.eq(RUN_MAX == 1), is_open.eq(1)]
+        with m.Else():
+            m.d.sync += is_open.eq(0)
+        return m
+
+
+class RunTranslator(wiring.Component):
+    """A run of words (a, n) into a read request (its first beat from XBASE: XWSTART + a * V // U, and its
+    beats) and the Gearbox's descriptor (a * V mod U, n), both handed on in the same cycle. Two pipeline
+    stages, one run a cycle."""
+
+    def __init__(self, cfg: Config):
+        self.conf = cfg
+        super().__init__({
+            "runs": In(stream.Signature(run_layout(cfg))), "wstart": In(XADDR_BITS),
+            "req": Out(stream.Signature(request_layout(cfg))), "desc": Out(stream.Signature(desc_layout(cfg))),
+        })
+
+    def elaborate(self, platform):
+        cfg = self.conf
+        m = Module()
+        g, U, V = units(cfg)
+        lu = clog2(U)
+        WA = widths(cfg)[1]
+        UB = WA + V.bit_length() + 1
+        s1_v, s1_av, s1_nv, s1_n = Signal(), Signal(UB), Signal(UB), Signal(ubits(RUN_MAX))
+        s2_v = Signal()
+        s2_req, s2_desc = Signal(request_layout(cfg)), Signal(desc_layout(cfg))
+        out_free = ~s2_v | (self.req.ready & self.desc.ready)
+        s1_free = ~s1_v | out_free
+        m.d.comb += [self.req.valid.eq(s2_v & self.desc.ready), self.desc.valid.eq(s2_v & self.req.ready),
+                     self.req.payload.eq(s2_req), self.desc.payload.eq(s2_desc), self.runs.ready.eq(s1_free)]
+        with m.If(s1_free):
+            m.d.sync += [s1_v.eq(self.runs.valid), s1_av.eq(times_const(self.runs.payload.a, V)),
+                         s1_nv.eq(times_const(self.runs.payload.n, V)), s1_n.eq(self.runs.payload.n)]
+        first = s1_av >> lu
+        last_unit = Signal(UB)
+        m.d.comb += last_unit.eq(s1_av + s1_nv - 1)
+        with m.If(out_free):
+            m.d.sync += [s2_v.eq(s1_v), s2_req.beat.eq(self.wstart + first),
+                         s2_req.n.eq((last_unit >> lu) - first + 1),
+                         s2_desc.offset.eq(s1_av[:lu] if lu else 0), s2_desc.n.eq(s1_n)]
+        return m
+
+
+class BiasLoader(wiring.Component):
+    """At `start`, the `words` bias words (each bias_beats beats, from the image's beat 0) into the bias
+    memory's write port, word i at address i; `ready` once the last is written (at once for none)."""
+
+    def __init__(self, cfg: Config):
+        self.conf = cfg
+        BA = ubits(cfg.max_bias_words)
+        super().__init__({
+            "start": In(1), "words": In(BA),
+            "req": Out(stream.Signature(request_layout(cfg))), "beats": In(stream.Signature(cfg.axi_data_bits)),
+            "wr_addr": Out(BA), "wr_data": Out(cfg.lanes * cfg.acc_bits), "wr_en": Out(1),
+            "ready": Out(1, init=1),   # idle until the first start
+        })
+
+    def elaborate(self, platform):
+        cfg = self.conf
+        m = Module()
+        DW, K = cfg.axi_data_bits, cfg.bias_beats
+        asked = Signal()
+        count = Signal.like(self.words)
+        k = Signal(range(K))
+        acc = Signal(K * DW)
+        m.d.comb += [self.req.valid.eq(~self.ready & ~asked), self.req.payload.beat.eq(0),
+                     self.req.payload.n.eq(times_const(self.words, K)), self.beats.ready.eq(~self.ready & asked)]
+        word = Cat(acc[DW:], self.beats.payload)   # the first beat lowest
+        m.d.sync += self.wr_en.eq(0)
+        with m.If(self.start):
+            m.d.sync += [asked.eq(0), count.eq(0), k.eq(0), self.ready.eq(self.words == 0)]
+        with m.Else():
+            with m.If(self.req.valid & self.req.ready):
+                m.d.sync += asked.eq(1)
+            with m.If(self.beats.valid & self.beats.ready):
+                m.d.sync += acc.eq(word)
+                with m.If(k == K - 1):
+                    m.d.sync += [k.eq(0), count.eq(count + 1), self.wr_en.eq(1), self.wr_addr.eq(count),
+                                 self.wr_data.eq(word[:len(self.wr_data)]), self.ready.eq(count + 1 == self.words)]
+                with m.Else():
+                    m.d.sync += k.eq(k + 1)
+        return m
+
+
+class ExternalWeights(wiring.Component):
+    """The external-weight path of one processor: the AXI4 read port, the bias load at each inference's start
+    and the weight prefetch between the Scatter and the PE array (see the module docstring).
+
+    In from the Scatter: `op`, `waddr`, `paddr`, `t` (its op registers); `room`: it may start another event.
+    Out to the PE array: `pe_op`, `pe_paddr`, `pe_t`, and `pe_weight` a cycle after pe_op, as a weight
+    memory's read data would be. `start`: an inference starts (biases load, the error clears); `bias_ready`
+    once they are in. `busy`: ops not yet handed to the PE array."""
+
+    def __init__(self, cfg: Config):
+        self.conf = cfg
+        XA, WA = widths(cfg)
+        BA = ubits(cfg.max_bias_words)
+        super().__init__({
+            "axi": Out(AxiReadSignature(cfg.axi_data_bits)),
+            "xbase": In(XADDR_BITS), "xbias": In(BA), "xwstart": In(XADDR_BITS), "start": In(1),
+            "bias_wr_addr": Out(BA), "bias_wr_data": Out(cfg.lanes * cfg.acc_bits), "bias_wr_en": Out(1),
+            "bias_ready": Out(1),
+            "op": In(1), "waddr": In(WA), "paddr": In(XA), "t": In(cfg.sym_bits), "room": Out(1),
+            "pe_op": Out(1), "pe_paddr": Out(XA), "pe_t": Out(cfg.sym_bits),
+            "pe_weight": Out(data.ArrayLayout(weight_lane_layout(cfg), cfg.lanes)),
+            "busy": Out(1), "error": Out(2), "error_addr": Out(XADDR_BITS),
+        })
+
+    def elaborate(self, platform):
+        cfg = self.conf
+        m = Module()
+        XA, WA = widths(cfg)
+        SY, OPS = cfg.sym_bits, cfg.fetch_ops
+        m.submodules.reader = rd = BurstReader(cfg)
+        m.submodules.bias = bl = BiasLoader(cfg)
+        m.submodules.coalescer = co = RunCoalescer(cfg)
+        m.submodules.translator = tr = RunTranslator(cfg)
+        m.submodules.gearbox = gb = Gearbox(cfg)
+        wiring.connect(m, rd.axi, wiring.flipped(self.axi))
+        m.d.comb += [rd.base.eq(self.xbase), rd.clear.eq(self.start), bl.start.eq(self.start), bl.words.eq(self.xbias),
+                     tr.wstart.eq(self.xwstart), self.error.eq(rd.error), self.error_addr.eq(rd.error_addr),
+                     self.bias_wr_addr.eq(bl.wr_addr), self.bias_wr_data.eq(bl.wr_data), self.bias_wr_en.eq(bl.wr_en),
+                     self.bias_ready.eq(bl.ready)]
+
+        # the reader serves the bias load until every bias word is in (no scatter runs before), then the runs
+        loading = ~bl.ready
+        with m.If(loading):
+            m.d.comb += [rd.req.valid.eq(bl.req.valid), rd.req.payload.eq(bl.req.payload), bl.req.ready.eq(rd.req.ready),
+                         bl.beats.valid.eq(rd.beats.valid), bl.beats.payload.eq(rd.beats.payload),
+                         rd.beats.ready.eq(bl.beats.ready)]
+        with m.Else():
+            m.d.comb += [rd.req.valid.eq(tr.req.valid), rd.req.payload.eq(tr.req.payload), tr.req.ready.eq(rd.req.ready),
+                         gb.beats.valid.eq(rd.beats.valid), gb.beats.payload.eq(rd.beats.payload),
+                         rd.beats.ready.eq(gb.beats.ready)]
+
+        # the ops wait here for their words; the runs of their addresses, for translation
+        m.submodules.ops = ops = SyncFIFOBuffered(width=XA + SY, depth=OPS)
+        m.submodules.runs = runs = SyncFIFOBuffered(width=len(co.run.as_value()), depth=OPS)
+        m.submodules.descs = descs = SyncFIFOBuffered(width=len(tr.desc.payload.as_value()), depth=DESC_DEPTH)
+        m.d.comb += [ops.w_en.eq(self.op), ops.w_data.eq(Cat(self.paddr, self.t)),
+                     co.valid.eq(self.op), co.waddr.eq(self.waddr),
+                     runs.w_en.eq(co.run_valid), runs.w_data.eq(co.run),
+                     tr.runs.valid.eq(runs.r_rdy), tr.runs.payload.eq(runs.r_data), runs.r_en.eq(tr.runs.ready),
+                     descs.w_en.eq(tr.desc.valid), descs.w_data.eq(tr.desc.payload), tr.desc.ready.eq(descs.w_rdy),
+                     gb.runs.valid.eq(descs.r_rdy), gb.runs.payload.eq(descs.r_data), descs.r_en.eq(gb.runs.ready)]
+        # room for the largest event in both buffers (levels a cycle old, and an op may be on its way)
+        limit = OPS - cfg.max_event_ops - 4
+        m.d.sync += self.room.eq((ops.level < limit) & (runs.level < limit))
+
+        go = ops.r_rdy & gb.words.valid
+        m.d.comb += [gb.words.ready.eq(go), ops.r_en.eq(go), self.pe_op.eq(go),
+                     self.pe_paddr.eq(ops.r_data[:XA]), self.pe_t.eq(ops.r_data[XA:])]
+        m.d.sync += self.pe_weight.eq(gb.words.payload)
+        m.d.comb += self.busy.eq(self.op | (ops.level != 0) | co.open)
+        return m
