@@ -73,3 +73,11 @@ def make_ms(seed, kind, leak_shift=None, time_steps=None, batch=4, quantile=0.5,
     ratio = (top[:, :, -1] - top[:, :, -2]) / np.arange(1, tr.shape[1] + 1)[None, :]
     pkg.manifest["exit"]["margin"] = int(np.quantile(ratio, quantile))
     return pkg, x
+
+
+def residual(seed, mode, layers=None, batch=3, max_t=None, **kw):
+    """A random residual package (randnet.random_residual_package) of the shared build's W and F, and inputs."""
+    rng = np.random.default_rng(seed)
+    pkg = randnet.random_residual_package(rng, mode, weight_bits=CFG.weight_bits, frac_bits=CFG.frac_bits,
+                                          time_steps=max_t and int(rng.integers(2, max_t + 1)), layers=layers, **kw)
+    return pkg, randnet.random_inputs(rng, pkg, batch, silent=float(rng.uniform(0.1, 0.5)))

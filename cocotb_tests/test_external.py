@@ -14,12 +14,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from common import check, make_ms, make_pkg
+from common import check, make_ms, make_pkg, residual
 from logspike.hw import cosim, image, sim
 from logspike.hw.config import Config, FitError, build_for, build_for_all, fits
 from logspike.hw.protocol import Rresp
 from logspike.model import golden, randnet
-from test_residual import residual
 
 
 def cases_mixed(seeds):

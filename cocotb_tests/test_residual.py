@@ -6,7 +6,7 @@ include the shortcut's (one PE op per re-emitted event and output group, hw/cont
 import numpy as np
 import pytest
 
-from common import CFG, SPLIT, make_ms, make_pkg, run_back_to_back
+from common import CFG, SPLIT, make_ms, make_pkg, residual, run_back_to_back
 from logspike.hw.config import Config, FitError, fits
 from logspike.model import golden, randnet
 from logspike.synth import energy
@@ -24,13 +24,6 @@ def strided_projection_layers(c=2, h=6, w=6):
              "padding": 1, "shortcut": {"from": 0, "kind": "projection", "stride": 2}},
             {"type": "flatten"},
             {"type": "dense", "in": 6 * ((h + 1) // 2) * ((w + 1) // 2), "out": 5}]
-
-
-def residual(seed, mode, layers=None, batch=3, max_t=None, **kw):
-    rng = np.random.default_rng(seed)
-    pkg = randnet.random_residual_package(rng, mode, weight_bits=CFG.weight_bits, frac_bits=CFG.frac_bits,
-                                          time_steps=max_t and int(rng.integers(2, max_t + 1)), layers=layers, **kw)
-    return pkg, randnet.random_inputs(rng, pkg, batch, silent=float(rng.uniform(0.1, 0.5)))
 
 
 def shortcut_kinds(pkg):
