@@ -23,7 +23,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import Config
-from .protocol import Tag, cfg_layout, res_layout
+from .protocol import AxiReadSignature, Tag, cfg_layout, res_layout
 from .top import Processor
 
 
@@ -69,11 +69,14 @@ class AxiStreamProcessor(wiring.Component):
             "m_axis_res": Out(AxiStreamSignature(w["m_axis_res"]["tdata_bits"])),
             "cycles": Out(32), "sops": Out(32), "events": Out(32), "busy": Out(1),
             "protocol_error": Out(1),
+            **({"m_axi": Out(AxiReadSignature(cfg.axi_data_bits))} if cfg.external else {}),
         })
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.core = core = Processor(self.conf, self.image)
+        if self.conf.external:   # the AXI4 read port to the weights, straight through
+            wiring.connect(m, wiring.flipped(self.m_axi), core.m_axi)
         bad_transfers = []
         for name, port, sink in (("s_axis_cfg", self.s_axis_cfg, core.cfg), ("s_axis_inp", self.s_axis_inp, core.inp)):
             n, W, k = len(sink.payload.as_value()), len(port.tdata), self.widths[name]["transfers"]

@@ -16,6 +16,10 @@ class FitError(ValueError):
     """The package needs more than this build provides (names the field and the limit)."""
 
 
+class ExternalMemoryError(RuntimeError):
+    """An inference's END beat flagged an AXI read error (external weights; hw/sim.py names the layer)."""
+
+
 # Fixed stream field widths (hw/protocol.py): no build can exceed them.
 CFG_ADDR_BITS = 16    # config-stream beat address: weight, bias and layer-table memories load through it
 LAYER_INDEX_BITS = 8  # package layer index carried in every layer-table entry and result beat

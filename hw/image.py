@@ -282,6 +282,26 @@ def external_image(cfg: Config, pkg: Package) -> tuple[bytes, dict]:
     return bias + weights, layout
 
 
+def write_external(cfg: Config, pkg: Package, out_dir) -> dict:
+    """external_image into out_dir: weights.bin (the bytes from the image's base address on) and layout.json
+    (the layout, the build's AXI parameters and the registers the config stream sets: XBIAS, XWSTART; XBASE
+    is where the host puts weights.bin). Returns their paths."""
+    import json
+    from pathlib import Path
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data, layout = external_image(cfg, pkg)
+    glob = bake(cfg, pkg)["globals"]
+    layout = {"lanes": cfg.lanes, "axi_data_bits": cfg.axi_data_bits, "axi_max_burst": cfg.axi_max_burst,
+              "registers": {"xbias": glob["xbias"], "xwstart": glob["xwstart"],
+                            "xbase": "the byte address weights.bin is written to (a multiple of 4096 for these burst counts)"},
+              **layout}
+    (out / "weights.bin").write_bytes(data)
+    (out / "layout.json").write_text(json.dumps(layout, indent=1) + "\n")
+    return {"weights": out / "weights.bin", "layout": out / "layout.json"}
+
+
 def bursts(cfg: Config, addr: int, nbytes: int) -> int:
     """Bursts of a straight read of nbytes from byte addr (beats of the build, at most axi_max_burst each,
     none across 4 KB)."""

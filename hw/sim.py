@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 from logspike.model.package import Package
 
 from . import cosim, image
-from .config import Config, fits
+from .config import Config, ExternalMemoryError, fits
 from .harness import XMEM_VERILOG, Harness, beat_layout
 from .protocol import Rresp, Tag, res_layout
 from .top import Processor
@@ -194,10 +194,6 @@ def simulate(cfg: Config, pkg: Package, inputs, test_dir=None, gap=0.0, ready_p=
     """Load pkg over the config stream, run every input; returns (results, cycles per inference)."""
     res, cycles, _ = simulate_timed(cfg, pkg, inputs, test_dir, gap, ready_p, seed, harness_dir, mem)
     return res, cycles
-
-
-class ExternalMemoryError(RuntimeError):
-    """An inference's END beat flagged an AXI read error (external weights)."""
 
 
 def simulate_timed(cfg: Config, pkg: Package, inputs, test_dir=None, gap=0.0, ready_p=1.0, seed=0, harness_dir=None,

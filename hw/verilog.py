@@ -40,6 +40,11 @@ def generate(cfg: Config, out_dir, name: str = "logspike", baked=None, axi_strea
         "baked": baked is not None,
         "top": "axi_stream" if axi_stream else "native",
     }
+    if cfg.external:   # the AXI4 read port to the weights (hw/fetch.py); `logspike image` writes the memory's contents
+        meta["ports"]["m_axi"] = {"kind": "AXI4 read-only manager (AR, R), INCR bursts, ARID 0", "addr_bits": 32,
+                                  "data_bits": cfg.axi_data_bits, "max_burst_beats": cfg.axi_max_burst,
+                                  "outstanding_bursts": cfg.axi_outstanding,
+                                  "registers": "config globals XBASE (the image's byte address), XBIAS, XWSTART"}
     if axi_stream:   # TDATA is the payload in whole bytes; the payload is TDATA's low bits
         meta["ports"]["axi_stream"] = axis.port_widths(cfg, axi_width)
     j = out / f"{name}.json"
@@ -52,7 +57,7 @@ def generate(cfg: Config, out_dir, name: str = "logspike", baked=None, axi_strea
 def fusesoc_core(name: str, verilog_file: str, json_file: str, cfg: Config, axi_stream: bool = False) -> str:
     """A FuseSoC CAPI2 core description, so the RTL drops into FuseSoC/edalize flows."""
     ports = ("AXI4-Stream ports s_axis_cfg, s_axis_inp, m_axis_res" if axi_stream
-             else "valid/ready streams cfg, inp, res")
+             else "valid/ready streams cfg, inp, res") + (", AXI4 read port m_axi to external weights" if cfg.external else "")
     return "\n".join([
         "CAPI=2:",
         f"name: logspike:snn:{name}:0.1.0",

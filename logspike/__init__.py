@@ -20,7 +20,7 @@ training, conversion), `logspike.golden` (golden vectors), `logspike.hw` (the pr
 """
 from __future__ import annotations
 
-__all__ = ["from_torch", "from_nir", "to_nir", "Network", "load", "predict", "simulate", "verilog", "synth"]
+__all__ = ["from_torch", "from_nir", "to_nir", "Network", "load", "predict", "simulate", "verilog", "image", "synth"]
 
 
 class Network:
@@ -107,44 +107,60 @@ def predict(pkg, x, jobs: int = 1, client=None) -> dict:
     return shards.run(shards.golden_shard, pkg, _checked(pkg, x), jobs=jobs, client=client, progress=False)
 
 
-def _build(pkg, lanes: int):
+def _build(pkg, lanes: int, weights: str = "onchip", axi_data_bits: int = 128):
     from logspike.hw.config import build_for, fits
 
-    cfg = build_for(pkg, lanes)
+    cfg = build_for(pkg, lanes, weights=weights, axi_data_bits=axi_data_bits)
     fits(cfg, pkg)
     return cfg
 
 
-def simulate(pkg, x, lanes: int = 4, jobs: int = 1, client=None) -> tuple[dict, list]:
+def simulate(pkg, x, lanes: int = 4, jobs: int = 1, client=None, weights: str = "onchip", axi_data_bits: int = 128,
+             memory=None) -> tuple[dict, list]:
     """The package on the RTL of the smallest build of `lanes` lanes that holds it: (results, cycles).
-    jobs / client: sharded as `predict`; the Verilator model is built once, here."""
+    jobs / client: sharded as `predict`; the Verilator model is built once, here. weights="external": the
+    weights and biases in a memory behind an AXI4 port of axi_data_bits, `memory` the memory model's
+    settings (a logspike.hw.sim.ExternalMemory: latency, bandwidth, stalls); an AXI error raises."""
     from logspike import shards
 
-    res = shards.run(shards.sim_shard, shards.sim_job(_build(pkg, lanes), pkg), _checked(pkg, x), jobs=jobs,
-                     client=client, progress=False)
+    res = shards.run(shards.sim_shard, shards.sim_job(_build(pkg, lanes, weights, axi_data_bits), pkg, memory),
+                     _checked(pkg, x), jobs=jobs, client=client, progress=False)
     return res, res.pop("cycles").tolist()
 
 
-def verilog(pkg, out_dir, lanes: int = 4, bake: bool = False, axi_stream: bool = False, axi_width: int | None = None) -> dict:
+def verilog(pkg, out_dir, lanes: int = 4, bake: bool = False, axi_stream: bool = False, axi_width: int | None = None,
+            weights: str = "onchip", axi_data_bits: int = 128) -> dict:
     """The processor's Verilog sized for the package (its network baked into memory init if `bake`;
-    AXI4-Stream ports if `axi_stream`, each `axi_width` bits wide if given)."""
+    AXI4-Stream ports if `axi_stream`, each `axi_width` bits wide if given; weights="external": an AXI4
+    read port of axi_data_bits to the memory that holds the weights, see `image`)."""
     from pathlib import Path
 
     from logspike.hw.verilog import generate
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    return generate(_build(pkg, lanes), out, baked=pkg if bake else None, axi_stream=axi_stream or axi_width is not None,
-                    axi_width=axi_width)
+    return generate(_build(pkg, lanes, weights, axi_data_bits), out, baked=pkg if bake else None,
+                    axi_stream=axi_stream or axi_width is not None, axi_width=axi_width)
 
 
-def synth(pkg_path, target: str = "ecp5", lanes: int = 4, freq: float = 150.0, seeds: int = 1, workdir=None) -> dict:
+def image(pkg, out_dir, lanes: int = 4, axi_data_bits: int = 128) -> dict:
+    """The external memory's contents for an external-weight build of `lanes` lanes: writes weights.bin (the
+    bytes, from the image's base address on) and layout.json (per layer: byte address, bytes, bursts; the
+    registers XBIAS and XWSTART); returns their paths."""
+    from logspike.hw.image import write_external
+
+    return write_external(_build(pkg, lanes, "external", axi_data_bits), pkg, out_dir)
+
+
+def synth(pkg_path, target: str = "ecp5", lanes: int = 4, freq: float = 150.0, seeds: int = 1, workdir=None,
+          weights: str = "onchip", axi_data_bits: int = 128) -> dict:
     """Synthesis (and place and route) of the build for the package in folder `pkg_path`: the flow's report."""
     from logspike.synth.builds import synthesize_build
     from logspike.synth.flow import require_tools
 
     require_tools(target)
-    return synthesize_build(target, lanes, str(pkg_path), freq=freq, workdir=workdir, seeds=seeds)
+    return synthesize_build(target, lanes, str(pkg_path), freq=freq, workdir=workdir, seeds=seeds, weights=weights,
+                            axi_data_bits=axi_data_bits)
 
 
 def from_nir(graph, dt: float, time_steps: int | None = None, **quant):

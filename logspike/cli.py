@@ -1,5 +1,5 @@
-"""`logspike` command line: train, convert, encode, golden, accuracy, nir-import, nir-export, verilog, sim, synth,
-fuzz, demo.
+"""`logspike` command line: train, convert, encode, golden, accuracy, nir-import, nir-export, verilog, image, sim,
+synth, fuzz, demo.
 
 The application layer: it sits above the model, hardware and synthesis layers and is the only place
 that knows all three.
@@ -314,21 +314,36 @@ def cmd_nir_export(a):
     print(f"NIR graph ({len(graph.nodes)} nodes, dt {a.dt:g}) -> {out}")
 
 
+def _add_weights(p):
+    p.add_argument("--weights", choices=("onchip", "external"), default="onchip",
+                   help="external: weights and biases in a memory the processor reads through an AXI4 port "
+                        "(`logspike image` writes its contents); default onchip (block RAM)")
+    p.add_argument("--axi-data-bits", type=int, default=128, help="with --weights external: the AXI4 data width (64, 128, 256)")
+
+
+def _build_args(a) -> dict:
+    """--weights / --axi-data-bits -> Config fields (checked here, before any work)."""
+    if a.axi_data_bits not in (64, 128, 256):
+        raise CliError(f"--axi-data-bits {a.axi_data_bits}: must be 64, 128 or 256")
+    return {"weights": a.weights, "axi_data_bits": a.axi_data_bits}
+
+
 def cmd_verilog(a):
     from logspike.hw.config import Config, build_for, check_lanes, fits
     from logspike.hw.verilog import generate
     from logspike.model.package import read
 
     check_lanes(a.lanes)
+    over = _build_args(a)
     if a.bake and not a.package:
         raise CliError("--bake needs --package: there is no network to bake into the memories")
     out = _out_dir(a.out)
     if a.package:
         pkg = read(a.package)
-        cfg = build_for(pkg, a.lanes)
+        cfg = build_for(pkg, a.lanes, **over)
         fits(cfg, pkg)
     else:
-        pkg, cfg = None, Config(lanes=a.lanes)
+        pkg, cfg = None, Config(lanes=a.lanes, **over)
     if a.axi_width is not None and (a.axi_width < 8 or a.axi_width % 8):
         raise CliError(f"--axi-width {a.axi_width}: must be a positive multiple of 8 bits")
     paths = generate(cfg, out, baked=pkg if a.bake else None, axi_stream=a.axi_stream or a.axi_width is not None,
@@ -339,18 +354,24 @@ def cmd_verilog(a):
 def cmd_sim(a):
     from logspike import shards
     from logspike.hw.config import build_for, check_lanes, fits
+    from logspike.hw.sim import ExternalMemory
     from logspike.model.golden import save_results
     from logspike.model.package import read
 
     check_lanes(a.lanes)
+    over = _build_args(a)
+    _in_range("--mem-latency", a.mem_latency, 0, 65535)
+    if a.mem_bandwidth is not None and not 1 / 16 <= a.mem_bandwidth <= 4096:
+        raise CliError(f"--mem-bandwidth {a.mem_bandwidth}: must be 1/16 .. 4096 bytes per cycle")
     out = _out_file(a.out)
     pkg = read(a.package)
     x = load_inputs(pkg, a.inputs)
-    cfg = build_for(pkg, a.lanes)
+    cfg = build_for(pkg, a.lanes, **over)
     fits(cfg, pkg)  # refused here, before any build or simulation
+    mem = ExternalMemory(latency=a.mem_latency, bytes_per_cycle=a.mem_bandwidth)
     kw = _shard_args(a)
     try:
-        res = shards.run(shards.sim_shard, shards.sim_job(cfg, pkg), x, **kw)  # built once, here
+        res = shards.run(shards.sim_shard, shards.sim_job(cfg, pkg, mem), x, **kw)  # built once, here
     finally:
         shards.close(kw["client"])
     cycles = res.pop("cycles").tolist()
@@ -382,14 +403,32 @@ def cmd_synth(a):
     out_md = _out_file(a.md, "--md") if a.md else None
     if a.workdir:
         _out_dir(a.workdir, "--workdir")
+    over = _build_args(a)
     require_tools(a.target)
     res = synthesize_build(a.target, a.lanes, a.package, a.freq, a.workdir, outreg=not a.no_outreg, seeds=a.seeds,
-              all_seeds=a.all_seeds, jobs=a.jobs)
+                           all_seeds=a.all_seeds, jobs=a.jobs, **over)
     out_json.write_text(json.dumps(res, indent=1, default=str) + "\n")
     print(f"results -> {out_json}")
     if out_md:
         out_md.write_text(markdown(res))
         print(f"report -> {out_md}")
+
+
+def cmd_image(a):
+    from logspike.hw.config import build_for, check_lanes, fits
+    from logspike.hw.image import write_external
+    from logspike.model.package import read
+
+    check_lanes(a.lanes)
+    a.weights = "external"
+    over = _build_args(a)
+    out = _out_dir(a.out)
+    pkg = read(a.package)
+    cfg = build_for(pkg, a.lanes, **over)
+    fits(cfg, pkg)
+    paths = write_external(cfg, pkg, out)
+    n = paths["weights"].stat().st_size
+    print(f"external memory image ({n} bytes) -> {paths['weights']}\nlayout -> {paths['layout']}")
 
 
 def cmd_fuzz(a):
@@ -516,13 +555,26 @@ def parser() -> argparse.ArgumentParser:
                    help="AXI4-Stream ports (s_axis_cfg, s_axis_inp, m_axis_res) instead of the native streams")
     p.add_argument("--axi-width", type=int, default=None,
                    help="AXI4-Stream ports of this TDATA width in bits (wider beats take several transfers)")
+    _add_weights(p)
     p.set_defaults(fn=cmd_verilog)
+
+    p = sub.add_parser("image", help="the external memory's contents for an external-weight build (weights.bin, layout.json)")
+    p.add_argument("--package", required=True, help="package folder")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--lanes", type=int, default=4, help="P, output neurons per cycle (power of 2)")
+    p.add_argument("--axi-data-bits", type=int, default=128, help="the AXI4 data width of the build (64, 128, 256)")
+    p.set_defaults(fn=cmd_image)
 
     p = sub.add_parser("sim", help="run a package on the RTL (cocotb + Verilator); writes the SPEC results file")
     p.add_argument("--package", required=True)
     p.add_argument("--inputs", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--lanes", type=int, default=4, help="P, output neurons per cycle (power of 2)")
+    _add_weights(p)
+    p.add_argument("--mem-latency", type=int, default=20,
+                   help="with --weights external: the memory model's latency in cycles (default 20)")
+    p.add_argument("--mem-bandwidth", type=float, default=None,
+                   help="with --weights external: the memory model's bytes per cycle (default: a beat a cycle)")
     _add_shards(p)
     p.set_defaults(fn=cmd_sim)
 
@@ -542,6 +594,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--all-seeds", action="store_true",
                    help="with --seeds N: place with every seed even after one meets --freq (the Fmax spread)")
     p.add_argument("--jobs", type=int, default=1, help="with --seeds N: placements run at once (default 1)")
+    _add_weights(p)
     p.set_defaults(fn=cmd_synth)
 
     p = sub.add_parser("fuzz", help="random packages over the contract's whole range, golden model against the RTL")
@@ -562,13 +615,14 @@ def main(argv=None) -> int:
     from logspike.model.data import DataError
     from logspike.model.golden import InputError, OverflowError_
     from logspike.model.package import PackageError
+    from logspike.hw.config import ExternalMemoryError
     from logspike.shards import ShardError
 
     try:
         args = parser().parse_args(argv)
         args.fn(args)
-    except (CliError, PackageError, InputError, OverflowError_, DataError, ShardError, FileNotFoundError, ValueError,
-            OSError) as e:
+    except (CliError, PackageError, InputError, OverflowError_, DataError, ShardError, ExternalMemoryError,
+            FileNotFoundError, ValueError, OSError) as e:
         msg = " ".join(str(e).split())  # one line, even when a library message spans several
         print(f"logspike: error: {msg}", file=sys.stderr)
         return 2

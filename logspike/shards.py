@@ -49,12 +49,18 @@ def golden_shard(pkg, x) -> dict:
     return golden.run(pkg, x)
 
 
-def sim_job(cfg, pkg) -> tuple:
-    """The job of sim_shard: the build, the package, and the Verilator model built here (a worker on
-    another host, where that folder does not exist, builds or reuses its own)."""
-    from logspike.hw.sim import build_harness
+def sim_job(cfg, pkg, mem=None) -> tuple:
+    """The job of sim_shard: the build, the package, the external memory model's settings (external weights;
+    None: hw.sim.ExternalMemory's defaults) and the Verilator model built here (a worker on another host,
+    where that folder does not exist, builds or reuses its own)."""
+    from logspike.hw.config import external_bytes, needs
+    from logspike.hw.sim import ExternalMemory, build_harness, mem_words_for
 
-    return cfg, pkg, str(build_harness(cfg))
+    mem = mem or ExternalMemory()
+    if cfg.external:
+        n = needs(pkg, cfg.lanes, cfg.weight_align)
+        return cfg, pkg, mem, str(build_harness(cfg, mem_words=mem_words_for(cfg, external_bytes(cfg, n["weight_words"], n["bias_words"]))))
+    return cfg, pkg, mem, str(build_harness(cfg))
 
 
 def sim_shard(job, x) -> dict:
@@ -63,9 +69,9 @@ def sim_shard(job, x) -> dict:
 
     from logspike.hw.sim import simulate
 
-    cfg, pkg, harness = job
+    cfg, pkg, mem, harness = job
     here = Path(harness) if Path(harness).is_dir() else None  # the folder name holds the design's hash
-    res, cycles = simulate(cfg, pkg, x, harness_dir=here)
+    res, cycles = simulate(cfg, pkg, x, harness_dir=here, mem=mem)
     res["cycles"] = np.asarray(cycles, dtype=np.int64)
     return res
 

@@ -36,10 +36,10 @@ def shaped_package(net: str, input_shape, classes: int = 10, seed: int = 0, spec
     return to_package(n, QuantConfig())
 
 
-def config_for(pkg, lanes: int):
+def config_for(pkg, lanes: int, **over):
     from logspike.hw.config import build_for, fits
 
-    cfg = build_for(pkg, lanes)
+    cfg = build_for(pkg, lanes, **over)
     fits(cfg, pkg)
     return cfg
 
@@ -58,9 +58,11 @@ def write_verilog(cfg, out_dir, name: str = "logspike") -> Path:
 
 
 def synthesize_build(target: str, lanes: int = 4, package=None, freq: float = 150.0, workdir=None, log=print,
-                     outreg: bool = True, seeds: int = 1, all_seeds: bool = False, jobs: int = 1) -> dict:
+                     outreg: bool = True, seeds: int = 1, all_seeds: bool = False, jobs: int = 1,
+                     weights: str = "onchip", axi_data_bits: int = 128) -> dict:
     """Synthesise (and place and route) the build of `lanes` lanes sized for a package folder (default: the
-    digits CNN); the flow's result dict with the build's Config and the package's description added."""
+    digits CNN); the flow's result dict with the build's Config and the package's description added.
+    weights="external": the external-weight build (an AXI4 read port of axi_data_bits)."""
     from dataclasses import asdict
 
     from logspike.model.package import read
@@ -72,8 +74,8 @@ def synthesize_build(target: str, lanes: int = 4, package=None, freq: float = 15
         pkg, desc = read(package), str(package)
     else:
         pkg, desc = digits_cnn_package()
-    cfg = config_for(pkg, lanes)
-    wd = Path(workdir) if workdir else Path("out") / "synth" / f"{target}_p{lanes}"
+    cfg = config_for(pkg, lanes, weights=weights, axi_data_bits=axi_data_bits)
+    wd = Path(workdir) if workdir else Path("out") / "synth" / f"{target}_p{lanes}{'_ext' if cfg.external else ''}"
     prog(f"generating Verilog for {lanes} lanes ({desc}) ...")
     v = write_verilog(cfg, wd)
     prog(f"Verilog -> {v}")
