@@ -1,11 +1,13 @@
 """The processor on random ttfs packages, bit-exact against model.golden on every key."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from common import CFG, cfg_step, check, infer_step, make_pkg
 from logspike.hw import image, sim
 from logspike.hw.protocol import Global, Sel
-from logspike.hw.config import Config, FitError, fits
+from logspike.hw.config import Config, FitError, build_for, fits
 from logspike.model import golden, randnet
 from logspike.synth import energy
 from logspike.model.package import PackageError
@@ -103,6 +105,19 @@ def test_refuses_misfit():
         fits(small, big)
     with pytest.raises(FitError):
         sim.simulate(Config(**dict(CFG.as_dict(), weight_bits=4)), pkg, np.zeros((1, *pkg.input_shape), np.int64))
+
+
+def test_one_input_group_at_many_lanes_bakes():
+    """A conv of one input channel group at 16 lanes: P times its lane stride (the row step per input group,
+    a table field) passes its few weight words, so the build's weight addresses must be sized by the
+    entries' fields, not by the words alone (build_for: max_weight_step); it failed to bake before."""
+    pkg = randnet.random_package(np.random.default_rng(3), "ttfs", "conv")   # a [1, 4, 4] input, 25 weight words
+    assert pkg.input_shape[0] == 1
+    cfg = build_for(pkg, 16)
+    assert cfg.max_weight_step > 4 * cfg.max_weight_words
+    image.bake(cfg, pkg)
+    with pytest.raises(FitError, match="weight-address step"):
+        fits(replace(cfg, max_weight_step=0), pkg)
 
 
 @pytest.mark.slow

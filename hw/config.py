@@ -93,6 +93,8 @@ class Config:
     axi_outstanding: int = 8   # external: bursts in flight at once, >= 2
     max_event_ops: int = 64    # external: the most ops one event issues (ceil(k/s)^2 output groups); sizes the
                                # room the Scatter needs in the op buffer before it starts an event
+    max_weight_step: int = 0   # the largest weight-address step or offset a table entry holds, where it exceeds
+                               # max_weight_words (a conv of one input group at many lanes); sizes addresses only
 
     def __post_init__(self):
         check_lanes(self.lanes)
@@ -168,7 +170,7 @@ class Config:
 
     @property
     def waddr_bits(self) -> int:
-        return max(1, clog2(self.max_weight_words) + 1)
+        return max(1, clog2(max(self.max_weight_words, self.max_weight_step)) + 1)
 
     @property
     def weight_bank_depth(self) -> int:
@@ -241,7 +243,7 @@ def needs(pkg: Package, lanes: int, word_align: int = 1) -> dict:
     shapes = layer_shapes(pkg.input_shape, pkg.layers)
     n = {"inputs": words_of(pkg.input_shape, P) * P, "neurons": P, "dim": max(chw(pkg.input_shape)[1:]),
          "layers": sum(1 for l in pkg.layers if l["type"] != "flatten"), "weight_words": 0, "bias_words": 0,
-         "kernel": 1, "stride": 1, "steps": 0, "state_words": 0, "count_words": 0, "event_ops": 1}
+         "kernel": 1, "stride": 1, "steps": 0, "state_words": 0, "count_words": 0, "event_ops": 1, "weight_step": 0}
     ms = pkg.mode == "multistep"
     if ms:
         n["steps"] = pkg.time_steps
@@ -261,6 +263,7 @@ def needs(pkg: Package, lanes: int, word_align: int = 1) -> dict:
                 nin *= l["kernel"] * l["kernel"]
                 reach = (-(-l["kernel"] // l["stride"])) ** 2
             n["event_ops"] = max(n["event_ops"], reach * g)
+            n["weight_step"] = max(n["weight_step"], weight_step(l, shp, P))
             n["weight_words"] = align_up(n["weight_words"], word_align) + nin * g
             if "shortcut" in l:   # its own table entry, a 1x1 conv of the source's channels (hw/image.py)
                 n["layers"] += 1
@@ -275,6 +278,20 @@ def needs(pkg: Package, lanes: int, word_align: int = 1) -> dict:
         if l["type"] != "flatten":  # a dense layer after flatten reads the tensor in its producer's word layout
             prev = shp
     return n
+
+
+def weight_step(layer: dict, out_shape, P: int) -> int:
+    """The largest weight-address field of a weighted layer's table entry (hw/image.py): its lane stride times
+    P (the row step per input group), the kernel-row and stride steps and the first offsets' terms. Where the
+    layer has one input group, P times its lane stride passes its own weights, though no address reaches it."""
+    _, oh, ow = chw(out_shape)
+    g = -(-chw(out_shape)[0] // P)
+    if layer["type"] != "conv2d":
+        return P * g
+    k, s, p = layer["kernel"], layer["stride"], layer["padding"]
+    q0, r0 = divmod(p, s)
+    r_first = max(r0 + (q0 - min(q0, o - 1)) * s for o in (oh, ow))
+    return max(P * k * k * g, s * k * g, r_first * k * g)
 
 
 def entry_distance(layers, j: int, i: int) -> int:
@@ -375,6 +392,9 @@ def fits(cfg: Config, pkg: Package) -> None:
             fail("input_shape", pkg.input_shape, f"build max_dim = {cfg.max_dim}")
     if n["weight_words"] > cfg.max_weight_words:
         fail("weights", f"{n['weight_words']} words of {P} lanes", f"build max_weight_words = {cfg.max_weight_words}")
+    if n["weight_step"] >= 1 << widths(cfg)[1]:
+        fail("layers", f"a weight-address step of {n['weight_step']}", f"the build's {widths(cfg)[1]}-bit weight "
+             "addresses (max_weight_words, max_weight_step)")
     if n["bias_words"] > cfg.max_bias_words:
         fail("biases", f"{n['bias_words']} words of {P} lanes", f"build max_bias_words = {cfg.max_bias_words}")
 
@@ -417,6 +437,8 @@ def build_for(pkg, lanes: int, **over):
               max_bias_words=n["bias_words"], max_dim=n["dim"], max_kernel=n["kernel"], max_stride=n["stride"],
               max_steps=max(1, n["steps"]), max_state_words=max(1, n["state_words"]),
               max_count_words=max(1, n["count_words"]), multistep=not ttfs, fire_split=2 if lanes >= 16 else 1,
+              # only where the weight addresses (max_weight_words' width, widths()) would not hold it
+              max_weight_step=n["weight_step"] if n["weight_step"] >> (clog2(max(1, n["weight_words"])) + 2) else 0,
               # firing compares of frac_bits + 2 bits (thresholds below 4.0), wider if this package needs it
               thr_bits=min(pkg.acc_bits - 1, max([pkg.frac_bits + 2] + [int(v).bit_length() for v in (pkg.thresholds if ttfs else [])])))
     if probe.external:

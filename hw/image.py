@@ -52,13 +52,13 @@ def _writer_flags(e: dict) -> dict:
 
 
 def layer_entries(cfg: Config, pkg: Package):
-    """Layer-table entries, weight words and bias words (as lane lists) of a package."""
-    P = cfg.lanes
+    """Layer-table entries, weight words (a WeightWords) and bias words (as lane lists) of a package."""
+    P, WB = cfg.lanes, cfg.weight_bits
     shapes = layer_shapes(pkg.input_shape, pkg.layers)
     ins = [tuple(pkg.input_shape)] + shapes[:-1]
     out_i = pkg.output_index()
     ms = pkg.mode == "multistep"
-    ents, wwords, bwords = [], [], []
+    ents, wwords, bwords = [], WeightWords(P), []
     vwords = cwords = 0  # multistep: persistent potential / spike-counter regions
     for i, l in enumerate(pkg.layers):
         if l["type"] == "flatten":
@@ -82,24 +82,23 @@ def layer_entries(cfg: Config, pkg: Package):
         else:
             E = l["exp_offset"]
             sign, mag, bias = pkg.weights(i)
-            _align(wwords, cfg.weight_align, P)
+            wwords.align(cfg.weight_align)
             wbase, bbase = len(wwords), len(bwords)
             if l["type"] == "dense":
                 ls = gout
                 e.update(kind=0, dense=1, s=1, k=1, hout=1, wout=1, kg=gout)
                 nat = nat_index(src, P)
-                rows = words_of(src, P) * P
-                words = [[(0, 0)] * P for _ in range(rows * gout)]
-                for f in range(mag.shape[1]):
-                    for o in range(mag.shape[0]):
-                        words[nat[f] * gout + o // P][o % P] = (int(sign[o, f]), int(mag[o, f]))
+                words = np.zeros((words_of(src, P) * P * gout, P), dtype=np.uint16)
+                o = np.arange(mag.shape[0])
+                words[nat[:, None] * gout + (o // P)[None, :], (o % P)[None, :]] = codes_of(sign, mag, WB).T
             else:
-                ls, words = _conv_fields(e, P, l["kernel"], l["stride"], l["padding"], cin, oc, oh, ow, sign, mag)
+                ls, words = _conv_fields(e, P, l["kernel"], l["stride"], l["padding"], cin, oc, oh, ow,
+                                         codes_of(sign, mag, WB))
             e.update(gout=gout, wg=ow * gout, ls=ls, wstep=P * ls, sg=e["s"] * gout, skg=e["s"] * e["k"] * gout,
                      wbase=wbase, E=E, out_words=oh * ow * gout, bbase=bbase)
             if i == out_i:
                 e["last_mask"] = (1 << (oc - (gout - 1) * P)) - 1
-            wwords += words
+            wwords.add(words)
             b = [int(v) for v in bias] + [0] * (gout * P - oc)
             bwords += [b[g * P:(g + 1) * P] for g in range(gout)]
         if ms:
@@ -116,23 +115,45 @@ def layer_entries(cfg: Config, pkg: Package):
         ents.append(e)
         if pkg.shortcut(i) is not None:
             e["has_sc"] = 1
-            _align(wwords, cfg.weight_align, P)
-            sc_ent, sc_words = _shortcut_entry(pkg, i, shapes, P, len(wwords))
+            wwords.align(cfg.weight_align)
+            sc_ent, sc_words = _shortcut_entry(pkg, i, shapes, P, len(wwords), WB)
             ents.append(sc_ent)
-            wwords += sc_words
+            wwords.add(sc_words)
         if i == out_i:
             break
     # the Writer reads its consumer's walk fields from the *next* entry: nothing to add
     return ents, wwords, bwords
 
 
-def _align(wwords: list, align: int, P: int):
-    """Zero words up to the next multiple of align (external weights: each entry's weights on a beat)."""
-    wwords += [[(0, 0)] * P for _ in range(-len(wwords) % align)]
+class WeightWords:
+    """The weight words of an image, in blocks of [n, P] lane codes ((sign << (W - 1)) | mag, the build's W)."""
+
+    def __init__(self, lanes: int):
+        self.lanes, self.blocks, self.n = lanes, [], 0
+
+    def __len__(self):
+        return self.n
+
+    def add(self, block: np.ndarray):
+        self.blocks.append(block)
+        self.n += len(block)
+
+    def align(self, a: int):
+        """Zero words up to the next multiple of a (external weights: each entry's weights on a beat)."""
+        if self.n % a:
+            self.add(np.zeros((-self.n % a, self.lanes), dtype=np.uint16))
+
+    def codes(self) -> np.ndarray:
+        return np.concatenate(self.blocks) if self.blocks else np.zeros((0, self.lanes), dtype=np.uint16)
 
 
-def _conv_fields(e: dict, P: int, k: int, s: int, p: int, cin: int, oc: int, oh: int, ow: int, sign, mag):
-    """A conv layer's walk fields into entry e; its lane stride and weight words ([K, C, k, k] codes)."""
+def codes_of(sign, mag, W: int) -> np.ndarray:
+    """Weight lane codes of a build of W weight bits: the sign above the W - 1 magnitude bits."""
+    return (np.asarray(sign).astype(np.uint16) << (W - 1)) | np.asarray(mag).astype(np.uint16)
+
+
+def _conv_fields(e: dict, P: int, k: int, s: int, p: int, cin: int, oc: int, oh: int, ow: int, codes):
+    """A conv layer's walk fields into entry e; its lane stride and weight words from its [K, C, k, k] codes."""
     gout = -(-oc // P)
     # first output / kernel offset of input position 0, clamped to the last output (see the Writer)
     q0, r0 = divmod(p, s)
@@ -140,16 +161,13 @@ def _conv_fields(e: dict, P: int, k: int, s: int, p: int, cin: int, oc: int, oh:
     rx0, ry0 = r0 + (q0 - qx0) * s, r0 + (q0 - qy0) * s
     e.update(kind=0, dense=0, s=s, k=k, hout=oh, wout=ow, rx0=rx0, ry0=ry0, qx0=qx0, qy0=qy0,
              px0=qx0 * gout, py0=qy0 * ow * gout, wx0=rx0 * gout, wy0=ry0 * k * gout, kg=k * gout)
-    words = [[(0, 0)] * P for _ in range(cin * k * k * gout)]
-    for o in range(oc):
-        for c in range(cin):
-            for ky in range(k):
-                for kx in range(k):
-                    words[((c * k + ky) * k + kx) * gout + o // P][o % P] = (int(sign[o, c, ky, kx]), int(mag[o, c, ky, kx]))
+    words = np.zeros((cin * k * k * gout, P), dtype=np.uint16)
+    o, c, ky, kx = np.ix_(np.arange(oc), np.arange(cin), np.arange(k), np.arange(k))
+    words[((c * k + ky) * k + kx) * gout + o // P, o % P + 0 * c] = codes
     return k * k * gout, words
 
 
-def _shortcut_entry(pkg: Package, i: int, shapes, P: int, wbase: int):
+def _shortcut_entry(pkg: Package, i: int, shapes, P: int, wbase: int, W: int):
     """The table entry of layer i's shortcut and its weight words. The processor runs a shortcut as a
     layer of its own between layer i's scatter and its fire pass (hw/controller.py): a walk of kernel 1
     and the shortcut's stride re-emits the source's words at the positions it reads (the pool-walk
@@ -166,7 +184,7 @@ def _shortcut_entry(pkg: Package, i: int, shapes, P: int, wbase: int):
     e = {"index": i, "sc_entry": 1, "sc_near": int(entry_distance(pkg.layers, j, i) == 1),
          "in_g": gin - 1, "in_x": ow - 1, "in_y": oh - 1,
          "pk": 1, "p_ox": ow - 1, "p_oy": oh - 1, "rstep": s * w * gin, "cstep": s * gin, "dystep": w * gin}
-    ls, words = _conv_fields(e, P, 1, 1, 0, c, oc, oh, ow, sign, mag)
+    ls, words = _conv_fields(e, P, 1, 1, 0, c, oc, oh, ow, codes_of(sign, mag, W))
     e.update(gout=gout, wg=ow * gout, ls=ls, wstep=P * ls, sg=gout, skg=gout, wbase=wbase, E=sc["exp_offset"],
              out_words=oh * ow * gout)
     e.update(_writer_flags(e))
@@ -180,8 +198,12 @@ def _word(lanes, width):
     return out
 
 
-def _wword(lanes, W):
-    return _word([(s << (W - 1)) | m for s, m in lanes], W)
+def _words_of(codes: np.ndarray, W: int) -> list[int]:
+    """Each row of lane codes as one word, lane 0 lowest."""
+    out = np.zeros(len(codes), dtype=object)
+    for lane in range(codes.shape[1]):
+        out += codes[:, lane].astype(object) << (lane * W)
+    return [int(v) for v in out]
 
 
 def bake(cfg: Config, pkg: Package, xbase: int = 0) -> dict:
@@ -216,7 +238,7 @@ def bake(cfg: Config, pkg: Package, xbase: int = 0) -> dict:
         "lut": lut,
         "thr": thr,
         "table": [pack(el, e) for e in ents],
-        "weights": [_wword(w, cfg.weight_bits) for w in wwords],
+        "weights": _words_of(wwords.codes(), cfg.weight_bits),
         "bias": [_word(b, cfg.acc_bits) for b in bwords],
     }
 
@@ -257,7 +279,7 @@ def external_image(cfg: Config, pkg: Package) -> tuple[bytes, dict]:
     P, A, W, DW = cfg.lanes, cfg.acc_bits, cfg.weight_bits, cfg.axi_data_bits
     B, K = DW // 8, cfg.bias_beats
     bias = b"".join(_word(b, A).to_bytes(K * B, "little") for b in bwords)
-    codes = np.array([[(sg << (W - 1)) | mg for sg, mg in w] for w in wwords], dtype=np.uint16).reshape(-1, P)
+    codes = wwords.codes()
     bits = ((codes[:, :, None] >> np.arange(W)) & 1).astype(np.uint8).reshape(-1)
     bits = np.concatenate([bits, np.zeros(-len(bits) % DW, dtype=np.uint8)])
     weights = np.packbits(bits, bitorder="little").tobytes()
