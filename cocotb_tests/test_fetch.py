@@ -1,6 +1,7 @@
 """The external-weight blocks (hw/fetch.py) and the AXI4 memory model (hw/axi_mem.py) alone, in Amaranth's
 simulator, against what they must do:
 
+- BramFifo: every word once, in order, under random writes and reads, its level exact;
 - Gearbox: the words of random runs (first word at any offset in its beat), from exactly the beats a run
   spans, under random beat, run and word stalls, for word and beat widths of every ratio kind;
 - RunCoalescer: addresses with gaps into runs that hold every address once, in order, each run consecutive;
@@ -19,7 +20,7 @@ from amaranth.sim import Simulator
 
 from logspike.hw.axi_mem import AxiMemory, Violation
 from logspike.hw.config import Config
-from logspike.hw.fetch import RUN_MAX, BiasLoader, BurstReader, Gearbox, RunCoalescer, RunTranslator, request_layout
+from logspike.hw.fetch import RUN_MAX, SKID, BiasLoader, BramFifo, BurstReader, Gearbox, RunCoalescer, RunTranslator, request_layout
 
 
 def run(dut, *benches, processes=()):
@@ -41,6 +42,34 @@ def run_beats(cfg, a, n):
     PW, DW, g = cfg.weight_word_bits, cfg.axi_data_bits, cfg.fetch_unit_bits
     first, last = a * PW // DW, ((a + n) * PW - 1) // DW
     return first, last - first + 1, (a * PW % DW) // g
+
+
+@pytest.mark.parametrize("depth,seed", [(4, 1), (64, 2)])
+def test_bram_fifo_keeps_every_word_in_order(depth, seed):
+    rnd = random.Random(seed)
+    dut = BramFifo(20, depth)
+    sent, got = [], []
+
+    async def bench(ctx):
+        held = 0   # words written and not yet taken
+        for t in range(4000):
+            w = held < depth and rnd.random() < (0.7 if t < 2000 else 0.3)   # fills, then drains
+            r = rnd.random() < (0.4 if t < 2000 else 0.9)
+            v = rnd.getrandbits(20)
+            ctx.set(dut.w_en, w)
+            ctx.set(dut.w_data, v)
+            ctx.set(dut.r.ready, r)
+            assert ctx.get(dut.level) == held
+            took = r and ctx.get(dut.r.valid)
+            if took:
+                got.append(ctx.get(dut.r.payload))
+            if w:
+                sent.append(v)
+            held += w - took
+            await ctx.tick()
+
+    run(dut, bench)
+    assert got == sent[:len(got)] and len(got) > 1000 and len(sent) - len(got) <= depth
 
 
 WIDTHS = [(1, 5, 64), (2, 5, 64), (4, 5, 64), (4, 5, 128), (16, 5, 128), (16, 5, 256), (8, 8, 64), (4, 6, 256),

@@ -29,11 +29,12 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Const, Module, Mux, ResetSignal, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .config import XADDR_BITS, Config, clog2, ubits, widths
 from .protocol import AxiReadSignature, weight_lane_layout
-from .sequencer import reg
+from .sequencer import ram_q, reg
 
 RUN_MAX = 256          # words per run at most (the Gearbox's count and the descriptor's width)
 DESC_DEPTH = 64        # runs whose data is requested and not yet all turned into words
@@ -71,6 +72,45 @@ def run_layout(cfg: Config) -> data.StructLayout:
 def desc_layout(cfg: Config) -> data.StructLayout:
     """What the Gearbox needs of a run: the first word's offset in its first beat (units) and the words."""
     return data.StructLayout({"offset": max(1, clog2(units(cfg)[1])), "n": ubits(RUN_MAX)})
+
+
+SKID = 4   # BramFifo: words read out of the block RAM and not yet taken
+
+
+class BramFifo(wiring.Component):
+    """A FIFO of `depth` words (a power of two) in block RAM whose reader sees registers only: each word is read
+    out of the RAM through its output register (ram_q: no enable, the port's only load, so the ECP5 flow moves
+    it into the RAM) into a small LUT-RAM FIFO of SKID words, which `r` presents. Amaranth's SyncFIFOBuffered
+    hands its reader the RAM's read data itself, several times a register's clock-to-out in front of whatever
+    logic follows. `level`: words held (in the RAM, being read, or in the small FIFO). It holds `depth` words;
+    a write past that is the writer's error (the writers here keep a credit against `depth`)."""
+
+    def __init__(self, width: int, depth: int):
+        if depth < 2 or depth & (depth - 1):
+            raise ValueError(f"depth = {depth}: must be a power of two >= 2")
+        self.width, self.depth = width, depth
+        super().__init__({"w_en": In(1), "w_data": In(width), "r": Out(stream.Signature(width)),
+                          "level": Out(range(depth + SKID + 1))})
+
+    def elaborate(self, platform):
+        m = Module()
+        D = self.depth
+        m.submodules.mem = mem = Memory(shape=self.width, depth=D, init=[], attrs={"no_rw_check": 1})
+        wr, rd = mem.write_port(), mem.read_port()
+        produce, consume = Signal(range(D)), Signal(range(D))
+        count = Signal(range(D + 1))       # words in the RAM not yet read
+        pend1, pend2 = Signal(), Signal()  # reads whose word reaches the small FIFO in 2 and 1 cycles
+        m.submodules.skid = skid = SyncFIFOBuffered(width=self.width, depth=SKID)
+        issue = Signal()
+        # a read never meets the write of its address: a word is read a cycle after its write at the earliest
+        m.d.comb += [issue.eq((count != 0) & (skid.level + pend1 + pend2 < SKID)),
+                     wr.addr.eq(produce), wr.data.eq(self.w_data), wr.en.eq(self.w_en), rd.addr.eq(consume)]
+        m.d.sync += [produce.eq(produce + self.w_en), consume.eq(consume + issue), count.eq(count + self.w_en - issue),
+                     pend1.eq(issue), pend2.eq(pend1)]
+        m.d.comb += [skid.w_en.eq(pend2), skid.w_data.eq(ram_q(m, rd.data, "bfifo_q")),
+                     self.r.valid.eq(skid.r_rdy), self.r.payload.eq(skid.r_data), skid.r_en.eq(self.r.ready),
+                     self.level.eq(count + pend1 + pend2 + skid.level)]
+        return m
 
 
 class BurstReader(wiring.Component):
@@ -147,7 +187,7 @@ class BurstReader(wiring.Component):
         with m.Elif(axi.rvalid & stale):
             m.d.sync += discard.eq(discard - 1)
 
-        m.submodules.rdata = rfifo = SyncFIFOBuffered(width=DW, depth=DEPTH)
+        m.submodules.rdata = rfifo = BramFifo(DW, DEPTH)
         beat_in = axi.rvalid & ~stale
         rbeat = Signal(8)   # the beat's index in its burst
         m.d.comb += [rfifo.w_en.eq(beat_in), rfifo.w_data.eq(axi.rdata)]
@@ -158,7 +198,7 @@ class BurstReader(wiring.Component):
         m.d.sync += nout.eq(nout + ar_hs - done_burst)
         taken = self.beats.valid & self.beats.ready
         m.d.sync += reserved.eq(reserved + Mux(issue, blen, 0) - taken)
-        m.d.comb += [self.beats.payload.eq(rfifo.r_data), self.beats.valid.eq(rfifo.r_rdy), rfifo.r_en.eq(self.beats.ready)]
+        wiring.connect(m, rfifo.r, wiring.flipped(self.beats))
 
         with m.If(self.clear):
             m.d.sync += [self.error.eq(0), self.error_addr.eq(0)]
@@ -392,22 +432,23 @@ class ExternalWeights(wiring.Component):
                          rd.beats.ready.eq(gb.beats.ready)]
 
         # the ops wait here for their words; the runs of their addresses, for translation
-        m.submodules.ops = ops = SyncFIFOBuffered(width=XA + SY, depth=OPS)
-        m.submodules.runs = runs = SyncFIFOBuffered(width=len(co.run.as_value()), depth=OPS)
-        m.submodules.descs = descs = SyncFIFOBuffered(width=len(tr.desc.payload.as_value()), depth=DESC_DEPTH)
+        m.submodules.ops = ops = BramFifo(XA + SY, OPS)
+        m.submodules.runs = runs = BramFifo(len(co.run.as_value()), OPS)
+        # few runs in flight: LUT RAM, read asynchronously (no block RAM's clock-to-out before the Gearbox)
+        m.submodules.descs = descs = SyncFIFO(width=len(tr.desc.payload.as_value()), depth=DESC_DEPTH)
         m.d.comb += [ops.w_en.eq(self.op), ops.w_data.eq(Cat(self.paddr, self.t)),
                      co.valid.eq(self.op), co.waddr.eq(self.waddr),
                      runs.w_en.eq(co.run_valid), runs.w_data.eq(co.run),
-                     tr.runs.valid.eq(runs.r_rdy), tr.runs.payload.eq(runs.r_data), runs.r_en.eq(tr.runs.ready),
+                     tr.runs.valid.eq(runs.r.valid), tr.runs.payload.eq(runs.r.payload), runs.r.ready.eq(tr.runs.ready),
                      descs.w_en.eq(tr.desc.valid), descs.w_data.eq(tr.desc.payload), tr.desc.ready.eq(descs.w_rdy),
                      gb.runs.valid.eq(descs.r_rdy), gb.runs.payload.eq(descs.r_data), descs.r_en.eq(gb.runs.ready)]
         # room for the largest event in both buffers (levels a cycle old, and an op may be on its way)
         limit = OPS - cfg.max_event_ops - 4
         m.d.sync += self.room.eq((ops.level < limit) & (runs.level < limit))
 
-        go = ops.r_rdy & gb.words.valid
-        m.d.comb += [gb.words.ready.eq(go), ops.r_en.eq(go), self.pe_op.eq(go),
-                     self.pe_paddr.eq(ops.r_data[:XA]), self.pe_t.eq(ops.r_data[XA:])]
+        go = ops.r.valid & gb.words.valid
+        m.d.comb += [gb.words.ready.eq(go), ops.r.ready.eq(go), self.pe_op.eq(go),
+                     self.pe_paddr.eq(ops.r.payload[:XA]), self.pe_t.eq(ops.r.payload[XA:])]
         m.d.sync += self.pe_weight.eq(gb.words.payload)
         m.d.comb += self.busy.eq(self.op | (ops.level != 0) | co.open)
         return m

@@ -23,6 +23,11 @@ Handshake (`start` and `ack` act on their rising edge):
   eof:   Python has no more beats to give (level); `done` = eof, every beat
          taken and `n_ends` END beats arrived.
 
+External weights (Config.weights = "external"): the processor's AXI4 read port goes to the memory model of
+hw/axi_mem.py, which answers from `xmem` (a plain Verilog array loaded from a hex file at time 0, hw/sim.py
+write_hex) with the latency, bandwidth, stalls and error ranges of the `mem_*` inputs, and counts bursts,
+beats and protocol violations (`mem_*` outputs).
+
 Simulation only, for speed: the processor and the controller run on a pulse
 at every transition of `clk` (rising and falling), so one processor cycle
 costs one time step instead of two, and `clk` itself toggles inside the

@@ -198,7 +198,8 @@ def simulate(cfg: Config, pkg: Package, inputs, test_dir=None, gap=0.0, ready_p=
 
 def simulate_timed(cfg: Config, pkg: Package, inputs, test_dir=None, gap=0.0, ready_p=1.0, seed=0, harness_dir=None,
                    mem: ExternalMemory = ExternalMemory()):
-    """simulate, plus the simulator side's stats (hw.tb_fast: simulated cycles, wall and CPU time). External
+    """simulate, plus the simulator side's stats (hw.tb_fast: simulated cycles, wall and CPU time; "end": each
+    inference's END-beat fields). External
     weights: the package's image at byte address 0 of the memory model `mem`; an AXI read error in any
     inference raises ExternalMemoryError naming the inference, the layer and the address."""
     fits(cfg, pkg)
@@ -207,6 +208,7 @@ def simulate_timed(cfg: Config, pkg: Package, inputs, test_dir=None, gap=0.0, re
     raw, stats = run_fast(cfg, items, test_dir, gap=gap, ready_p=ready_p, seed=seed, harness_dir=harness_dir,
                           memory=memory, mem=mem)
     res, counters = collate(cfg, pkg, raw)
+    stats["end"] = counters   # each inference's END-beat fields (cycles, sops, events, ...)
     if cfg.external:
         for i, c in enumerate(counters):
             if c["error"]:

@@ -482,7 +482,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a float ANN then fine-tune it conversion-aware (CAT)")
     p.add_argument("--net", default="cnn", help="mlp | cnn | vgg11 | vgg16 | resnet8 | resnet19")
-    p.add_argument("--data", default="digits", help="digits | digits28 | mnist5k | mnist5k32 | mnist:DIR | cifar10:DIR")
+    p.add_argument("--data", default="digits", help="digits | digits28 | mnist5k | mnist5k32 | mnist5k32x3 | mnist:DIR | cifar10:DIR")
     p.add_argument("--epochs", type=int, default=60, help="float ANN epochs (>= 1)")
     p.add_argument("--cat-epochs", type=int, default=40, help="0 skips CAT (ablation)")
     p.add_argument("--seed", type=int, default=0)
@@ -515,7 +515,7 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("accuracy", help="digits accuracy report: ANN, CAT ANN, TTFS SNN, no-CAT ablation")
     p.add_argument("--out", default="out/accuracy")
-    p.add_argument("--data", default="digits", help="digits | digits28 | mnist5k | mnist5k32 | mnist:DIR | cifar10:DIR")
+    p.add_argument("--data", default="digits", help="digits | digits28 | mnist5k | mnist5k32 | mnist5k32x3 | mnist:DIR | cifar10:DIR")
     p.add_argument("--quick", action="store_true", help="fewer epochs (for tests)")
     p.add_argument("--nets", nargs="+", default=None,
                    help="these nets at T 16, tau 2 instead of the default rows (e.g. resnet8)")

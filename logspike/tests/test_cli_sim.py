@@ -31,6 +31,23 @@ def test_sim_command_matches_golden_command(mode, seed, tmp_path):
     assert len(cycles) == 5 and (cycles > 0).all()
 
 
+def test_sim_command_with_external_weights_sharded_matches_golden(tmp_path):
+    """`logspike sim --weights external`, two local processes (one model built, each shard its own memory model
+    with a latency and a bandwidth limit): the results file equals `logspike golden`'s."""
+    rng = np.random.default_rng(9)
+    pkg = randnet.random_package(rng, "ttfs", "conv", weight_bits=5, frac_bits=10, tau=2)
+    x = randnet.random_inputs(rng, pkg, 5)
+    write(pkg, tmp_path / "pkg")
+    np.save(tmp_path / "x.npy", x)
+    args = ["--package", str(tmp_path / "pkg"), "--inputs", str(tmp_path / "x.npy")]
+    assert main(["golden"] + args + ["--out", str(tmp_path / "g.npz")]) == 0
+    assert main(["sim"] + args + ["--out", str(tmp_path / "r.npz"), "--lanes", "2", "--weights", "external",
+                                  "--axi-data-bits", "64", "--mem-latency", "60", "--mem-bandwidth", "1.5",
+                                  "--jobs", "2", "--shard-size", "3"]) == 0
+    with np.load(tmp_path / "g.npz") as g, np.load(tmp_path / "r.npz") as r:
+        assert sorted(g.files) == sorted(r.files) and all(np.array_equal(g[k], r[k]) for k in g.files)
+
+
 def test_sim_command_refuses_bad_input_before_building(tmp_path, capsys):
     rng = np.random.default_rng(7)
     pkg = randnet.random_package(rng, "ttfs", "dense", weight_bits=5, frac_bits=10)

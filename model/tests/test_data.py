@@ -438,3 +438,13 @@ def build_spec_fits(net, d):
         return True
     except ValueError:
         return False
+
+
+def test_mnist5k32x3_repeats_the_padded_digits_over_three_channels():
+    a, b = data.load("mnist5k32"), data.load("mnist5k32x3")
+    assert b.shape == (3, 32, 32) and b.name == "mnist5k32x3" and b.classes == 10
+    for sa, sb in ((a.train, b.train), (a.val, b.val), (a.test, b.test)):
+        assert sb.x.shape == (len(sa), 3, 32, 32) and np.array_equal(sb.y, sa.y)
+        assert all(np.array_equal(sb.x[:, c], sa.x[:, 0]) for c in range(3))
+    with pytest.raises(data.DataError, match="3 channels, not 1"):
+        data.colour(b)
