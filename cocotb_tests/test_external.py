@@ -194,3 +194,31 @@ def test_memory_model_against_cocotbext_axi_manager(tmp_path):
     for (addr, n), got in zip(reads, ans["data"]):
         assert bytes.fromhex(got) == memory[addr:addr + n]
     assert ans["violations"] == 0
+
+
+def test_the_papers_vgg_networks_fit_a_16_lane_external_build():
+    """VGG-11 and VGG-16 at 32x32x3 and 64x64x3, ttfs and multistep, fit one 16-lane external-weight build each
+    (20 table entries for VGG-16: 13 convs, 5 pools, 2 dense); the same networks on chip pass the config
+    stream's reach; a build short of one capacity names the field and its limit."""
+    import torch
+
+    from logspike.model import atsnn
+    from logspike.model.nets import build_spec
+
+    for net in ("vgg11", "vgg16"):
+        for hw in (32, 64):
+            shape = (3, hw, hw)
+            ttfs = randnet.shaped_package(net, shape)
+            torch.manual_seed(0)
+            ms = atsnn.to_package(atsnn.MultistepNet(shape, build_spec(net, shape, 10), atsnn.SNNConfig(time_steps=8)))
+            cfg = build_for_all([ttfs, ms], 16, weights="external")
+            for p in (ttfs, ms):
+                fits(cfg, p)
+                assert image.bake(cfg, p)["globals"]["xbias"] > 0
+            assert cfg.max_layers == (20 if net == "vgg16" else 15) and cfg.max_dim == hw
+            with pytest.raises(FitError, match="16-bit address loads at most 65536 words"):
+                fits(build_for(ttfs, 16), ttfs)
+            with pytest.raises(FitError, match=r"layers = .* non-flatten layers: does not fit this build \(build max_layers"):
+                fits(replace(cfg, max_layers=cfg.max_layers - 1), ms)
+            with pytest.raises(FitError, match="potentials"):
+                fits(replace(cfg, max_state_words=cfg.max_state_words - 1), ms)

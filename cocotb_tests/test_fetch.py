@@ -73,7 +73,7 @@ def test_bram_fifo_keeps_every_word_in_order(depth, seed):
 
 
 WIDTHS = [(1, 5, 64), (2, 5, 64), (4, 5, 64), (4, 5, 128), (16, 5, 128), (16, 5, 256), (8, 8, 64), (4, 6, 256),
-          (16, 8, 128), (32, 5, 64)]
+          (16, 8, 128), (32, 5, 256)]
 
 
 @pytest.mark.parametrize("lanes,wbits,dw", WIDTHS)
@@ -97,7 +97,7 @@ def test_gearbox_turns_the_beats_of_each_run_into_its_words(lanes, wbits, dw):
     for a, n in runs:
         first, nb, off = run_beats(cfg, a, n)
         beats += [beat(first + k) for k in range(nb)]
-        descs.append((off, n))
+        descs.append((off, n, nb))
         want += words[a:a + n]
     dut = Gearbox(cfg)
     got = []
@@ -113,6 +113,7 @@ def test_gearbox_turns_the_beats_of_each_run_into_its_words(lanes, wbits, dw):
             if di < len(descs):
                 ctx.set(dut.runs.payload.offset, descs[di][0])
                 ctx.set(dut.runs.payload.n, descs[di][1])
+                ctx.set(dut.runs.payload.beats, descs[di][2])
             wr = rnd.random() < 0.8
             ctx.set(dut.words.ready, wr)
             if ctx.get(dut.words.valid) and wr:
@@ -184,14 +185,14 @@ def test_run_translator_requests_the_beats_a_run_spans(lanes, wbits, dw):
             assert (rv and rr) == (dv and dr)   # handed on together
             if rv and rr:
                 reqs.append((ctx.get(dut.req.payload.beat), ctx.get(dut.req.payload.n)))
-                descs.append((ctx.get(dut.desc.payload.offset), ctx.get(dut.desc.payload.n)))
+                descs.append((ctx.get(dut.desc.payload.offset), ctx.get(dut.desc.payload.n), ctx.get(dut.desc.payload.beats)))
             i += bool(v and ctx.get(dut.runs.ready))
             await ctx.tick()
 
     run(dut, bench)
     want = [run_beats(cfg, a, n) for a, n in runs]
     assert reqs == [(wstart + f, nb) for f, nb, _ in want]
-    assert descs == [(off, n) for (_, _, off), (_, n) in zip(want, runs)]
+    assert descs == [(off, n, nb) for (_, nb, off), (_, n) in zip(want, runs)]
 
 
 class Subordinate:

@@ -123,6 +123,9 @@ class Config:
                 raise ValueError(f"{f} = {v}: must be a power of two >= {lo}")
         if not 1 <= self.axi_max_burst <= min(256, self.fetch_beats // 2):
             raise ValueError(f"axi_max_burst = {self.axi_max_burst}: must be 1 .. min(256, fetch_beats / 2)")
+        if self.weights == "external" and d < self.lanes * self.weight_bits:
+            raise ValueError(f"axi_data_bits = {d}: an external-weight build needs at least lanes x weight_bits = "
+                             f"{self.lanes * self.weight_bits} (a weight word within one beat)")
         if not 2 <= self.axi_outstanding <= 64:
             raise ValueError(f"axi_outstanding = {self.axi_outstanding}: must be 2 .. 64")
         if not 1 <= self.max_event_ops <= self.fetch_ops // 2:

@@ -26,7 +26,7 @@ Nothing here multiplies: a word index times the word's g-bit units is a sum of s
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, ResetSignal, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.memory import Memory
@@ -70,8 +70,9 @@ def run_layout(cfg: Config) -> data.StructLayout:
 
 
 def desc_layout(cfg: Config) -> data.StructLayout:
-    """What the Gearbox needs of a run: the first word's offset in its first beat (units) and the words."""
-    return data.StructLayout({"offset": max(1, clog2(units(cfg)[1])), "n": ubits(RUN_MAX)})
+    """What the Gearbox needs of a run: the first word's offset in its first beat (units), its words and beats."""
+    return data.StructLayout({"offset": max(1, clog2(units(cfg)[1])), "n": ubits(RUN_MAX),
+                              "beats": request_layout(cfg)["n"].width})
 
 
 SKID = 4   # BramFifo: words read out of the block RAM and not yet taken
@@ -176,10 +177,11 @@ class BurstReader(wiring.Component):
         m.d.comb += [afifo.w_en.eq(ar_hs), afifo.w_data.eq(axi.araddr)]
 
         # beats owed by bursts already accepted; after a reset, that many are stale (reset_less: see above)
-        owed = Signal(32, reset_less=True)
-        discard = Signal(32, reset_less=True)
-        owed_n = Signal(32)
-        m.d.comb += owed_n.eq(owed + Mux(ar_hs, axi.arlen + 1, 0) - axi.rvalid)
+        OW = ubits(MAXOUT * MAXB)
+        owed = Signal(OW, reset_less=True)
+        discard = Signal(OW, reset_less=True)
+        owed_n, delta = Signal(OW), Signal(signed(10))
+        m.d.comb += [delta.eq(Mux(ar_hs, axi.arlen + 1, 0) - axi.rvalid), owed_n.eq(owed + delta)]
         m.d.sync += owed.eq(owed_n)
         stale = discard != 0
         with m.If(ResetSignal()):
@@ -196,7 +198,8 @@ class BurstReader(wiring.Component):
         with m.If(beat_in):
             m.d.sync += rbeat.eq(Mux(axi.rlast, 0, rbeat + 1))
         m.d.sync += nout.eq(nout + ar_hs - done_burst)
-        taken = self.beats.valid & self.beats.ready
+        # a beat taken out of the buffer frees its credit a cycle later (the reader's ready stays out of this adder)
+        taken = reg(m, self.beats.valid & self.beats.ready, "br_taken")
         m.d.sync += reserved.eq(reserved + Mux(issue, blen, 0) - taken)
         wiring.connect(m, rfifo.r, wiring.flipped(self.beats))
 
@@ -208,10 +211,25 @@ class BurstReader(wiring.Component):
         return m
 
 
+WORD_FIFO = 4   # Gearbox: words unpacked ahead of the PE
+
+
 class Gearbox(wiring.Component):
-    """Beats into weight words: for each run (its descriptor: the first word's offset in its first beat, in
-    g-bit units, and its word count n), n words from that many beats. Words start at multiples of g bits, so
-    every shift is one of a few multiples of g. One word a cycle while beats keep up."""
+    """Beats into weight words: for each run (its descriptor: the first word's offset in its first beat, in g-bit
+    units, its word count n and its beats), n words from those beats. Three stages, each deciding from
+    registers only, so no handshake runs through two of them in one cycle:
+
+    - the annotator takes a beat while its small FIFO has room, marking a run's first beat with the run's
+      offset and words (it takes the run's descriptor with it);
+    - the window holds two beats (lo, hi); the next word is the V units from `off` in lo (and on into hi): a
+      U-way choice by the `off` register. A word goes to the word FIFO while it has room; the window then
+      moves on by V units, shifting hi into lo where the word crossed into it, and drops what is left of a
+      run after its last word (its beats never hold a later run's units: each run's beats are fetched on
+      their own). A beat with the first mark entering lo sets `off` and the words left from its marks;
+    - the word FIFO (WORD_FIFO words) that the PE's op takes from.
+
+    Words start at multiples of g bits, so every shift is one of U multiples of g. One word a cycle while
+    beats keep up."""
 
     def __init__(self, cfg: Config):
         self.conf = cfg
@@ -225,48 +243,68 @@ class Gearbox(wiring.Component):
         cfg = self.conf
         m = Module()
         g, U, V = units(cfg)
-        PW = cfg.weight_word_bits
-        CAP = (U + V - 1) * g    # the most bits held: a beat appended to less than a word
-        buf = Signal(CAP)
-        nb = Signal(range(U + V))   # units held
-        left = Signal(ubits(RUN_MAX))  # words of the run not yet out
-        active = Signal()
-        last = Signal()          # left == 1, kept with left
-        beat, desc = self.beats.payload, self.runs.payload
+        DW, PW = cfg.axi_data_bits, cfg.weight_word_bits
+        dl = desc_layout(cfg)
+        ab = data.StructLayout({"data": DW, "first": 1, "offset": dl["offset"].shape, "n": dl["n"].shape})
 
-        m.d.comb += [self.words.valid.eq(active & (nb >= V)), self.words.payload.eq(buf[:PW])]
-        take = self.words.valid & self.words.ready
-        done = take & last       # the run's last word goes out
-        nb1 = Signal.like(nb)
-        buf1 = Signal.like(buf)
-        m.d.comb += [nb1.eq(nb - Mux(take, V, 0)), buf1.eq(Mux(take, buf >> PW, buf))]
-        need = active & ~done & (nb1 < V)
-        start = (~active | done) & self.runs.valid & self.beats.valid
-        append = need & self.beats.valid
-        m.d.comb += [self.beats.ready.eq(start | append), self.runs.ready.eq(start)]
+        # ---- annotator: a beat into the small FIFO while it has room (its level a register), with its run's marks
+        m.submodules.pre = pre = SyncFIFOBuffered(width=ab.size, depth=4)
+        pull_left = Signal(len(self.runs.payload.beats))   # beats of the run being taken, after this one
+        need_desc = pull_left == 0
+        room_pre = reg(m, pre.level < 2, "gb_room_pre")   # two in flight at most: this cycle's and last cycle's
+        take_beat = self.beats.valid & room_pre & (~need_desc | self.runs.valid)
+        m.d.comb += [self.beats.ready.eq(room_pre & (~need_desc | self.runs.valid)),
+                     self.runs.ready.eq(take_beat & need_desc)]
+        ann = Signal(ab)
+        m.d.comb += [ann.data.eq(self.beats.payload), ann.first.eq(need_desc), ann.offset.eq(self.runs.payload.offset),
+                     ann.n.eq(self.runs.payload.n), pre.w_en.eq(take_beat), pre.w_data.eq(ann)]
+        with m.If(take_beat):
+            m.d.sync += pull_left.eq(Mux(need_desc, self.runs.payload.beats - 1, pull_left - 1))
 
-        first = Signal(U * g)    # the run's first beat from its offset on
-        with m.Switch(desc.offset):
+        # ---- window
+        m.submodules.wfifo = wfifo = SyncFIFOBuffered(width=PW, depth=WORD_FIFO)
+        lo, hi = Signal(ab), Signal(ab)
+        lo_v, hi_v = Signal(), Signal()
+        off = Signal(range(U))
+        left = Signal(ubits(RUN_MAX))
+        last = Signal()                        # left == 1, kept with left
+        room_w = reg(m, wfifo.level < WORD_FIFO - 1, "gb_room_w")   # as room_pre: a word may be on its way
+        fits = off <= U - V                    # the word lies in lo
+        cross = off >= U - V                   # the next word starts in the next beat
+        take = lo_v & (fits | hi_v) & room_w
+        end = take & last
+        word = Signal(2 * DW)
+        m.d.comb += word.eq(Cat(lo.data, hi.data))
+        with m.Switch(off):
             for o in range(U):
                 with m.Case(o):
-                    m.d.comb += first.eq(beat >> (o * g))
-        shifted = Signal(CAP)    # the beat placed above the nb1 units held
-        with m.Switch(nb1):
-            for k in range(V):
-                with m.Case(k):
-                    m.d.comb += shifted.eq(beat << (k * g))
+                    m.d.comb += wfifo.w_data.eq(word[o * g:o * g + PW])
+        m.d.comb += wfifo.w_en.eq(take)
 
-        with m.If(start):
-            m.d.sync += [buf.eq(first), nb.eq(U - desc.offset), left.eq(desc.n), last.eq(desc.n == 1), active.eq(1)]
-        with m.Elif(done):
-            m.d.sync += [active.eq(0), nb.eq(0)]
+        # the window after this cycle's word, then filled from the annotator's FIFO
+        lo_a, hi_a = Signal(ab), Signal(ab)
+        lo_av, hi_av = Signal(), Signal()
+        with m.If(take & (cross | (end & ~cross))):   # moves on to hi: crossed, or the run ended inside lo
+            m.d.comb += [lo_a.eq(hi), lo_av.eq(hi_v & ~(end & ~fits)), hi_av.eq(0)]
         with m.Else():
-            with m.If(take):
-                m.d.sync += [left.eq(left - 1), last.eq(left == 2)]
-            with m.If(append):
-                m.d.sync += [buf.eq(buf1 | shifted), nb.eq(nb1 + U)]
-            with m.Else():
-                m.d.sync += [buf.eq(buf1), nb.eq(nb1)]
+            m.d.comb += [lo_a.eq(lo), lo_av.eq(lo_v), hi_a.eq(hi), hi_av.eq(hi_v)]
+        with m.If(end & ~fits):                        # the last word spanned lo and hi: both were the run's
+            m.d.comb += [lo_av.eq(0), hi_av.eq(0)]
+        head = data.View(ab, pre.r_data)
+        fill_lo = ~lo_av & pre.r_rdy
+        fill_hi = lo_av & ~hi_av & pre.r_rdy
+        m.d.comb += pre.r_en.eq(fill_lo | fill_hi)
+        new_lo = Signal(ab)
+        m.d.comb += new_lo.eq(Mux(fill_lo, head, lo_a))
+        m.d.sync += [lo.eq(new_lo), lo_v.eq(lo_av | fill_lo), hi.eq(Mux(fill_hi, head, hi_a)), hi_v.eq(hi_av | fill_hi)]
+        # a run's first beat entering lo (moved from hi at the end of a run, or filled) starts the run
+        starts = Mux(fill_lo, head.first, take & (cross | end) & ~(end & ~fits) & hi_v & hi.first)
+        with m.If(starts):
+            m.d.sync += [off.eq(new_lo.offset), left.eq(new_lo.n), last.eq(new_lo.n == 1)]
+        with m.Elif(take):
+            m.d.sync += [off.eq(Mux(cross, off + V - U, off + V)), left.eq(left - 1), last.eq(left == 2)]
+
+        m.d.comb += [self.words.valid.eq(wfifo.r_rdy), self.words.payload.eq(wfifo.r_data), wfifo.r_en.eq(self.words.ready)]
         return m
 
 
@@ -335,7 +373,8 @@ class RunTranslator(wiring.Component):
         with m.If(out_free):
             m.d.sync += [s2_v.eq(s1_v), s2_req.beat.eq(self.wstart + first),
                          s2_req.n.eq((last_unit >> lu) - first + 1),
-                         s2_desc.offset.eq(s1_av[:lu] if lu else 0), s2_desc.n.eq(s1_n)]
+                         s2_desc.offset.eq(s1_av[:lu] if lu else 0), s2_desc.n.eq(s1_n),
+                         s2_desc.beats.eq((last_unit >> lu) - first + 1)]
         return m
 
 
@@ -438,17 +477,17 @@ class ExternalWeights(wiring.Component):
         m.submodules.descs = descs = SyncFIFO(width=len(tr.desc.payload.as_value()), depth=DESC_DEPTH)
         m.d.comb += [ops.w_en.eq(self.op), ops.w_data.eq(Cat(self.paddr, self.t)),
                      co.valid.eq(self.op), co.waddr.eq(self.waddr),
-                     runs.w_en.eq(co.run_valid), runs.w_data.eq(co.run),
+                     runs.w_en.eq(reg(m, co.run_valid, "xw_run_valid")), runs.w_data.eq(reg(m, co.run, "xw_run")),
                      tr.runs.valid.eq(runs.r.valid), tr.runs.payload.eq(runs.r.payload), runs.r.ready.eq(tr.runs.ready),
                      descs.w_en.eq(tr.desc.valid), descs.w_data.eq(tr.desc.payload), tr.desc.ready.eq(descs.w_rdy),
                      gb.runs.valid.eq(descs.r_rdy), gb.runs.payload.eq(descs.r_data), descs.r_en.eq(gb.runs.ready)]
         # room for the largest event in both buffers (levels a cycle old, and an op may be on its way)
-        limit = OPS - cfg.max_event_ops - 4
+        limit = OPS - cfg.max_event_ops - 5   # (a run reaches its buffer a cycle after the coalescer)
         m.d.sync += self.room.eq((ops.level < limit) & (runs.level < limit))
 
         go = ops.r.valid & gb.words.valid
         m.d.comb += [gb.words.ready.eq(go), ops.r.ready.eq(go), self.pe_op.eq(go),
                      self.pe_paddr.eq(ops.r.payload[:XA]), self.pe_t.eq(ops.r.payload[XA:])]
         m.d.sync += self.pe_weight.eq(gb.words.payload)
-        m.d.comb += self.busy.eq(self.op | (ops.level != 0) | co.open)
+        m.d.comb += self.busy.eq(self.op | (ops.level != 0) | co.open | runs.w_en)
         return m
