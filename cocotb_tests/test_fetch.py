@@ -9,7 +9,7 @@ simulator, against what they must do:
 - BurstReader: requests into bursts (none across 4 KB, at most the longest burst, at most the outstanding
   limit, AR held until taken, credit kept) against a subordinate with random latency and stalls, the data in
   order, and the first error response with its address;
-- BiasLoader: bias words of several beats into the bias memory's writes;
+- BiasLoader: bias words of several beats into the bias memory's writes, a slice a beat;
 - AxiMemory: data, latency and bandwidth against a well-behaved manager; each protocol violation caught.
 """
 import random
@@ -314,15 +314,17 @@ def test_bias_loader_writes_every_bias_word():
             bv = bool(asked) and bi < len(beats) and rnd.random() < 0.6
             ctx.set(dut.beats.valid, bv)
             ctx.set(dut.beats.payload, beats[bi] if bi < len(beats) else 0)
-            if ctx.get(dut.wr_en):
-                writes.append((ctx.get(dut.wr_addr), ctx.get(dut.wr_data)))
+            en = ctx.get(dut.wr_en)
+            if en:
+                assert en & (en - 1) == 0   # one slice a beat
+                writes.append((ctx.get(dut.wr_addr), en.bit_length() - 1, ctx.get(dut.wr_data)))
             bi += bool(bv and ctx.get(dut.beats.ready))
             await ctx.tick()
         assert ctx.get(dut.ready)
 
     run(dut, bench)
     assert asked == [(0, n * K)]
-    assert writes == list(enumerate(words))
+    assert writes == [(i, k, (w >> (64 * k)) & ((1 << 64) - 1)) for i, w in enumerate(words) for k in range(K)]
 
 
 # ---- the memory model --------------------------------------------------------------------------------

@@ -75,7 +75,7 @@ def desc_layout(cfg: Config) -> data.StructLayout:
                               "beats": request_layout(cfg)["n"].width})
 
 
-SKID = 4   # BramFifo: words read out of the block RAM and not yet taken
+SKID = 8   # BramFifo: words read out of the block RAM and not yet taken
 
 
 class BramFifo(wiring.Component):
@@ -103,14 +103,21 @@ class BramFifo(wiring.Component):
         pend1, pend2 = Signal(), Signal()  # reads whose word reaches the small FIFO in 2 and 1 cycles
         m.submodules.skid = skid = SyncFIFOBuffered(width=self.width, depth=SKID)
         issue = Signal()
+        # room in the small FIFO, from registers: what it holds or will (level, pend1, pend2) and this cycle's read
+        # are at most SKID - 1 a cycle later, so a read may go out now (the level a cycle old is never too low)
+        room = reg(m, skid.level + pend1 + pend2 + issue < SKID - 1, "bfifo_room")
+        nonempty = Signal()   # count != 0, kept with count
         # a read never meets the write of its address: a word is read a cycle after its write at the earliest
-        m.d.comb += [issue.eq((count != 0) & (skid.level + pend1 + pend2 < SKID)),
+        m.d.comb += [issue.eq(nonempty & room),
                      wr.addr.eq(produce), wr.data.eq(self.w_data), wr.en.eq(self.w_en), rd.addr.eq(consume)]
-        m.d.sync += [produce.eq(produce + self.w_en), consume.eq(consume + issue), count.eq(count + self.w_en - issue),
-                     pend1.eq(issue), pend2.eq(pend1)]
+        count_n = Signal.like(count)
+        m.d.comb += count_n.eq(count + self.w_en - issue)
+        m.d.sync += [produce.eq(produce + self.w_en), consume.eq(consume + issue), count.eq(count_n),
+                     nonempty.eq(count_n != 0), pend1.eq(issue), pend2.eq(pend1)]
         m.d.comb += [skid.w_en.eq(pend2), skid.w_data.eq(ram_q(m, rd.data, "bfifo_q")),
-                     self.r.valid.eq(skid.r_rdy), self.r.payload.eq(skid.r_data), skid.r_en.eq(self.r.ready),
-                     self.level.eq(count + pend1 + pend2 + skid.level)]
+                     self.r.valid.eq(skid.r_rdy), self.r.payload.eq(skid.r_data), skid.r_en.eq(self.r.ready)]
+        # the level as a counter of its own (the sum of the parts was a long path before the writers' room tests)
+        m.d.sync += self.level.eq(self.level + self.w_en - (self.r.valid & self.r.ready))
         return m
 
 
@@ -159,7 +166,11 @@ class BurstReader(wiring.Component):
         reserved = Signal(range(DEPTH + MAXB + 1))
         nout = Signal(range(MAXOUT + 1))
         issue = Signal()
-        m.d.comb += issue.eq(planned & ~axi.arvalid & (reserved <= DEPTH - MAXB) & (nout < MAXOUT))
+        # both tests registered: a burst issued in one cycle leaves ARVALID up in the next, so the next issue is
+        # two cycles on, by when both tests have seen it (nout counts bursts from their issue to their last beat)
+        credit_ok = reg(m, reserved <= DEPTH - MAXB, "br_credit_ok")
+        nout_ok = reg(m, nout < MAXOUT, "br_nout_ok")
+        m.d.comb += issue.eq(planned & ~axi.arvalid & credit_ok & nout_ok)
         with m.If(self.req.valid & self.req.ready):
             m.d.sync += [addr.eq(self.base + (self.req.payload.beat << lb)), left.eq(self.req.payload.n),
                          have.eq(self.req.payload.n != 0)]
@@ -197,7 +208,7 @@ class BurstReader(wiring.Component):
         m.d.comb += afifo.r_en.eq(done_burst)
         with m.If(beat_in):
             m.d.sync += rbeat.eq(Mux(axi.rlast, 0, rbeat + 1))
-        m.d.sync += nout.eq(nout + ar_hs - done_burst)
+        m.d.sync += nout.eq(nout + issue - done_burst)
         # a beat taken out of the buffer frees its credit a cycle later (the reader's ready stays out of this adder)
         taken = reg(m, self.beats.valid & self.beats.ready, "br_taken")
         m.d.sync += reserved.eq(reserved + Mux(issue, blen, 0) - taken)
@@ -247,19 +258,27 @@ class Gearbox(wiring.Component):
         dl = desc_layout(cfg)
         ab = data.StructLayout({"data": DW, "first": 1, "offset": dl["offset"].shape, "n": dl["n"].shape})
 
-        # ---- annotator: a beat into the small FIFO while it has room (its level a register), with its run's marks
+        # ---- annotator: a beat into the small FIFO while it has room (its level a register), with its run's marks;
+        # the next run's descriptor waits in a register (nd), so taking a beat depends on registers only
         m.submodules.pre = pre = SyncFIFOBuffered(width=ab.size, depth=4)
+        nd, nd_v = Signal(dl), Signal()
         pull_left = Signal(len(self.runs.payload.beats))   # beats of the run being taken, after this one
-        need_desc = pull_left == 0
+        need_desc = Signal(init=1)                          # pull_left == 0, kept with it
         room_pre = reg(m, pre.level < 2, "gb_room_pre")   # two in flight at most: this cycle's and last cycle's
-        take_beat = self.beats.valid & room_pre & (~need_desc | self.runs.valid)
-        m.d.comb += [self.beats.ready.eq(room_pre & (~need_desc | self.runs.valid)),
-                     self.runs.ready.eq(take_beat & need_desc)]
+        accept = room_pre & (~need_desc | nd_v)
+        take_beat = self.beats.valid & accept
+        used_nd = take_beat & need_desc
+        m.d.comb += [self.beats.ready.eq(accept), self.runs.ready.eq(~nd_v | used_nd)]
+        with m.If(self.runs.valid & self.runs.ready):
+            m.d.sync += [nd.eq(self.runs.payload), nd_v.eq(1)]
+        with m.Elif(used_nd):
+            m.d.sync += nd_v.eq(0)
         ann = Signal(ab)
-        m.d.comb += [ann.data.eq(self.beats.payload), ann.first.eq(need_desc), ann.offset.eq(self.runs.payload.offset),
-                     ann.n.eq(self.runs.payload.n), pre.w_en.eq(take_beat), pre.w_data.eq(ann)]
+        m.d.comb += [ann.data.eq(self.beats.payload), ann.first.eq(need_desc), ann.offset.eq(nd.offset),
+                     ann.n.eq(nd.n), pre.w_en.eq(take_beat), pre.w_data.eq(ann)]
         with m.If(take_beat):
-            m.d.sync += pull_left.eq(Mux(need_desc, self.runs.payload.beats - 1, pull_left - 1))
+            left_n = Mux(need_desc, nd.beats - 1, pull_left - 1)
+            m.d.sync += [pull_left.eq(left_n), need_desc.eq(left_n == 0)]
 
         # ---- window
         m.submodules.wfifo = wfifo = SyncFIFOBuffered(width=PW, depth=WORD_FIFO)
@@ -379,8 +398,9 @@ class RunTranslator(wiring.Component):
 
 
 class BiasLoader(wiring.Component):
-    """At `start`, the `words` bias words (each bias_beats beats, from the image's beat 0) into the bias
-    memory's write port, word i at address i; `ready` once the last is written (at once for none)."""
+    """At `start`, the `words` bias words (each bias_beats beats, from the image's beat 0) into the bias memory,
+    a beat at a time: beat k of word i into word i's k-th slice of axi_data_bits (wr_en one bit a slice);
+    `ready` once the last is written (at once for none)."""
 
     def __init__(self, cfg: Config):
         self.conf = cfg
@@ -388,32 +408,31 @@ class BiasLoader(wiring.Component):
         super().__init__({
             "start": In(1), "words": In(BA),
             "req": Out(stream.Signature(request_layout(cfg))), "beats": In(stream.Signature(cfg.axi_data_bits)),
-            "wr_addr": Out(BA), "wr_data": Out(cfg.lanes * cfg.acc_bits), "wr_en": Out(1),
+            "wr_addr": Out(BA), "wr_data": Out(cfg.axi_data_bits), "wr_en": Out(cfg.bias_beats),
             "ready": Out(1, init=1),   # idle until the first start
         })
 
     def elaborate(self, platform):
         cfg = self.conf
         m = Module()
-        DW, K = cfg.axi_data_bits, cfg.bias_beats
+        K = cfg.bias_beats
         asked = Signal()
         count = Signal.like(self.words)
         k = Signal(range(K))
-        acc = Signal(K * DW)
+        last_word = Signal()   # count + 1 == words, kept with count
         m.d.comb += [self.req.valid.eq(~self.ready & ~asked), self.req.payload.beat.eq(0),
                      self.req.payload.n.eq(times_const(self.words, K)), self.beats.ready.eq(~self.ready & asked)]
-        word = Cat(acc[DW:], self.beats.payload)   # the first beat lowest
         m.d.sync += self.wr_en.eq(0)
         with m.If(self.start):
-            m.d.sync += [asked.eq(0), count.eq(0), k.eq(0), self.ready.eq(self.words == 0)]
+            m.d.sync += [asked.eq(0), count.eq(0), k.eq(0), self.ready.eq(self.words == 0), last_word.eq(self.words == 1)]
         with m.Else():
             with m.If(self.req.valid & self.req.ready):
                 m.d.sync += asked.eq(1)
             with m.If(self.beats.valid & self.beats.ready):
-                m.d.sync += acc.eq(word)
+                m.d.sync += [self.wr_en.eq(1 << k), self.wr_addr.eq(count), self.wr_data.eq(self.beats.payload)]
                 with m.If(k == K - 1):
-                    m.d.sync += [k.eq(0), count.eq(count + 1), self.wr_en.eq(1), self.wr_addr.eq(count),
-                                 self.wr_data.eq(word[:len(self.wr_data)]), self.ready.eq(count + 1 == self.words)]
+                    m.d.sync += [k.eq(0), count.eq(count + 1), last_word.eq(count + 2 == self.words),
+                                 self.ready.eq(last_word)]
                 with m.Else():
                     m.d.sync += k.eq(k + 1)
         return m
@@ -435,7 +454,7 @@ class ExternalWeights(wiring.Component):
         super().__init__({
             "axi": Out(AxiReadSignature(cfg.axi_data_bits)),
             "xbase": In(XADDR_BITS), "xbias": In(BA), "xwstart": In(XADDR_BITS), "start": In(1),
-            "bias_wr_addr": Out(BA), "bias_wr_data": Out(cfg.lanes * cfg.acc_bits), "bias_wr_en": Out(1),
+            "bias_wr_addr": Out(BA), "bias_wr_data": Out(cfg.axi_data_bits), "bias_wr_en": Out(cfg.bias_beats),
             "bias_ready": Out(1),
             "op": In(1), "waddr": In(WA), "paddr": In(XA), "t": In(cfg.sym_bits), "room": Out(1),
             "pe_op": Out(1), "pe_paddr": Out(XA), "pe_t": Out(cfg.sym_bits),

@@ -109,7 +109,9 @@ class Processor(wiring.Component):
             m.submodules.wmem = wbanks = WeightBanks(wl, cfg.max_weight_words, cfg.weight_bank_depth,
                                                      clog2(cfg.max_weight_words), CFG_ADDR_BITS,
                                                      img.get("weights", []), ram["attrs"])
-        m.submodules.bmem = bmem = Memory(shape=vl.size, depth=cfg.max_bias_words, init=img.get("bias", []), **ram)
+        # external weights: the biases arrive a beat at a time, each written into its slice of the word
+        bias_bits, bias_gran = ((cfg.bias_beats * cfg.axi_data_bits, cfg.axi_data_bits) if ext else (vl.size, None))
+        m.submodules.bmem = bmem = Memory(shape=bias_bits, depth=cfg.max_bias_words, init=img.get("bias", []), **ram)
         m.submodules.pmem = pmem = Memory(shape=vl.size, depth=NW, init=[], **ram)
         # two banks addressed as Cat(addr, bank): each bank a power of two deep, so bank 1 lies inside
         NB = 1 << clog2(NW)
@@ -122,7 +124,7 @@ class Processor(wiring.Component):
         t_rd, t_wr = table.read_port(), table.write_port()
         if not ext and not banked:
             w_rd, w_wr = wmem.read_port(), wmem.write_port()
-        b_rd, b_wr = bmem.read_port(), bmem.write_port()
+        b_rd, b_wr = bmem.read_port(), bmem.write_port(granularity=bias_gran)
         p_wr = pmem.write_port()
         p_rd = pmem.read_port()  # not transparent: the PE forwards in-flight sums
         c_rd, c_wr = cmem.read_port(), cmem.write_port()
@@ -132,7 +134,7 @@ class Processor(wiring.Component):
         i_rd, i_wr = imem.read_port(), imem.write_port()
         t_data = data.View(ent_l, t_rd.data)
         w_data = data.View(wl, w_rd.data) if not ext and not banked else None
-        b_data = data.View(vl, b_rd.data)
+        b_data = data.View(vl, b_rd.data[:vl.size])
         p_data = data.View(vl, p_rd.data)
         c_data = data.View(cl, c_rd.data)
         v_data = data.View(vl, v_rd.data)
@@ -285,7 +287,8 @@ class Processor(wiring.Component):
         m.d.comb += [t_wr.addr.eq(dec.wr_addr), t_wr.data.eq(dec.wr_data), t_wr.en.eq(dec.table_we),
                      dec.accept.eq(ctl.idle), ctl.cfg_busy.eq(dec.busy), ctl.in_words.eq(in_words)]
         if ext:   # the biases come in at each inference's start; weight and bias beats write nothing
-            m.d.comb += [b_wr.addr.eq(xw.bias_wr_addr), b_wr.data.eq(xw.bias_wr_data), b_wr.en.eq(xw.bias_wr_en),
+            m.d.comb += [b_wr.addr.eq(xw.bias_wr_addr), b_wr.data.eq(xw.bias_wr_data.replicate(cfg.bias_beats)),
+                         b_wr.en.eq(xw.bias_wr_en),
                          xw.start.eq(ctl.count_clear), ctl.weights_ready.eq(xw.bias_ready)]
         else:
             w_wa, w_wd, w_we = (w_wr.addr, w_wr.data, w_wr.en) if not banked else (wbanks.wr_addr, wbanks.wr_data, wbanks.wr_en)
