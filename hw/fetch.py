@@ -171,14 +171,18 @@ class BurstReader(wiring.Component):
         credit_ok = reg(m, reserved <= DEPTH - MAXB, "br_credit_ok")
         nout_ok = reg(m, nout < MAXOUT, "br_nout_ok")
         m.d.comb += issue.eq(planned & ~axi.arvalid & credit_ok & nout_ok)
+        # the plan also computes where the request stands after the burst, so the issue only loads registers
+        addr_after, left_after, more_after = Signal.like(addr), Signal.like(left), Signal()
         with m.If(self.req.valid & self.req.ready):
             m.d.sync += [addr.eq(self.base + (self.req.payload.beat << lb)), left.eq(self.req.payload.n),
                          have.eq(self.req.payload.n != 0)]
         with m.Elif(issue):
             m.d.sync += [axi.arvalid.eq(1), axi.araddr.eq(addr), axi.arlen.eq(blen - 1), planned.eq(0),
-                         addr.eq(addr + (blen << lb)), left.eq(left - blen), have.eq(left != blen)]
+                         addr.eq(addr_after), left.eq(left_after), have.eq(more_after)]
         with m.Elif(have & ~planned & ~axi.arvalid):
-            m.d.sync += [blen.eq(Mux(to4k < cand, to4k, cand)), planned.eq(1)]
+            b = Mux(to4k < cand, to4k, cand)
+            m.d.sync += [blen.eq(b), planned.eq(1), addr_after.eq(addr + (b << lb)), left_after.eq(left - b),
+                         more_after.eq(left != b)]
         ar_hs = axi.arvalid & axi.arready
         with m.If(ar_hs):
             m.d.sync += axi.arvalid.eq(0)
@@ -194,11 +198,11 @@ class BurstReader(wiring.Component):
         owed_n, delta = Signal(OW), Signal(signed(10))
         m.d.comb += [delta.eq(Mux(ar_hs, axi.arlen + 1, 0) - axi.rvalid), owed_n.eq(owed + delta)]
         m.d.sync += owed.eq(owed_n)
-        stale = discard != 0
+        stale = Signal(reset_less=True)   # discard != 0, kept with it
         with m.If(ResetSignal()):
-            m.d.sync += discard.eq(owed_n)
+            m.d.sync += [discard.eq(owed_n), stale.eq(owed_n != 0)]
         with m.Elif(axi.rvalid & stale):
-            m.d.sync += discard.eq(discard - 1)
+            m.d.sync += [discard.eq(discard - 1), stale.eq(discard != 1)]
 
         m.submodules.rdata = rfifo = BramFifo(DW, DEPTH)
         beat_in = axi.rvalid & ~stale
@@ -280,10 +284,15 @@ class Gearbox(wiring.Component):
             left_n = Mux(need_desc, nd.beats - 1, pull_left - 1)
             m.d.sync += [pull_left.eq(left_n), need_desc.eq(left_n == 0)]
 
-        # ---- window
+        # ---- window: two entries; `lo_is1` says which is lo, so moving on to the next beat flips it and a
+        # beat is written into its entry straight from the FIFO (no data moves between the entries)
         m.submodules.wfifo = wfifo = SyncFIFOBuffered(width=PW, depth=WORD_FIFO)
+        e = [Signal(ab, name=f"gb_e{k}") for k in range(2)]
+        ev = [Signal(name=f"gb_e{k}_v") for k in range(2)]
+        lo_is1 = Signal()
         lo, hi = Signal(ab), Signal(ab)
-        lo_v, hi_v = Signal(), Signal()
+        m.d.comb += [lo.eq(Mux(lo_is1, e[1], e[0])), hi.eq(Mux(lo_is1, e[0], e[1]))]
+        lo_v, hi_v = Mux(lo_is1, ev[1], ev[0]), Mux(lo_is1, ev[0], ev[1])
         off = Signal(range(U))
         left = Signal(ubits(RUN_MAX))
         last = Signal()                        # left == 1, kept with left
@@ -300,26 +309,36 @@ class Gearbox(wiring.Component):
                     m.d.comb += wfifo.w_data.eq(word[o * g:o * g + PW])
         m.d.comb += wfifo.w_en.eq(take)
 
-        # the window after this cycle's word, then filled from the annotator's FIFO
-        lo_a, hi_a = Signal(ab), Signal(ab)
-        lo_av, hi_av = Signal(), Signal()
-        with m.If(take & (cross | (end & ~cross))):   # moves on to hi: crossed, or the run ended inside lo
-            m.d.comb += [lo_a.eq(hi), lo_av.eq(hi_v & ~(end & ~fits)), hi_av.eq(0)]
-        with m.Else():
-            m.d.comb += [lo_a.eq(lo), lo_av.eq(lo_v), hi_a.eq(hi), hi_av.eq(hi_v)]
-        with m.If(end & ~fits):                        # the last word spanned lo and hi: both were the run's
-            m.d.comb += [lo_av.eq(0), hi_av.eq(0)]
+        # after this cycle's word: move on to hi where the word crossed into it or the run ended inside lo (lo
+        # empties); where the run's last word spanned both, both empty. Then fill the window's first empty entry.
+        move = take & (cross | end)
+        drop_both = end & ~fits
+        lo_after = Signal()                    # which entry is lo after the move
+        m.d.comb += lo_after.eq(lo_is1 ^ move)
+        v_after = [Signal(name=f"gb_e{k}_va") for k in range(2)]
+        for k in range(2):
+            was_lo = lo_is1 == k
+            m.d.comb += v_after[k].eq(ev[k] & ~(move & was_lo) & ~drop_both)
+        lo_av = Mux(lo_after, v_after[1], v_after[0])
+        hi_av = Mux(lo_after, v_after[0], v_after[1])
         head = data.View(ab, pre.r_data)
         fill_lo = ~lo_av & pre.r_rdy
         fill_hi = lo_av & ~hi_av & pre.r_rdy
+        target = Mux(fill_lo, lo_after, ~lo_after)   # the entry filled
         m.d.comb += pre.r_en.eq(fill_lo | fill_hi)
-        new_lo = Signal(ab)
-        m.d.comb += new_lo.eq(Mux(fill_lo, head, lo_a))
-        m.d.sync += [lo.eq(new_lo), lo_v.eq(lo_av | fill_lo), hi.eq(Mux(fill_hi, head, hi_a)), hi_v.eq(hi_av | fill_hi)]
-        # a run's first beat entering lo (moved from hi at the end of a run, or filled) starts the run
-        starts = Mux(fill_lo, head.first, take & (cross | end) & ~(end & ~fits) & hi_v & hi.first)
+        for k in range(2):
+            fill_k = (fill_lo | fill_hi) & (target == k)
+            with m.If(fill_k):
+                m.d.sync += e[k].eq(head)
+            m.d.sync += ev[k].eq(v_after[k] | fill_k)
+        m.d.sync += lo_is1.eq(lo_after)
+        # a run's first beat becoming lo (filled, or moved from hi at the end of a run) starts the run
+        moved_first = move & ~drop_both & hi_v & hi.first
+        starts = Mux(fill_lo, head.first, moved_first)
+        first_of = Signal(ab)
+        m.d.comb += first_of.eq(Mux(fill_lo, head, hi))
         with m.If(starts):
-            m.d.sync += [off.eq(new_lo.offset), left.eq(new_lo.n), last.eq(new_lo.n == 1)]
+            m.d.sync += [off.eq(first_of.offset), left.eq(first_of.n), last.eq(first_of.n == 1)]
         with m.Elif(take):
             m.d.sync += [off.eq(Mux(cross, off + V - U, off + V)), left.eq(left - 1), last.eq(left == 2)]
 
@@ -494,19 +513,23 @@ class ExternalWeights(wiring.Component):
         m.submodules.runs = runs = BramFifo(len(co.run.as_value()), OPS)
         # few runs in flight: LUT RAM, read asynchronously (no block RAM's clock-to-out before the Gearbox)
         m.submodules.descs = descs = SyncFIFO(width=len(tr.desc.payload.as_value()), depth=DESC_DEPTH)
-        m.d.comb += [ops.w_en.eq(self.op), ops.w_data.eq(Cat(self.paddr, self.t)),
-                     co.valid.eq(self.op), co.waddr.eq(self.waddr),
+        # the Scatter's op through a register first: the Scatter sits across the die from these buffers
+        op, waddr = reg(m, self.op, "xw_op"), reg(m, self.waddr, "xw_waddr")
+        opword = reg(m, Cat(self.paddr, self.t), "xw_opword")
+        m.d.comb += [ops.w_en.eq(op), ops.w_data.eq(opword), co.valid.eq(op), co.waddr.eq(waddr),
                      runs.w_en.eq(reg(m, co.run_valid, "xw_run_valid")), runs.w_data.eq(reg(m, co.run, "xw_run")),
                      tr.runs.valid.eq(runs.r.valid), tr.runs.payload.eq(runs.r.payload), runs.r.ready.eq(tr.runs.ready),
                      descs.w_en.eq(tr.desc.valid), descs.w_data.eq(tr.desc.payload), tr.desc.ready.eq(descs.w_rdy),
                      gb.runs.valid.eq(descs.r_rdy), gb.runs.payload.eq(descs.r_data), descs.r_en.eq(gb.runs.ready)]
         # room for the largest event in both buffers (levels a cycle old, and an op may be on its way)
-        limit = OPS - cfg.max_event_ops - 5   # (a run reaches its buffer a cycle after the coalescer)
+        # (an op reaches its buffer a cycle after the Scatter, a run two cycles after the op; `room` is read
+        # through a register of the Scatter's)
+        limit = OPS - cfg.max_event_ops - 7
         m.d.sync += self.room.eq((ops.level < limit) & (runs.level < limit))
 
         go = ops.r.valid & gb.words.valid
         m.d.comb += [gb.words.ready.eq(go), ops.r.ready.eq(go), self.pe_op.eq(go),
                      self.pe_paddr.eq(ops.r.payload[:XA]), self.pe_t.eq(ops.r.payload[XA:])]
         m.d.sync += self.pe_weight.eq(gb.words.payload)
-        m.d.comb += self.busy.eq(self.op | (ops.level != 0) | co.open | runs.w_en)
+        m.d.comb += self.busy.eq(self.op | op | (ops.level != 0) | co.open | runs.w_en)
         return m

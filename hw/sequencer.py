@@ -404,6 +404,8 @@ class Scatter(wiring.Component):
         # grem == 1 as a flag registered with grem (gm1_one: gout == 2, per layer), so no compare precedes the
         # step flags' mux
         grem_1, gm1_one = Signal(), reg(m, ent.gout == 2, "sc_gm1_one")
+        # external weights: the prefetch's room through a register of this block's (it is placed far away)
+        xroom = reg(m, self.room, "sc_xroom") if cfg.external else 1
         with m.If(sg):
             m.d.sync += [grem.eq(grem - 1), glast.eq(grem_1), grem_1.eq(grem == 2),
                          self.waddr.eq(self.waddr + 1), self.paddr.eq(self.paddr + 1)]
@@ -423,7 +425,7 @@ class Scatter(wiring.Component):
                          self.waddr.eq(wrow_y + ent.skg), self.paddr.eq(prow_y - ent.wg),
                          kxa.eq(row_kxa), kya.eq(kya_n), inside.eq(row_in)]
             m.d.sync += next_steps(row_in, gm1_zero, row_kxa, kya_n)
-        with m.Elif(efifo.r_rdy & (self.room if cfg.external else 1)):
+        with m.Elif(efifo.r_rdy & xroom):
             load()
         with m.Else():
             m.d.sync += [active.eq(0), sg.eq(0), sx.eq(0), sy.eq(0)]
