@@ -106,18 +106,20 @@ class BramFifo(wiring.Component):
         # room in the small FIFO, from registers: what it holds or will (level, pend1, pend2) and this cycle's read
         # are at most SKID - 1 a cycle later, so a read may go out now (the level a cycle old is never too low)
         room = reg(m, skid.level + pend1 + pend2 + issue < SKID - 1, "bfifo_room")
-        nonempty = Signal()   # count != 0, kept with count
+        # count != 0 from registers only: last cycle's count classes and its write and read (no adder before it)
+        ge2, eq1, eq0 = reg(m, count >= 2, "bfifo_ge2"), reg(m, count == 1, "bfifo_eq1"), reg(m, count == 0, "bfifo_eq0")
+        w_prev, i_prev = reg(m, self.w_en, "bfifo_wp"), reg(m, issue, "bfifo_ip")
+        nonempty = ge2 | (eq1 & (w_prev | ~i_prev)) | (eq0 & w_prev)
         # a read never meets the write of its address: a word is read a cycle after its write at the earliest
         m.d.comb += [issue.eq(nonempty & room),
                      wr.addr.eq(produce), wr.data.eq(self.w_data), wr.en.eq(self.w_en), rd.addr.eq(consume)]
-        count_n = Signal.like(count)
-        m.d.comb += count_n.eq(count + self.w_en - issue)
-        m.d.sync += [produce.eq(produce + self.w_en), consume.eq(consume + issue), count.eq(count_n),
-                     nonempty.eq(count_n != 0), pend1.eq(issue), pend2.eq(pend1)]
+        m.d.sync += [produce.eq(produce + self.w_en), consume.eq(consume + issue), count.eq(count + self.w_en - issue),
+                     pend1.eq(issue), pend2.eq(pend1)]
         m.d.comb += [skid.w_en.eq(pend2), skid.w_data.eq(ram_q(m, rd.data, "bfifo_q")),
                      self.r.valid.eq(skid.r_rdy), self.r.payload.eq(skid.r_data), skid.r_en.eq(self.r.ready)]
-        # the level as a counter of its own (the sum of the parts was a long path before the writers' room tests)
-        m.d.sync += self.level.eq(self.level + self.w_en - (self.r.valid & self.r.ready))
+        # the level as a counter of its own, a take counted a cycle late (the writers' room tests only ever see it
+        # too high): the sum of the parts, or the reader's handshake in front of the adder, was a long path
+        m.d.sync += self.level.eq(self.level + self.w_en - reg(m, self.r.valid & self.r.ready, "bfifo_took"))
         return m
 
 
@@ -129,8 +131,8 @@ class BurstReader(wiring.Component):
     high), and while fewer than axi_outstanding bursts are in flight. `error` / `error_addr`: the first beat
     whose RRESP was not OKAY since `clear`, and its byte address.
 
-    A reset does not end bursts in flight (AXI has no abort): the beats still owed are counted in registers
-    that no reset clears, and that many beats are dropped after a reset."""
+    A reset does not end bursts in flight (AXI has no abort): the beats still owed are counted in a register
+    that no reset clears, and after a reset every beat is dropped, and no burst issued, until none is owed."""
 
     def __init__(self, cfg: Config):
         self.conf = cfg
@@ -157,11 +159,10 @@ class BurstReader(wiring.Component):
         addr = Signal(XADDR_BITS)
         left = Signal(len(self.req.payload.n))
         m.d.comb += self.req.ready.eq(~have)
-        # ---- the next burst's length, planned a cycle after addr / left change: min(left, to 4 KB, MAXB)
-        planned, blen = Signal(), Signal(range(MAXB + 1))
-        to4k = Signal(range(AXI_4K // B + 1))
-        m.d.comb += to4k.eq((AXI_4K // B) - addr[lb:12])
-        cand = Mux(left < MAXB, left, MAXB)
+        # ---- the next burst's length in two steps after addr / left change: the beats to 4 KB and the candidate
+        # min(left, MAXB) (p1), then the smaller, and where the request stands after it (planned)
+        p1, planned, blen = Signal(), Signal(), Signal(range(MAXB + 1))
+        to4k, cand = Signal(range(AXI_4K // B + 1)), Signal(range(MAXB + 1))
         # ---- credit: beats requested (or about to be) and not yet taken from the buffer
         reserved = Signal(range(DEPTH + MAXB + 1))
         nout = Signal(range(MAXOUT + 1))
@@ -170,7 +171,8 @@ class BurstReader(wiring.Component):
         # two cycles on, by when both tests have seen it (nout counts bursts from their issue to their last beat)
         credit_ok = reg(m, reserved <= DEPTH - MAXB, "br_credit_ok")
         nout_ok = reg(m, nout < MAXOUT, "br_nout_ok")
-        m.d.comb += issue.eq(planned & ~axi.arvalid & credit_ok & nout_ok)
+        draining = Signal(reset_less=True)   # after a reset, until every beat of the bursts before it is in (below)
+        m.d.comb += issue.eq(planned & ~axi.arvalid & credit_ok & nout_ok & ~draining)
         # the plan also computes where the request stands after the burst, so the issue only loads registers
         addr_after, left_after, more_after = Signal.like(addr), Signal.like(left), Signal()
         with m.If(self.req.valid & self.req.ready):
@@ -179,10 +181,12 @@ class BurstReader(wiring.Component):
         with m.Elif(issue):
             m.d.sync += [axi.arvalid.eq(1), axi.araddr.eq(addr), axi.arlen.eq(blen - 1), planned.eq(0),
                          addr.eq(addr_after), left.eq(left_after), have.eq(more_after)]
-        with m.Elif(have & ~planned & ~axi.arvalid):
+        with m.Elif(p1):
             b = Mux(to4k < cand, to4k, cand)
-            m.d.sync += [blen.eq(b), planned.eq(1), addr_after.eq(addr + (b << lb)), left_after.eq(left - b),
+            m.d.sync += [blen.eq(b), planned.eq(1), p1.eq(0), addr_after.eq(addr + (b << lb)), left_after.eq(left - b),
                          more_after.eq(left != b)]
+        with m.Elif(have & ~planned):
+            m.d.sync += [to4k.eq((AXI_4K // B) - addr[lb:12]), cand.eq(Mux(left < MAXB, left, MAXB)), p1.eq(1)]
         ar_hs = axi.arvalid & axi.arready
         with m.If(ar_hs):
             m.d.sync += axi.arvalid.eq(0)
@@ -191,18 +195,18 @@ class BurstReader(wiring.Component):
         m.submodules.addr_fifo = afifo = SyncFIFO(width=XADDR_BITS, depth=MAXOUT)
         m.d.comb += [afifo.w_en.eq(ar_hs), afifo.w_data.eq(axi.araddr)]
 
-        # beats owed by bursts already accepted; after a reset, that many are stale (reset_less: see above)
+        # beats owed by bursts already accepted (reset_less: see above). A reset starts `draining` (no reset clears
+        # either): every beat is dropped and no burst issued until none is owed, so the beats of bursts from
+        # before the reset never reach the new inference
         OW = ubits(MAXOUT * MAXB)
         owed = Signal(OW, reset_less=True)
-        discard = Signal(OW, reset_less=True)
-        owed_n, delta = Signal(OW), Signal(signed(10))
-        m.d.comb += [delta.eq(Mux(ar_hs, axi.arlen + 1, 0) - axi.rvalid), owed_n.eq(owed + delta)]
-        m.d.sync += owed.eq(owed_n)
-        stale = Signal(reset_less=True)   # discard != 0, kept with it
+        m.d.sync += owed.eq(owed + Mux(ar_hs, axi.arlen + 1, 0) - axi.rvalid)
+        none_owed = reg(m, owed == 0, "br_none_owed")   # a cycle old: no burst goes out while draining
         with m.If(ResetSignal()):
-            m.d.sync += [discard.eq(owed_n), stale.eq(owed_n != 0)]
-        with m.Elif(axi.rvalid & stale):
-            m.d.sync += [discard.eq(discard - 1), stale.eq(discard != 1)]
+            m.d.sync += draining.eq(1)
+        with m.Elif(none_owed):
+            m.d.sync += draining.eq(0)
+        stale = draining
 
         m.submodules.rdata = rfifo = BramFifo(DW, DEPTH)
         beat_in = axi.rvalid & ~stale
@@ -222,11 +226,11 @@ class BurstReader(wiring.Component):
             m.d.sync += [self.error.eq(0), self.error_addr.eq(0)]
         with m.Elif(beat_in & (axi.rresp != 0) & (self.error == 0)):
             m.d.sync += [self.error.eq(axi.rresp), self.error_addr.eq(afifo.r_data + (rbeat << lb))]
-        m.d.comb += self.busy.eq(have | planned | axi.arvalid | (nout != 0) | (rfifo.level != 0))
+        m.d.comb += self.busy.eq(have | p1 | planned | axi.arvalid | (nout != 0) | (rfifo.level != 0))
         return m
 
 
-WORD_FIFO = 4   # Gearbox: words unpacked ahead of the PE
+WORD_FIFO = 8   # Gearbox: words unpacked ahead of the PE
 
 
 class Gearbox(wiring.Component):
@@ -296,18 +300,20 @@ class Gearbox(wiring.Component):
         off = Signal(range(U))
         left = Signal(ubits(RUN_MAX))
         last = Signal()                        # left == 1, kept with left
-        room_w = reg(m, wfifo.level < WORD_FIFO - 1, "gb_room_w")   # as room_pre: a word may be on its way
+        # as room_pre: a word may be on its way (two: one in the register before the FIFO)
+        room_w = reg(m, wfifo.level < WORD_FIFO - 2, "gb_room_w")
         fits = off <= U - V                    # the word lies in lo
         cross = off >= U - V                   # the next word starts in the next beat
         take = lo_v & (fits | hi_v) & room_w
         end = take & last
         word = Signal(2 * DW)
         m.d.comb += word.eq(Cat(lo.data, hi.data))
+        # the word into a register, then the FIFO (the window's muxes in front of the LUT RAM were a late path)
         with m.Switch(off):
             for o in range(U):
                 with m.Case(o):
-                    m.d.comb += wfifo.w_data.eq(word[o * g:o * g + PW])
-        m.d.comb += wfifo.w_en.eq(take)
+                    m.d.sync += wfifo.w_data.eq(word[o * g:o * g + PW])
+        m.d.sync += wfifo.w_en.eq(take)
 
         # after this cycle's word: move on to hi where the word crossed into it or the run ended inside lo (lo
         # empties); where the run's last word spanned both, both empty. Then fill the window's first empty entry.
@@ -492,7 +498,8 @@ class ExternalWeights(wiring.Component):
         m.submodules.translator = tr = RunTranslator(cfg)
         m.submodules.gearbox = gb = Gearbox(cfg)
         wiring.connect(m, rd.axi, wiring.flipped(self.axi))
-        m.d.comb += [rd.base.eq(self.xbase), rd.clear.eq(self.start), bl.start.eq(self.start), bl.words.eq(self.xbias),
+        start = reg(m, self.start, "xw_start")   # from the controller's FSM, across the die
+        m.d.comb += [rd.base.eq(self.xbase), rd.clear.eq(start), bl.start.eq(start), bl.words.eq(self.xbias),
                      tr.wstart.eq(self.xwstart), self.error.eq(rd.error), self.error_addr.eq(rd.error_addr),
                      self.bias_wr_addr.eq(bl.wr_addr), self.bias_wr_data.eq(bl.wr_data), self.bias_wr_en.eq(bl.wr_en),
                      self.bias_ready.eq(bl.ready)]
