@@ -15,6 +15,10 @@ CFG = Config(lanes=4, weight_bits=5, frac_bits=10, acc_bits=32, max_t=16, max_ta
 # 8 lanes: two lane groups, so the register copies of the PE's forwarding selects and of the bank's valid
 # (hw.sequencer.copies, one per four lanes) each serve their own lanes
 SPLIT = replace(CFG, lanes=8, fire_split=2, thr_bits=CFG.frac_bits + 2)
+# The same with its weights and biases in external memory (hw/fetch.py): a 64-bit AXI4 port and small buffers,
+# so the prefetch's room and credit limits bind
+EXT = replace(CFG, weights="external", axi_data_bits=64, fetch_ops=64, fetch_beats=64, axi_max_burst=16,
+              axi_outstanding=3, max_event_ops=32)
 
 
 def make_pkg(seed, kind, tau=None, **kw):

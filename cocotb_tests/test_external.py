@@ -14,9 +14,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from common import check, make_ms, make_pkg, residual
+from common import CFG, EXT, check, make_ms, make_pkg, residual
 from logspike.hw import cosim, image, sim
-from logspike.hw.config import Config, FitError, build_for, build_for_all, fits
+from logspike.hw.config import FitError, build_for, build_for_all, fits
 from logspike.hw.protocol import Rresp
 from logspike.model import golden, randnet
 
@@ -58,16 +58,16 @@ def back_to_back(cfg, cases, tmp_path, mem, seed=0, gap=0.0, ready_p=1.0, gap_4k
     return counters, stats["mem"]
 
 
-@pytest.mark.parametrize("lanes,dw,latency,bw,stall,seed", [
-    (4, 64, 20, None, 0.0, 1),      # a beat a cycle
-    (4, 64, 200, 4.0, 0.3, 2),      # half a word a cycle, long latency, stalls
-    (2, 128, 77, 2.5, 0.5, 3),      # wide beats of several words, stalls on both channels
+@pytest.mark.parametrize("lanes,latency,bw,stall,seed", [
+    (4, 20, None, 0.0, 1),      # a beat a cycle (the shared 4-lane build, 64-bit AXI)
+    (4, 200, 1.5, 0.3, 2),      # under a word a cycle, long latency, stalls
+    (2, 77, 2.5, 0.5, 3),       # a 2-lane build of 128-bit beats (12 words a beat), stalls on both channels
 ])
-def test_random_packages_back_to_back_bit_exact(tmp_path, lanes, dw, latency, bw, stall, seed):
+def test_random_packages_back_to_back_bit_exact(tmp_path, lanes, latency, bw, stall, seed):
     cases = cases_mixed(100 * seed)
     assert {p.mode for p, _ in cases} == {"ttfs", "multistep"}
-    # small buffers, so the prefetch's room and credit limits bind
-    cfg = external_build(cases, lanes, dw, fetch_ops=64, fetch_beats=64, axi_max_burst=16, axi_outstanding=3)
+    cfg = EXT if lanes == 4 else external_build(cases, lanes, 128, fetch_ops=64, fetch_beats=64, axi_max_burst=16,
+                                                axi_outstanding=3)
     mem = sim.ExternalMemory(latency=latency, bytes_per_cycle=bw, ar_stall=stall, r_stall=stall)
     counters, st = back_to_back(cfg, cases, tmp_path, mem, seed=seed, gap=0.3 if stall else 0.0,
                                 ready_p=0.6 if stall else 1.0)
@@ -82,19 +82,20 @@ def Violation_name(st):
 
 
 def test_cycles_against_the_on_chip_build(tmp_path):
-    """With the memory's latency covered and a beat a cycle, external weights cost the bias load, the
-    first fetch of each layer and the words split over beats, not a cycle per op: under 2x the on-chip
-    build's cycles on a conv package here, the same sops and events (END beat)."""
+    """With the memory's latency covered and a beat a cycle, external weights cost the bias load, the first
+    fetch of each layer and the pipeline between the Scatter and the PE array, not a cycle per op: under 2x
+    the on-chip build's cycles (the shared 4-lane build) on a conv package here, the same operation counts,
+    with the default buffers of an external build (EXT's are too small to cover the latency)."""
     pkg, rng = make_pkg(7, "conv", 2)
     x = randnet.random_inputs(rng, pkg, 3, silent=0.2)
-    on = build_for(pkg, 4)
-    ext = build_for(pkg, 4, weights="external", axi_data_bits=128)
-    r_on, c_on = sim.simulate(on, pkg, x, tmp_path / "on")
-    r_ext, c_ext, st = sim.simulate_timed(ext, pkg, x, tmp_path / "ext", mem=sim.ExternalMemory(latency=20))
+    ext = replace(CFG, weights="external")
+    r_on, c_on, s_on = sim.simulate_timed(CFG, pkg, x, tmp_path / "on")
+    r_ext, c_ext, s_ext = sim.simulate_timed(ext, pkg, x, tmp_path / "ext", mem=sim.ExternalMemory(latency=20))
     want = golden.run(pkg, x)
     for k in want:
         assert np.array_equal(r_ext[k], want[k]) and np.array_equal(r_on[k], want[k])
     assert all(o < e < 2 * o + 200 for o, e in zip(c_on, c_ext)), (c_on, c_ext)
+    assert [(a["sops"], a["events"]) for a in s_on["end"]] == [(a["sops"], a["events"]) for a in s_ext["end"]]
 
 
 def test_error_response_ends_the_inference_with_the_error_and_the_next_runs_clean(tmp_path):
@@ -104,7 +105,7 @@ def test_error_response_ends_the_inference_with_the_error_and_the_next_runs_clea
     bad, rng = make_pkg(31, "conv", 2)
     good, rng2 = make_pkg(32, "dense", 1)
     xb, xg = randnet.random_inputs(rng, bad, 2, silent=0.1), randnet.random_inputs(rng2, good, 2)
-    cfg = build_for_all([bad, good], 4, weights="external", axi_data_bits=64)
+    cfg = EXT
     img, layout = image.external_image(cfg, bad)
     w1 = layout["layers"][1]["weights"]
     lo = w1["address"] + 8
