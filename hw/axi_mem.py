@@ -40,7 +40,7 @@ def xorshift32(x):
     return (x ^ (x << 5))[:32]
 
 
-AR_QUEUE = 16
+AR_QUEUE = 64   # bursts the model accepts ahead of their data
 
 
 class AxiMemory(wiring.Component):

@@ -142,6 +142,10 @@ def main(argv=None):
               f"{r['stalls_vanish_bytes_per_cycle']} B/cycle", flush=True)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
+    old = out / "bench_memory.json"
+    if old.exists():   # the other networks' rows of an earlier run stay (one network at a time is an hour)
+        kept = [r for r in json.loads(old.read_text())["rows"] if r["net"] not in a.nets]
+        rows = sorted(kept + rows, key=lambda r: r["net"])
     (out / "bench_memory.json").write_text(json.dumps(
         {"date": str(date.today()), "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}", "rows": rows},
         indent=1) + "\n")

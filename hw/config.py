@@ -90,7 +90,8 @@ class Config:
     fetch_ops: int = 512       # external: ops the Scatter may run ahead of their weights (prefetch depth)
     fetch_beats: int = 256     # external: read-data buffer, beats (credit: a burst is issued only into room)
     axi_max_burst: int = 64    # external: beats per burst, 1..256
-    axi_outstanding: int = 8   # external: bursts in flight at once, >= 2
+    axi_outstanding: int = 16  # external: bursts in flight at once, >= 2 (a border event's run is a burst of a few
+                               # beats: latency x bandwidth must be covered by these)
     max_event_ops: int = 64    # external: the most ops one event issues (ceil(k/s)^2 output groups); sizes the
                                # room the Scatter needs in the op buffer before it starts an event
     max_weight_step: int = 0   # the largest weight-address step or offset a table entry holds, where it exceeds

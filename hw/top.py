@@ -36,6 +36,11 @@ banks, ping-pong by layer parity), weights (P x W per word; banks of block-RAM r
 would be a cascade, hw/banks.py, a read a cycle longer), biases (P x A), layer table, multistep state
 (vmem, kmem, imem). Config registers and memories are not reset: a reset aborts the inference (and
 clears the accumulator) but keeps the loaded network.
+
+External weights (Config.weights = "external", hw/fetch.py): no weight memory; the Scatter's ops wait in
+ExternalWeights' prefetch for their words, read through the AXI4 port `m_axi`, and enter the PE array in
+order with their word a cycle after, as a weight memory's read would give it; the bias memory is filled
+from the same port at each inference's start (the controller's BIAS state waits for it).
 """
 from functools import partial
 

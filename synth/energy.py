@@ -341,6 +341,25 @@ def estimate(name, pkg, x, lanes: int, fmax_mhz: float | None, desc: str, rtl_cy
     return r
 
 
+def from_rtl_run(name, pkg, x, lanes: int, fmax_mhz: float | None, desc: str, rtl: dict) -> dict:
+    """The ESTIMATE of a run of an external-weight build (hw/bench_memory.py's row `rtl`): on-chip counts as
+    `estimate` (the RTL's own END-beat operation and event counts must equal them), the external memory's
+    energy from the bytes the RTL read (every burst's whole beats and the biases, as the memory model counted
+    them), cycles the RTL's."""
+    r = estimate(name, pkg, x, lanes, fmax_mhz, desc, rtl_cycles=rtl["cycles_base"])
+    got = (round(rtl["sops_per_image"]), round(rtl["events_per_image"]))
+    want = (round(r["scatter_ops"]), round(sum(row.get("live_inputs", 0) for row in r["layers"])))
+    if got != want:
+        raise RuntimeError(f"{name}: the RTL's ops and events per image {got} are not the tally's {want}")
+    dram = rtl["bytes_per_image"] * 8 / 64 * DRAM64   # pJ
+    on_chip = r["pJ_by_part"].pop("wmem")
+    r["pJ_by_part"]["dram"] = dram
+    r["uJ"] += (dram - on_chip) * 1e-6
+    r["memory_uJ"] += (dram - on_chip) * 1e-6
+    r.update(weights_dram=True, dram_bytes=rtl["bytes_per_image"], counts_source="RTL (END beats, memory model)")
+    return r
+
+
 def without_exit(pkg):
     """The same multistep network run to T_max (margin null): the no-exit comparison."""
     p = pkg.copy()
@@ -405,7 +424,7 @@ def rtl_reference(lanes: int):
 
 def report(results: list, fmax_note: str, lanes: int, check: str) -> str:
     def name(r):
-        return r["net"] + (" (weights in DRAM)" if r["weights_dram"] else "")
+        return r["net"] + (" (weights in DRAM)" if r["weights_dram"] and "dram_bytes" not in r else "")
 
     def ratio(r):  # only VGG-16 is the reference's network
         return f"{r['uJ'] / TTFS_CHIP_VGG16_UJ:.3g}x" if r["net"].startswith("vgg16") else "-"
@@ -483,6 +502,8 @@ def main(argv=None):
     ap.add_argument("--lanes", type=int, default=None, help="default: the lanes of the --fmax-json build")
     ap.add_argument("--vgg-batch", type=int, default=8, help="random VGG-16 input images")
     ap.add_argument("--rtl-cycles", type=str, default=None, help="JSON {net: cycles} measured with hw.sim.simulate")
+    ap.add_argument("--vgg-rtl", type=str, default=None,
+                    help="hw/bench_memory.py's JSON: add the trained VGG-16 from the RTL's own counts on that run")
     a = ap.parse_args(argv)
     import torch
 
@@ -516,6 +537,17 @@ def main(argv=None):
         results.append(r)
         print(f"vgg16 (weights in DRAM: {dram}): {r['uJ']:.4g} uJ, {r['uJ'] / TTFS_CHIP_VGG16_UJ:.3g}x "
               f"the {TTFS_CHIP_VGG16_UJ} uJ chip, {r['cycles']:,.0f} cycles", flush=True)
+    if a.vgg_rtl:
+        from logspike.golden.make import cached
+
+        row = next(r for r in json.loads(Path(a.vgg_rtl).read_text())["rows"] if r["net"] == "vgg16")
+        tp, tx, _, _ = cached("mnist5k32x3_vgg16")
+        desc = (f"trained on mnist5k32x3 (golden/make.py), its first {row['images']} test images; counts, cycles "
+                f"and external bytes from the RTL ({row['lanes']}-lane external-weight build, `{a.vgg_rtl}`)")
+        r = from_rtl_run("vgg16_32x32x3_trained_rtl", tp, tx[:row["images"]], row["lanes"], fmax, desc, row)
+        results.append(r)
+        print(f"vgg16 trained, RTL counts: {r['uJ']:.4g} uJ, {r['uJ'] / TTFS_CHIP_VGG16_UJ:.3g}x the "
+              f"{TTFS_CHIP_VGG16_UJ} uJ chip, {r['cycles']:,.0f} cycles, {r['dram_bytes'] / 1e6:.1f} MB from DRAM", flush=True)
     (out / "energy.md").write_text(report(results, note, lanes, check))
     meta = {"estimate": "ESTIMATE, not measured", "source": SOURCE, "process_nm": 45, "fmax_note": note,
             "reference_uJ": {"value": TTFS_CHIP_VGG16_UJ, "what": "measured, 28 nm TTFS chip, VGG-16 on CIFAR-10"},
