@@ -491,6 +491,14 @@ def report(results: list, fmax_note: str, lanes: int, check: str) -> str:
           "the VGG-16 weights are RANDOM (normalised on random images, not trained) and its inputs random images, "
           "so its firing rates are not CIFAR-10's: its figure is an op-count scale, not a CIFAR-10 result; "
           "its weight memory lies far beyond Horowitz's 1 MB SRAM point (extrapolated), hence the DRAM variant."]
+    for r in results:
+        if "dram_bytes" in r:
+            L += ["", f"{r['net']}: a trained VGG-16 (on MNIST digits padded to 32x32x3, not CIFAR-10), its operation "
+                  f"and event counts, cycles and external bytes from the RTL itself ({r['package']}). It reads "
+                  f"{r['dram_bytes'] / 1e6:.1f} MB of weights per image from DRAM: a weight word per op, so each weight "
+                  "again for every live input position that uses it. DRAM is "
+                  f"{100 * r['pJ_by_part']['dram'] / (r['uJ'] * 1e6):.0f}% of its energy; a dataflow that reuses a "
+                  "fetched weight across positions would read each weight about once per image."]
     return "\n".join(L) + "\n"
 
 
