@@ -14,13 +14,12 @@ simulator, against what they must do:
 """
 import random
 
-import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
 from logspike.hw.axi_mem import AxiMemory, Violation
 from logspike.hw.config import Config
-from logspike.hw.fetch import RUN_MAX, SKID, BiasLoader, BramFifo, BurstReader, Gearbox, RunCoalescer, RunTranslator, request_layout
+from logspike.hw.fetch import RUN_MAX, BiasLoader, BramFifo, BurstReader, Gearbox, RunCoalescer, RunTranslator, request_layout
 
 
 def run(dut, *benches, processes=()):
