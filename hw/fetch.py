@@ -173,22 +173,28 @@ class BurstReader(wiring.Component):
         nout_ok = reg(m, nout < MAXOUT, "br_nout_ok")
         draining = Signal(reset_less=True)   # after a reset, until every beat of the bursts before it is in (below)
         m.d.comb += issue.eq(planned & ~axi.arvalid & credit_ok & nout_ok & ~draining)
-        # the plan also computes where the request stands after the burst, so the issue only loads registers
+        # the plan also computes where the request stands after the burst, so the issue only loads registers. The
+        # steps are exclusive by state (accepting a request: no `have`; stage 1: `have`, neither p1 nor planned;
+        # stage 2: p1; issue: planned), so each register's enable is a flip-flop or two, not this issue decision
         addr_after, left_after, more_after = Signal.like(addr), Signal.like(left), Signal()
         with m.If(self.req.valid & self.req.ready):
             m.d.sync += [addr.eq(self.base + (self.req.payload.beat << lb)), left.eq(self.req.payload.n),
                          have.eq(self.req.payload.n != 0)]
-        with m.Elif(issue):
-            m.d.sync += [axi.arvalid.eq(1), axi.araddr.eq(addr), axi.arlen.eq(blen - 1), planned.eq(0),
-                         addr.eq(addr_after), left.eq(left_after), have.eq(more_after)]
-        with m.Elif(p1):
+        with m.If(issue):
+            m.d.sync += [planned.eq(0), addr.eq(addr_after), left.eq(left_after), have.eq(more_after)]
+        with m.If(p1):
             b = Mux(to4k < cand, to4k, cand)
             m.d.sync += [blen.eq(b), planned.eq(1), p1.eq(0), addr_after.eq(addr + (b << lb)), left_after.eq(left - b),
                          more_after.eq(left != b)]
-        with m.Elif(have & ~planned):
+        with m.If(have & ~p1 & ~planned):
             m.d.sync += [to4k.eq((AXI_4K // B) - addr[lb:12]), cand.eq(Mux(left < MAXB, left, MAXB)), p1.eq(1)]
+        # the AR registers follow the plan while no AR waits, and hold while one does
+        with m.If(~axi.arvalid):
+            m.d.sync += [axi.araddr.eq(addr), axi.arlen.eq(blen - 1)]
         ar_hs = axi.arvalid & axi.arready
-        with m.If(ar_hs):
+        with m.If(issue):
+            m.d.sync += axi.arvalid.eq(1)
+        with m.Elif(ar_hs):
             m.d.sync += axi.arvalid.eq(0)
 
         # ---- bursts in flight: their addresses (for the error's address) and how many
