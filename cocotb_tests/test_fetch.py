@@ -130,6 +130,46 @@ def test_gearbox_turns_the_beats_of_each_run_into_its_words(lanes, wbits, dw):
     assert got == want
 
 
+@pytest.mark.parametrize("lanes,wbits,dw", [(16, 5, 128), (16, 5, 256), (4, 5, 64), (1, 5, 64)])
+def test_gearbox_unpacks_a_word_a_cycle(lanes, wbits, dw):
+    """With beats always offered and words always taken, long runs come out at a word a cycle (the PE's pace):
+    the annotator's and the window's room tests never hold the stream up (at 16 lanes of 128-bit beats, 1.6
+    words a beat, a shallow annotator FIFO once let 0.95 words a cycle through)."""
+    cfg = ext(lanes=lanes, weight_bits=wbits, axi_data_bits=dw)
+    PW = cfg.weight_word_bits
+    rnd = random.Random(11)
+    stream = rnd.getrandbits(3000 * PW)
+    runs = [(rnd.randrange(0, 2000), 288) for _ in range(6)]
+    beats, descs = [], []
+    for a, n in runs:
+        first, nb, off = run_beats(cfg, a, n)
+        beats += [(stream >> ((first + k) * dw)) & ((1 << dw) - 1) for k in range(nb)]
+        descs.append((off, n, nb))
+    n_words = sum(n for _, n in runs)
+    dut = Gearbox(cfg)
+    cycles = []
+
+    async def bench(ctx):
+        bi = di = got = t = 0
+        while got < n_words and t < 3 * n_words:
+            ctx.set(dut.beats.valid, bi < len(beats))
+            ctx.set(dut.beats.payload, beats[bi] if bi < len(beats) else 0)
+            ctx.set(dut.runs.valid, di < len(descs))
+            if di < len(descs):
+                for f, v in zip(("offset", "n", "beats"), descs[di]):
+                    ctx.set(getattr(dut.runs.payload, f), v)
+            ctx.set(dut.words.ready, 1)
+            got += ctx.get(dut.words.valid)
+            bi += bool(bi < len(beats) and ctx.get(dut.beats.ready))
+            di += bool(di < len(descs) and ctx.get(dut.runs.ready))
+            await ctx.tick()
+            t += 1
+        cycles.append(t)
+
+    run(dut, bench)
+    assert cycles[0] <= n_words + 20, (cycles[0], n_words)   # the pipeline's fill, then a word every cycle
+
+
 def test_run_coalescer_makes_runs_of_consecutive_addresses():
     cfg = ext(lanes=4)
     rnd = random.Random(5)

@@ -52,6 +52,11 @@ def times_const(x, c: int):
     return out
 
 
+def nxt_mux(i, d: int):
+    """(i + d) mod 3 for a ring index i in 0..2 and d 1 or 2."""
+    return Mux(i == 2, 0, i + 1) if d == 1 else Mux(i == 0, 2, i - 1)
+
+
 def units(cfg: Config) -> tuple[int, int, int]:
     """(g, U, V): the unit g = gcd(weight word, beat) in bits, units per beat U (a power of two) and per word V."""
     g = cfg.fetch_unit_bits
@@ -237,6 +242,7 @@ class BurstReader(wiring.Component):
 
 
 WORD_FIFO = 8   # Gearbox: words unpacked ahead of the PE
+PRE_FIFO = 8    # Gearbox: annotated beats ahead of the window
 
 
 class Gearbox(wiring.Component):
@@ -274,11 +280,13 @@ class Gearbox(wiring.Component):
 
         # ---- annotator: a beat into the small FIFO while it has room (its level a register), with its run's marks;
         # the next run's descriptor waits in a register (nd), so taking a beat depends on registers only
-        m.submodules.pre = pre = SyncFIFOBuffered(width=ab.size, depth=4)
+        m.submodules.pre = pre = SyncFIFOBuffered(width=ab.size, depth=PRE_FIFO)
         nd, nd_v = Signal(dl), Signal()
         pull_left = Signal(len(self.runs.payload.beats))   # beats of the run being taken, after this one
         need_desc = Signal(init=1)                          # pull_left == 0, kept with it
-        room_pre = reg(m, pre.level < 2, "gb_room_pre")   # two in flight at most: this cycle's and last cycle's
+        # two in flight at most: this cycle's and last cycle's (the level a cycle old); deep enough that the window
+        # never waits on this test (at depth 4 it let 3 beats in 5 cycles through: 0.95 words a cycle at 1.6 a beat)
+        room_pre = reg(m, pre.level < PRE_FIFO - 2, "gb_room_pre")
         accept = room_pre & (~need_desc | nd_v)
         take_beat = self.beats.valid & accept
         used_nd = take_beat & need_desc
@@ -294,15 +302,22 @@ class Gearbox(wiring.Component):
             left_n = Mux(need_desc, nd.beats - 1, pull_left - 1)
             m.d.sync += [pull_left.eq(left_n), need_desc.eq(left_n == 0)]
 
-        # ---- window: two entries; `lo_is1` says which is lo, so moving on to the next beat flips it and a
-        # beat is written into its entry straight from the FIFO (no data moves between the entries)
+        # ---- window: a ring of three entries; `lo` says which holds the current beat, the next one (hi) holds the
+        # beat after it, the third is filled ahead. Moving on to the next beat advances `lo`; a beat is written
+        # into the entry after the last valid one, chosen from registers only (not from this cycle's word), and
+        # straight from the FIFO (no data moves between the entries)
         m.submodules.wfifo = wfifo = SyncFIFOBuffered(width=PW, depth=WORD_FIFO)
-        e = [Signal(ab, name=f"gb_e{k}") for k in range(2)]
-        ev = [Signal(name=f"gb_e{k}_v") for k in range(2)]
-        lo_is1 = Signal()
-        lo, hi = Signal(ab), Signal(ab)
-        m.d.comb += [lo.eq(Mux(lo_is1, e[1], e[0])), hi.eq(Mux(lo_is1, e[0], e[1]))]
-        lo_v, hi_v = Mux(lo_is1, ev[1], ev[0]), Mux(lo_is1, ev[0], ev[1])
+        e = [Signal(ab, name=f"gb_e{k}") for k in range(3)]
+        ev = [Signal(name=f"gb_e{k}_v") for k in range(3)]
+        lo_i = Signal(range(3))
+        nxt = lambda i, d: (i + d) % 3   # noqa: E731
+        lo, hi, spare = Signal(ab), Signal(ab), Signal(ab)
+        lo_v, hi_v, spare_v = Signal(), Signal(), Signal()
+        with m.Switch(lo_i):
+            for k in range(3):
+                with m.Case(k):
+                    m.d.comb += [lo.eq(e[k]), hi.eq(e[nxt(k, 1)]), spare.eq(e[nxt(k, 2)]),
+                                 lo_v.eq(ev[k]), hi_v.eq(ev[nxt(k, 1)]), spare_v.eq(ev[nxt(k, 2)])]
         off = Signal(range(U))
         left = Signal(ubits(RUN_MAX))
         last = Signal()                        # left == 1, kept with left
@@ -321,34 +336,34 @@ class Gearbox(wiring.Component):
                     m.d.sync += wfifo.w_data.eq(word[o * g:o * g + PW])
         m.d.sync += wfifo.w_en.eq(take)
 
-        # after this cycle's word: move on to hi where the word crossed into it or the run ended inside lo (lo
-        # empties); where the run's last word spanned both, both empty. Then fill the window's first empty entry.
+        # after this cycle's word: move on one beat where the word crossed into the next or the run ended inside
+        # lo (lo empties); two where the run's last word spanned lo and hi (both empty)
         move = take & (cross | end)
         drop_both = end & ~fits
-        lo_after = Signal()                    # which entry is lo after the move
-        m.d.comb += lo_after.eq(lo_is1 ^ move)
-        v_after = [Signal(name=f"gb_e{k}_va") for k in range(2)]
-        for k in range(2):
-            was_lo = lo_is1 == k
-            m.d.comb += v_after[k].eq(ev[k] & ~(move & was_lo) & ~drop_both)
-        lo_av = Mux(lo_after, v_after[1], v_after[0])
-        hi_av = Mux(lo_after, v_after[0], v_after[1])
+        # the fill: the entry after the last valid one (the valid entries run on from lo), from registers only
+        fill = pre.r_rdy & ~(lo_v & hi_v & spare_v)
+        target = Signal(range(3))
+        m.d.comb += target.eq(Mux(~lo_v, lo_i, Mux(~hi_v, nxt_mux(lo_i, 1), nxt_mux(lo_i, 2))))
         head = data.View(ab, pre.r_data)
-        fill_lo = ~lo_av & pre.r_rdy
-        fill_hi = lo_av & ~hi_av & pre.r_rdy
-        target = Mux(fill_lo, lo_after, ~lo_after)   # the entry filled
-        m.d.comb += pre.r_en.eq(fill_lo | fill_hi)
-        for k in range(2):
-            fill_k = (fill_lo | fill_hi) & (target == k)
+        m.d.comb += pre.r_en.eq(fill)
+        for k in range(3):
+            fill_k = fill & (target == k)
+            was_lo, was_hi = lo_i == k, nxt_mux(lo_i, 1) == k
             with m.If(fill_k):
                 m.d.sync += e[k].eq(head)
-            m.d.sync += ev[k].eq(v_after[k] | fill_k)
-        m.d.sync += lo_is1.eq(lo_after)
-        # a run's first beat becoming lo (filled, or moved from hi at the end of a run) starts the run
-        moved_first = move & ~drop_both & hi_v & hi.first
-        starts = Mux(fill_lo, head.first, moved_first)
+            m.d.sync += ev[k].eq((ev[k] & ~(move & was_lo) & ~(drop_both & was_hi)) | fill_k)
+        new_lo = Signal(range(3))
+        m.d.comb += new_lo.eq(Mux(drop_both, nxt_mux(lo_i, 2), Mux(move, nxt_mux(lo_i, 1), lo_i)))
+        m.d.sync += lo_i.eq(new_lo)
+        # a run starts when its first beat becomes lo: moved into it, or filled into an empty window or into the
+        # entry a move made lo
+        becomes = Signal(ab)
+        m.d.comb += becomes.eq(Mux(drop_both, spare, hi))
+        filled_new_lo = fill & (target == new_lo)
         first_of = Signal(ab)
-        m.d.comb += first_of.eq(Mux(fill_lo, head, hi))
+        m.d.comb += first_of.eq(Mux(filled_new_lo, head, becomes))
+        moved_first = (move & Mux(drop_both, spare_v, hi_v) & becomes.first)
+        starts = Mux(filled_new_lo & (move | ~lo_v), head.first, moved_first)
         with m.If(starts):
             m.d.sync += [off.eq(first_of.offset), left.eq(first_of.n), last.eq(first_of.n == 1)]
         with m.Elif(take):

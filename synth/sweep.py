@@ -1,7 +1,7 @@
 """Lanes sweep on ECP5-25k (post place-and-route) and generic gates: Markdown table + PNG.
 
     python -m logspike.synth.sweep [--lanes 1 4 16] [--external 16] [--out synth/reports] [--freq 150] [--seeds 4]
-                                   [--no-generic]
+                                   [--jobs J] [--no-generic]
 
 --external P: also the external-weight build of P lanes (weights behind the AXI4 read port, hw/fetch.py).
 Writes sweep.md, sweep.png and one JSON per run (small files, committed: ecp5_pP.json, ecp5_pP_ext.json).
@@ -110,6 +110,7 @@ def main(argv=None):
     ap.add_argument("--work", default="out/synth/sweep")
     ap.add_argument("--freq", type=float, default=150.0)
     ap.add_argument("--seeds", type=int, default=4, help="timing closure: seeds 1..N in turn until one meets --freq")
+    ap.add_argument("--jobs", type=int, default=1, help="placements run at once (waves of this many seeds)")
     ap.add_argument("--external", type=int, nargs="*", default=[], help="lane counts of external-weight builds to add")
     ap.add_argument("--no-generic", action="store_true")
     ap.add_argument("--merge", action="store_true", help="only rebuild sweep.md / sweep.png from the JSONs in --out")
@@ -128,7 +129,7 @@ def main(argv=None):
         wd = Path(a.work) / key
         v = builds.write_verilog(cfg, wd / "rtl")
         r = synthesize(v, "logspike", "ecp5", freq_mhz=a.freq, workdir=wd / "ecp5", log=lambda s: print(s, flush=True),
-                       seeds=a.seeds)
+                       seeds=a.seeds, jobs=a.jobs)
         r["config"], r["package"] = asdict(cfg), desc
         (out / f"ecp5_{key}.json").write_text(json.dumps(_slim(r), indent=1, default=str) + "\n")
         rows.append(r)
