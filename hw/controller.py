@@ -172,12 +172,14 @@ class Controller(wiring.Component):
         with m.If(state[S_CLEAR]):
             m.d.sync += clr.eq(clr + 1)
             with m.If(clr == NW - 1):
+                m.d.comb += li_n.eq(0)
                 go(S_CLEAR, S_IDLE)
         with m.If(state[S_IDLE]):
             with m.If(self.inp_valid & ~self.cfg_busy):  # config beats first, and their writes landed
                 # cycles counts from this cycle on, so the END beat (S_END2) reports every cycle up to its own
+                # li is 0 here (S_END2 and S_CLEAR leave it so): the table address does not wait on the
+                # config stream's valid through cfg_busy
                 m.d.sync += [cycles.eq(1), running.eq(1)]
-                m.d.comb += li_n.eq(0)
                 m.d.sync += bank.eq(0)
                 m.d.comb += count_clear.eq(1)
                 m.d.comb += self.exit_start.eq(1)
@@ -213,13 +215,15 @@ class Controller(wiring.Component):
             m.d.sync += self.n_rec.eq(self.writer_count)   # the last input word reaches the Writer in S_LAYER2
             m.d.sync += nxt.eq(t_data)
             go(S_LAYER3, S_LAYER4)
+        # the walk's start is a flip-flop (it enables every walk counter): high in S_LAYER4 of a pooling layer
+        # and in S_SC_START2, both entered unconditionally from the state before, where cur is already loaded
+        m.d.sync += self.pool_start.eq((state[S_LAYER3] & (cur.kind == 1)) | state[S_SC_START])
         with m.If(state[S_LAYER4]):
             m.d.comb += self.exit_clear.eq(cur.last)
             m.d.comb += fa_zero.eq(1)
             m.d.comb += self.layer_start.eq(1)
             m.d.sync += po.eq(0)
-            with m.If(cur.kind == 1):
-                m.d.comb += self.pool_start.eq(1)
+            with m.If(cur.kind == 1):   # pool_start is set from S_LAYER3 (below)
                 go(S_LAYER4, S_POOL)
             with m.Elif(graded & ~step1):  # input current kept in imem since step 1
                 go(S_LAYER4, S_FIRE)
@@ -248,8 +252,7 @@ class Controller(wiring.Component):
             go(S_SC_LOAD3, S_SC_START)
         with m.If(state[S_SC_START]):   # the Writer restarts; the walk's per-layer registers load
             go(S_SC_START, S_SC_START2)
-        with m.If(state[S_SC_START2]):
-            m.d.comb += self.pool_start.eq(1)
+        with m.If(state[S_SC_START2]):   # pool_start is set from S_SC_START (below)
             go(S_SC_START2, S_SC_WALK)
         with m.If(state[S_SC_WALK]):
             with m.If(~pool_busy_r):
@@ -273,6 +276,9 @@ class Controller(wiring.Component):
         with m.If(state[S_SC_FIRE]):    # the Writer restarts; as S_LAYER4 for the fire pass
             m.d.comb += [fa_zero.eq(1), self.layer_start.eq(1)]
             go(S_SC_FIRE, S_FIRE)
+        # the layer after this fire pass, past its shortcut entry: a register (li and cur hold through the
+        # pass, whose end comes cycles after its start), so the pass's end test is all that feeds table_addr
+        li_past_fire = reg(m, li + 1 + cur.has_sc, "li_past_fire")
         with m.If(state[S_FIRE]):
             with m.If(~f_gap_z):
                 m.d.sync += [f_gap.eq(f_gap - 1), f_gap_z.eq(f_gap == 1)]
@@ -287,7 +293,7 @@ class Controller(wiring.Component):
                 with m.If(cur.last):
                     go(S_FIRE, S_DECIDE)
                 with m.Else():   # past the layer's shortcut entry, if it has one
-                    m.d.comb += li_n.eq(li + 1 + cur.has_sc)
+                    m.d.comb += li_n.eq(li_past_fire)
                     go(S_FIRE, S_LAYER)
         m.d.comb += self.pool_step.eq(pool_st & credit_pw)   # = in S_POOL & credit
         with m.If(state[S_POOL]):
@@ -342,5 +348,6 @@ class Controller(wiring.Component):
         with m.If(state[S_END2]):  # the END beat, selected by a state flip-flop alone (no credit, no adder)
             m.d.comb += self.end_beat.eq(1)
             m.d.sync += running.eq(0)
+            m.d.comb += li_n.eq(0)
             go(S_END2, S_IDLE)
         return m

@@ -28,8 +28,8 @@ host permutes the following dense layer's weight rows into this order.
 import operator
 from functools import reduce
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
-from amaranth.lib import data, wiring
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
@@ -98,6 +98,29 @@ def copies(m: Module, sig, name: str, n: int, clear=None) -> list:
             with m.If(clear):
                 m.d.sync += r.eq(0)
     return regs
+
+
+class RegisterSlice(wiring.Component):
+    """A stream register stage of two entries: `o` is driven from registers and `i.ready` is a register,
+    so the consumer's ready reaches only this stage's enables, never the producer's logic. Full rate;
+    a beat comes out a cycle after it went in."""
+
+    def __init__(self, layout):
+        super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
+
+    def elaborate(self, platform):
+        m = Module()
+        i, o = self.i, self.o
+        held, held_valid = Signal.like(i.payload, name="held"), Signal()   # a beat taken while o stalled
+        m.d.comb += i.ready.eq(~held_valid)
+        take_in = i.valid & ~held_valid
+        with m.If(~o.valid | o.ready):   # o's register is free this cycle: the held beat, else the input
+            m.d.sync += [o.payload.eq(Mux(held_valid, Value.cast(held), Value.cast(i.payload))),
+                         o.valid.eq(held_valid | take_in),
+                         held_valid.eq(0)]
+        with m.Elif(take_in):            # o stalls: keep the input beat aside
+            m.d.sync += [held.eq(i.payload), held_valid.eq(1)]
+        return m
 
 
 class Writer(wiring.Component):
@@ -473,7 +496,7 @@ class PoolWalk(wiring.Component):
         v1, a1, b1, g1 = reg(m, go, "pw_v1"), reg(m, s1a, "pw_a1"), reg(m, s1b, "pw_b1"), reg(m, g, "pw_g1")
         # end tests as flags registered with their counters (recomputed for the value loaded), so the load
         # enables below depend on flip-flops only: dx_e = dx + 1 == pk, dy_e likewise, g_e = g == in_g,
-        # ox_e = ox == p_ox, oy_e = oy == p_oy
+        # ox_e = ox == p_ox, oy_e = oy == p_oy (in_g, p_ox, p_oy: the last index)
         dx_e, dy_e, g_e, ox_e, oy_e = Signal(), Signal(), Signal(), Signal(), Signal()
         f1, l1 = reg(m, (dy == 0) & (dx == 0), "pw_f1"), reg(m, dy_e & dx_e, "pw_l1")
         c1 = Signal(XA)
@@ -481,41 +504,49 @@ class PoolWalk(wiring.Component):
         v2, c2, g2, f2, l2 = reg(m, v1, "pw_v2"), reg(m, c1, "pw_c2"), reg(m, g1, "pw_g2"), reg(m, f1, "pw_f2"), reg(m, l1, "pw_l2")
         m.d.comb += [self.rd.eq(c2 + g2), self.valid.eq(v2), self.first.eq(f2), self.last.eq(l2),
                      self.inflight.eq(v1 | v2)]
-        pk1 = ent.pk == 1
-        # the end compares against per-layer registers (pk - 2, in_g - 1, p_ox - 1, p_oy - 1): no +1 / +2
-        # carry chain before them (the layer entry is loaded two states before a start)
-        pk_m2, in_g_m1 = reg(m, ent.pk - 2, "pw_pk_m2"), reg(m, ent.in_g - 1, "pw_in_g_m1")
-        p_ox_m1, p_oy_m1 = reg(m, ent.p_ox - 1, "pw_p_ox_m1"), reg(m, ent.p_oy - 1, "pw_p_oy_m1")
-        # wl = g_e & ox_e & oy_e (the last window position), a flag recomputed wherever one of the three
-        # changes: the busy register's clear is then go & dx_e & dy_e & wl, two LUT levels (nested
-        # Elses would chain it through every counter's enable)
-        wl = Signal()
-        with m.If(go & dx_e & dy_e & wl):   # before the start's If: a start in the same cycle wins
+        # per-layer registers (the layer entry is loaded two states before a start): each counter's last
+        # value less one and less two, and the flags of a layer whose last value is 0 or 1
+        pk1, pk2 = reg(m, ent.pk == 1, "pw_pk1"), reg(m, ent.pk == 2, "pw_pk2")
+        g0_end, g1_end = reg(m, ent.g0_end, "pw_g0_end"), reg(m, ent.in_g == 1, "pw_g1_end")
+        ox0_end, ox1_end = reg(m, ent.p_ox == 0, "pw_ox0_end"), reg(m, ent.p_ox == 1, "pw_ox1_end")
+        oy0_end, oy1_end = reg(m, ent.p_oy == 0, "pw_oy0_end"), reg(m, ent.p_oy == 1, "pw_oy1_end")
+        pk_m3, in_g_m2 = reg(m, ent.pk - 3, "pw_pk_m3"), reg(m, ent.in_g - 2, "pw_in_g_m2")
+        p_ox_m2, p_oy_m2 = reg(m, ent.p_ox - 2, "pw_p_ox_m2"), reg(m, ent.p_oy - 2, "pw_p_oy_m2")
+        # c_ne: counter c is one short of its last value, a flag kept with the counter (what c_e becomes
+        # when c advances), so the compares feed only these flags and no compare precedes an end flag
+        dx_ne, dy_ne, g_ne, ox_ne, oy_ne = Signal(), Signal(), Signal(), Signal(), Signal()
+        # Each counter's carry-in is a flag registered with the counters: into dy `dx_e`, into g `into_g`
+        # (dx and dy at their ends), into ox `into_ox` (and g), into oy `into_oy` (and ox); `at_end`: the
+        # last window's last read. Every counter's enable is then start | go & one flag, a LUT or two,
+        # where nested end tests chained a LUT per counter level into the enables of the outer counters.
+        into_g, into_ox, into_oy, at_end = Signal(), Signal(), Signal(), Signal()
+        # the end flags after a step: a counter with its carry-in set wraps at its end, else advances
+        nx_e = Mux(dx_e, pk1, dx_ne)
+        ny_e = Mux(dx_e, Mux(dy_e, pk1, dy_ne), dy_e)
+        ng_e = Mux(into_g, Mux(g_e, g0_end, g_ne), g_e)
+        nox_e = Mux(into_ox, Mux(ox_e, ox0_end, ox_ne), ox_e)
+        noy_e = Mux(into_oy, oy_ne, oy_e)
+        with m.If(go & at_end):   # before the start's If: a start in the same cycle wins
             m.d.sync += self.busy.eq(0)
         with m.If(self.start):
             m.d.sync += [oy.eq(0), ox.eq(0), g.eq(0), dy.eq(0), dx.eq(0), ay.eq(0), ax.eq(0), ady.eq(0), adx.eq(0),
-                         self.busy.eq(1), dx_e.eq(pk1), dy_e.eq(pk1), g_e.eq(ent.g0_end),
-                         ox_e.eq(ent.p_ox == 0), oy_e.eq(ent.p_oy == 0),
-                         wl.eq(ent.g0_end & (ent.p_ox == 0) & (ent.p_oy == 0))]
+                         self.busy.eq(1), dx_e.eq(pk1), dy_e.eq(pk1), g_e.eq(g0_end), ox_e.eq(ox0_end),
+                         oy_e.eq(oy0_end), dx_ne.eq(pk2), dy_ne.eq(pk2), g_ne.eq(g1_end), ox_ne.eq(ox1_end),
+                         oy_ne.eq(oy1_end), into_g.eq(pk1), into_ox.eq(pk1 & g0_end),
+                         into_oy.eq(pk1 & g0_end & ox0_end), at_end.eq(pk1 & g0_end & ox0_end & oy0_end)]
         with m.Elif(go):
-            with m.If(~dx_e):
-                m.d.sync += [dx.eq(dx + 1), dx_e.eq(dx == pk_m2), adx.eq(adx + gstep)]
-            with m.Else():
-                m.d.sync += [dx.eq(0), dx_e.eq(pk1), adx.eq(0)]
-                with m.If(~dy_e):
-                    m.d.sync += [dy.eq(dy + 1), dy_e.eq(dy == pk_m2), ady.eq(ady + ent.dystep)]
-                with m.Else():
-                    m.d.sync += [dy.eq(0), dy_e.eq(pk1), ady.eq(0)]
-                    with m.If(~g_e):
-                        m.d.sync += [g.eq(g + 1), g_e.eq(g == in_g_m1), wl.eq((g == in_g_m1) & ox_e & oy_e)]
-                    with m.Else():
-                        m.d.sync += [g.eq(0), g_e.eq(ent.g0_end)]
-                        with m.If(~ox_e):
-                            m.d.sync += [ox.eq(ox + 1), ox_e.eq(ox == p_ox_m1), ax.eq(ax + ent.cstep),
-                                         wl.eq(ent.g0_end & (ox == p_ox_m1) & oy_e)]
-                        with m.Else():
-                            m.d.sync += [ox.eq(0), ox_e.eq(ent.p_ox == 0), ax.eq(0)]
-                            with m.If(~oy_e):
-                                m.d.sync += [oy.eq(oy + 1), oy_e.eq(oy == p_oy_m1), ay.eq(ay + ent.rstep),
-                                             wl.eq(ent.g0_end & (ent.p_ox == 0) & (oy == p_oy_m1))]
+            m.d.sync += [dx.eq(Mux(dx_e, 0, dx + 1)), adx.eq(Mux(dx_e, 0, adx + gstep)), dx_ne.eq(Mux(dx_e, pk2, dx == pk_m3)),
+                         dx_e.eq(nx_e), dy_e.eq(ny_e), g_e.eq(ng_e), ox_e.eq(nox_e), oy_e.eq(noy_e),
+                         into_g.eq(nx_e & ny_e), into_ox.eq(nx_e & ny_e & ng_e),
+                         into_oy.eq(nx_e & ny_e & ng_e & nox_e), at_end.eq(nx_e & ny_e & ng_e & nox_e & noy_e)]
+            with m.If(dx_e):
+                m.d.sync += [dy.eq(Mux(dy_e, 0, dy + 1)), ady.eq(Mux(dy_e, 0, ady + ent.dystep)),
+                             dy_ne.eq(Mux(dy_e, pk2, dy == pk_m3))]
+            with m.If(into_g):
+                m.d.sync += [g.eq(Mux(g_e, 0, g + 1)), g_ne.eq(Mux(g_e, g1_end, g == in_g_m2))]
+            with m.If(into_ox):
+                m.d.sync += [ox.eq(Mux(ox_e, 0, ox + 1)), ax.eq(Mux(ox_e, 0, ax + ent.cstep)),
+                             ox_ne.eq(Mux(ox_e, ox1_end, ox == p_ox_m2))]
+            with m.If(into_oy):   # past the last window the walk is idle: oy's value no longer matters
+                m.d.sync += [oy.eq(oy + 1), ay.eq(ay + ent.rstep), oy_ne.eq(oy == p_oy_m2)]
         return m

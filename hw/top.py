@@ -60,7 +60,7 @@ from .banks import WeightBanks
 from .counter import split_counter
 from .fetch import ExternalWeights
 from .protocol import AxiReadSignature, Tag, cfg_layout, end_layout, entry_layout, res_layout, weight_lane_layout
-from .sequencer import PoolWalk, Scatter, Writer, popcount, ram_q, record_layout, reg, tree_sum
+from .sequencer import PoolWalk, RegisterSlice, Scatter, Writer, popcount, ram_q, record_layout, reg, tree_sum
 
 RES_FIFO_DEPTH = 16
 PIPE_SLACK = 13  # cycles from a fire / pool / emit issue to its result beat, and one more
@@ -164,7 +164,12 @@ class Processor(wiring.Component):
         # the state-selected mux and the FIFO's write port are apart (together they were a routing-bound path)
         fw, fw_en = Signal(res_layout(cfg)), Signal()
         m.d.sync += [fifo.w_data.eq(fw), fifo.w_en.eq(fw_en)]
-        m.d.comb += [self.res.payload.eq(fifo.r_data), self.res.valid.eq(fifo.r_rdy), fifo.r_en.eq(self.res.ready)]
+        # the result port's ready enables only the slice's registers (the FIFO's level logic behind it was a
+        # late path from the port's consumer)
+        m.submodules.res_slice = res_slice = RegisterSlice(res_layout(cfg))
+        m.d.comb += [res_slice.i.payload.eq(fifo.r_data), res_slice.i.valid.eq(fifo.r_rdy),
+                     fifo.r_en.eq(res_slice.i.ready)]
+        wiring.connect(m, res_slice.o, wiring.flipped(self.res))
         # a word issued now reaches the FIFO at most PIPE_SLACK cycles later
         # the FIFO's occupancy as a counter of its own (its level is a sum of two registers: the sum and the
         # compare after it were a late path)

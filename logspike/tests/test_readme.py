@@ -1,14 +1,15 @@
-"""The README's examples run as written."""
+"""The README's examples (and the NIR report's) run as written."""
 import re
 from pathlib import Path
 
 import numpy as np
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README, NIR_REPORT = ROOT / "README.md", ROOT / "model" / "reports" / "nir.md"
 
 
-def _block_after(marker: str) -> str:
-    text = README.read_text()
+def _block_after(marker: str, doc: Path = README) -> str:
+    text = doc.read_text()
     at = text.index(marker)
     m = re.search(r"```python\n(.*?)```", text[at:], re.S)
     assert m, f"no python block after {marker!r}"
@@ -28,7 +29,7 @@ def test_own_pytorch_module_example_runs(tmp_path, monkeypatch):
 def test_snntorch_through_nir_example_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     scope = {}
-    exec(compile(_block_after("A spiking network from snnTorch"), "README.md", "exec"), scope)
+    exec(compile(_block_after("An snnTorch network trained on digits", NIR_REPORT), "nir.md", "exec"), scope)
     res, rtl, d, imp = scope["res"], scope["rtl"], scope["d"], scope["imp"]
     assert all(np.array_equal(rtl[k], res[k][:8]) for k in rtl)    # the RTL equals the golden model
     assert (res["pred"] == d.test.y).mean() > 0.85                  # the imported network still reads digits
