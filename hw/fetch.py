@@ -26,7 +26,7 @@ Nothing here multiplies: a word index times the word's g-bit units is a sum of s
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, ResetSignal, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, ResetSignal, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.memory import Memory
@@ -108,9 +108,16 @@ class BramFifo(wiring.Component):
         pend1, pend2 = Signal(), Signal()  # reads whose word reaches the small FIFO in 2 and 1 cycles
         m.submodules.skid = skid = SyncFIFOBuffered(width=self.width, depth=SKID)
         issue = Signal()
-        # room in the small FIFO, from registers: what it holds or will (level, pend1, pend2) and this cycle's read
-        # are at most SKID - 1 a cycle later, so a read may go out now (the level a cycle old is never too low)
-        room = reg(m, skid.level + pend1 + pend2 + issue < SKID - 1, "bfifo_room")
+        # room in the small FIFO: the words it holds or will (reads issued, takes counted a cycle late, so never
+        # too few) as a thermometer code, occ[k] = more than k, shifted up by a read and down by a take: the
+        # room test is one of its flip-flops (a sum of the level and the reads in flight was a late path)
+        occ = Signal(SKID + 1, name="bfifo_occ")
+        took = reg(m, self.r.valid & self.r.ready, "bfifo_took")
+        with m.If(issue & ~took):
+            m.d.sync += occ.eq(Cat(Const(1, 1), occ[:-1]))
+        with m.Elif(took & ~issue):
+            m.d.sync += occ.eq(occ[1:])
+        room = ~occ[SKID - 2]     # at most SKID - 2 held: a read now leaves the FIFO one word to spare
         # count != 0 from registers only: last cycle's count classes and its write and read (no adder before it)
         ge2, eq1, eq0 = reg(m, count >= 2, "bfifo_ge2"), reg(m, count == 1, "bfifo_eq1"), reg(m, count == 0, "bfifo_eq0")
         w_prev, i_prev = reg(m, self.w_en, "bfifo_wp"), reg(m, issue, "bfifo_ip")
@@ -124,7 +131,7 @@ class BramFifo(wiring.Component):
                      self.r.valid.eq(skid.r_rdy), self.r.payload.eq(skid.r_data), skid.r_en.eq(self.r.ready)]
         # the level as a counter of its own, a take counted a cycle late (the writers' room tests only ever see it
         # too high): the sum of the parts, or the reader's handshake in front of the adder, was a long path
-        m.d.sync += self.level.eq(self.level + self.w_en - reg(m, self.r.valid & self.r.ready, "bfifo_took"))
+        m.d.sync += self.level.eq(self.level + self.w_en - took)
         return m
 
 
@@ -164,23 +171,27 @@ class BurstReader(wiring.Component):
         addr = Signal(XADDR_BITS)
         left = Signal(len(self.req.payload.n))
         m.d.comb += self.req.ready.eq(~have)
-        # ---- the next burst's length in two steps after addr / left change: the beats to 4 KB and the candidate
-        # min(left, MAXB) (p1), then the smaller, and where the request stands after it (planned)
+        # ---- the next burst in two steps after addr / left change. Step 1 computes from addr and left alone every
+        # candidate of what the burst ends at: the beats to 4 KB (to4k), min(left, MAXB) (cand), and for both
+        # ends the address and beats left after the burst. Step 2 (p1) picks one by a single compare
+        # (to4k < cand) and two muxes: no adder after the compare. `planned`: the burst is ready to issue
         p1, planned, blen = Signal(), Signal(), Signal(range(MAXB + 1))
         to4k, cand = Signal(range(AXI_4K // B + 1)), Signal(range(MAXB + 1))
+        left_lt_max, more_than_max = Signal(), Signal()     # left < MAXB, left > MAXB
+        addr_4k, addr_left, addr_max = Signal.like(addr), Signal.like(addr), Signal.like(addr)
+        left_4k, left_max = Signal.like(left), Signal.like(left)
         # ---- credit: beats requested (or about to be) and not yet taken from the buffer
         reserved = Signal(range(DEPTH + MAXB + 1))
         nout = Signal(range(MAXOUT + 1))
         issue = Signal()
-        # both tests registered: a burst issued in one cycle leaves ARVALID up in the next, so the next issue is
-        # two cycles on, by when both tests have seen it (nout counts bursts from their issue to their last beat)
-        credit_ok = reg(m, reserved <= DEPTH - MAXB, "br_credit_ok")
-        nout_ok = reg(m, nout < MAXOUT, "br_nout_ok")
+        # one registered flag: room for a whole burst, fewer than MAXOUT bursts in flight, no draining. A burst
+        # issued in one cycle leaves ARVALID up in the next, so the next issue is two cycles on, by when the flag
+        # has seen it (nout counts bursts from their issue to their last beat)
         draining = Signal(reset_less=True)   # after a reset, until every beat of the bursts before it is in (below)
-        m.d.comb += issue.eq(planned & ~axi.arvalid & credit_ok & nout_ok & ~draining)
-        # the plan also computes where the request stands after the burst, so the issue only loads registers. The
-        # steps are exclusive by state (accepting a request: no `have`; stage 1: `have`, neither p1 nor planned;
-        # stage 2: p1; issue: planned), so each register's enable is a flip-flop or two, not this issue decision
+        may_issue = reg(m, (reserved <= DEPTH - MAXB) & (nout < MAXOUT) & ~draining, "br_may_issue")
+        m.d.comb += issue.eq(planned & ~axi.arvalid & may_issue)
+        # the steps are exclusive by state (accepting a request: no `have`; step 1: `have`, neither p1 nor planned;
+        # step 2: p1; issue: planned), so each register's enable is a flip-flop or two, not this issue decision
         addr_after, left_after, more_after = Signal.like(addr), Signal.like(left), Signal()
         with m.If(self.req.valid & self.req.ready):
             m.d.sync += [addr.eq(self.base + (self.req.payload.beat << lb)), left.eq(self.req.payload.n),
@@ -188,11 +199,18 @@ class BurstReader(wiring.Component):
         with m.If(issue):
             m.d.sync += [planned.eq(0), addr.eq(addr_after), left.eq(left_after), have.eq(more_after)]
         with m.If(p1):
-            b = Mux(to4k < cand, to4k, cand)
-            m.d.sync += [blen.eq(b), planned.eq(1), p1.eq(0), addr_after.eq(addr + (b << lb)), left_after.eq(left - b),
-                         more_after.eq(left != b)]
+            to_4k = to4k < cand
+            m.d.sync += [blen.eq(Mux(to_4k, to4k, cand)), planned.eq(1), p1.eq(0),
+                         addr_after.eq(Mux(to_4k, addr_4k, Mux(left_lt_max, addr_left, addr_max))),
+                         left_after.eq(Mux(to_4k, left_4k, Mux(left_lt_max, 0, left_max))),
+                         more_after.eq(to_4k | more_than_max)]   # a burst cut at 4 KB leaves beats (to4k < cand)
         with m.If(have & ~p1 & ~planned):
-            m.d.sync += [to4k.eq((AXI_4K // B) - addr[lb:12]), cand.eq(Mux(left < MAXB, left, MAXB)), p1.eq(1)]
+            beats_to_4k = (AXI_4K // B) - addr[lb:12]
+            m.d.sync += [to4k.eq(beats_to_4k), cand.eq(Mux(left < MAXB, left, MAXB)), p1.eq(1),
+                         left_lt_max.eq(left < MAXB), more_than_max.eq(left > MAXB),
+                         addr_4k.eq(Cat(addr[:lb], Const(0, 12 - lb), addr[12:] + 1)), addr_left.eq(addr + (left << lb)),
+                         addr_max.eq(addr + (MAXB << lb)), left_4k.eq(left + addr[lb:12] - (AXI_4K // B)),
+                         left_max.eq(left - MAXB)]
         # the AR registers follow the plan while no AR waits, and hold while one does
         with m.If(~axi.arvalid):
             m.d.sync += [axi.araddr.eq(addr), axi.arlen.eq(blen - 1)]
@@ -467,7 +485,7 @@ class BiasLoader(wiring.Component):
         k = Signal(range(K))
         last_word = Signal()   # count + 1 == words, kept with count
         m.d.comb += [self.req.valid.eq(~self.ready & ~asked), self.req.payload.beat.eq(0),
-                     self.req.payload.n.eq(times_const(self.words, K)), self.beats.ready.eq(~self.ready & asked)]
+                     self.req.payload.n.eq(times_const(self.words, K)), self.beats.ready.eq(~self.ready)]   # beats come only once asked
         m.d.sync += self.wr_en.eq(0)
         with m.If(self.start):
             m.d.sync += [asked.eq(0), count.eq(0), k.eq(0), self.ready.eq(self.words == 0), last_word.eq(self.words == 1)]
@@ -528,13 +546,14 @@ class ExternalWeights(wiring.Component):
         # the reader serves the bias load until every bias word is in (no scatter runs before), then the runs
         loading = ~bl.ready
         with m.If(loading):
-            m.d.comb += [rd.req.valid.eq(bl.req.valid), rd.req.payload.eq(bl.req.payload), bl.req.ready.eq(rd.req.ready),
-                         bl.beats.valid.eq(rd.beats.valid), bl.beats.payload.eq(rd.beats.payload),
-                         rd.beats.ready.eq(bl.beats.ready)]
+            m.d.comb += [rd.req.valid.eq(bl.req.valid), rd.req.payload.eq(bl.req.payload), bl.req.ready.eq(rd.req.ready)]
         with m.Else():
-            m.d.comb += [rd.req.valid.eq(tr.req.valid), rd.req.payload.eq(tr.req.payload), tr.req.ready.eq(rd.req.ready),
-                         gb.beats.valid.eq(rd.beats.valid), gb.beats.payload.eq(rd.beats.payload),
-                         rd.beats.ready.eq(gb.beats.ready)]
+            m.d.comb += [rd.req.valid.eq(tr.req.valid), rd.req.payload.eq(tr.req.payload), tr.req.ready.eq(rd.req.ready)]
+        # the beats' ready is one LUT of flip-flops (the loader takes every beat while loading; the Gearbox's
+        # accept is from registers): it enables the read-data FIFO's output stage
+        m.d.comb += [bl.beats.valid.eq(rd.beats.valid & loading), bl.beats.payload.eq(rd.beats.payload),
+                     gb.beats.valid.eq(rd.beats.valid & ~loading), gb.beats.payload.eq(rd.beats.payload),
+                     rd.beats.ready.eq(loading | gb.beats.ready)]
 
         # the ops wait here for their words; the runs of their addresses, for translation
         m.submodules.ops = ops = BramFifo(XA + SY, OPS)

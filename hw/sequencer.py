@@ -182,15 +182,15 @@ class Writer(wiring.Component):
         x_advances, y_advances = Signal(), Signal()
         nd = ~ent.dense
 
-        def advance(c, c_end, c_m1, r, r_w, q, q_m, size, p, pstep, w, wstep):
+        def advance(c, c_end, c_last_m1, r, r_wraps, q, q_more, size, p, pstep, w, wstep):
             """One step along an axis: the position counter, the first kernel offset r and output q with
             their address terms; past the last output (size) q stays and r counts on (the kernel offset of
             that column)."""
-            m.d.sync += [c.eq(c + 1), c_end.eq(c == c_m1)]
-            with m.If(r_w & q_m):
-                m.d.sync += [r.eq(0), r_w.eq(ent.s1), q.eq(q + 1), q_m.eq(q + 2 != size), p.eq(p + pstep), w.eq(0)]
+            m.d.sync += [c.eq(c + 1), c_end.eq(c == c_last_m1)]
+            with m.If(r_wraps & q_more):
+                m.d.sync += [r.eq(0), r_wraps.eq(ent.s1), q.eq(q + 1), q_more.eq(q + 2 != size), p.eq(p + pstep), w.eq(0)]
             with m.Else():
-                m.d.sync += [r.eq(r + 1), r_w.eq(r + 2 == ent.s), w.eq(w + wstep)]
+                m.d.sync += [r.eq(r + 1), r_wraps.eq(r + 2 == ent.s), w.eq(w + wstep)]
 
         def x_reset():
             return [rx.eq(ent.rx0), qx.eq(ent.qx0), px.eq(ent.px0), wx.eq(ent.wx0),
