@@ -377,11 +377,14 @@ class Gearbox(wiring.Component):
         # entry a move made lo
         becomes = Signal(ab)
         m.d.comb += becomes.eq(Mux(drop_both, spare, hi))
-        filled_new_lo = fill & (target == new_lo)
+        # the fill lands in the new lo: into an empty window; into hi (lo_v, ~hi_v) as lo moves on one; into the
+        # spare (all but it valid) as lo and hi both empty. Spelled out by case, not as target == new_lo: that
+        # compare came after the take decision, the longest path through the window
+        fill_is_lo = fill & (~lo_v | (~hi_v & move) | (hi_v & drop_both))
         first_of = Signal(ab)
-        m.d.comb += first_of.eq(Mux(filled_new_lo, head, becomes))
+        m.d.comb += first_of.eq(Mux(fill_is_lo, head, becomes))
         moved_first = (move & Mux(drop_both, spare_v, hi_v) & becomes.first)
-        starts = Mux(filled_new_lo & (move | ~lo_v), head.first, moved_first)
+        starts = Mux(fill_is_lo, head.first, moved_first)
         with m.If(starts):
             m.d.sync += [off.eq(first_of.offset), left.eq(first_of.n), last.eq(first_of.n == 1)]
         with m.Elif(take):
