@@ -20,7 +20,7 @@ from amaranth.sim import Simulator
 from logspike.hw import image
 from logspike.hw.config import Config, build_for
 from logspike.hw.protocol import entry_layout
-from logspike.hw.sequencer import LutFifo, PoolWalk, RegisterSlice, Scatter, Writer, record_layout
+from logspike.hw.sequencer import PoolWalk, RegisterSlice, Scatter, Writer, record_layout
 from logspike.model import randnet
 from logspike.model.package import PackageError
 
@@ -667,40 +667,3 @@ def test_register_slice_passes_every_beat_in_order(p_valid, p_ready, seed):
     assert got == sent
     if p_valid == 1.0 and p_ready == 1.0:
         assert cycles[0] == len(sent) + 1   # a beat a cycle, one cycle of latency
-
-
-# ---- LutFifo ---------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("depth,p_w,p_r,seed", [(2, 0.6, 0.6, 1), (5, 0.8, 0.3, 2), (8, 0.3, 0.9, 3), (9, 0.7, 0.7, 4),
-                                                (16, 1.0, 1.0, 5)])
-def test_lut_fifo_behaves_as_amaranths_buffered_fifo(depth, p_w, p_r, seed):
-    """Beside Amaranth's SyncFIFOBuffered of the same depth, under random writes (also when full) and reads:
-    the same r_rdy, r_data, w_rdy and level every cycle."""
-    from amaranth.hdl import Module
-    from amaranth.lib.fifo import SyncFIFOBuffered
-    m = Module()
-    m.submodules.dut = dut = LutFifo(12, depth)
-    m.submodules.ref = ref = SyncFIFOBuffered(width=12, depth=depth)
-    rng = np.random.default_rng(seed)
-    seen = []
-
-    async def bench(ctx):
-        for t in range(3000):
-            w, r, v = int(rng.random() < p_w), int(rng.random() < p_r), int(rng.integers(0, 1 << 12))
-            for f in (dut, ref):
-                ctx.set(f.w_en, w)
-                ctx.set(f.w_data, v)
-                ctx.set(f.r_en, r)
-            got = [ctx.get(dut.r_rdy), ctx.get(dut.w_rdy), ctx.get(dut.level)]
-            want = [ctx.get(ref.r_rdy), ctx.get(ref.w_rdy), ctx.get(ref.level)]
-            assert got == want, f"cycle {t}: (r_rdy, w_rdy, level) {got} against {want}"
-            if want[0]:
-                assert ctx.get(dut.r_data) == ctx.get(ref.r_data), f"cycle {t}"
-                seen.append(r)
-            await ctx.tick()
-
-    sim = Simulator(m)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
-    assert sum(seen) > 500   # words went through

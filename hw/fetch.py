@@ -28,13 +28,13 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, ResetSignal, Signal
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .config import XADDR_BITS, Config, clog2, ubits, widths
 from .protocol import AxiReadSignature, weight_lane_layout
-from .sequencer import LutFifo, ram_q, reg
+from .sequencer import ram_q, reg
 
 RUN_MAX = 256          # words per run at most (the Gearbox's count and the descriptor's width)
 DESC_DEPTH = 64        # runs whose data is requested and not yet all turned into words
@@ -86,7 +86,7 @@ SKID = 8   # BramFifo: words read out of the block RAM and not yet taken
 class BramFifo(wiring.Component):
     """A FIFO of `depth` words (a power of two) in block RAM whose reader sees registers only: each word is read
     out of the RAM through its output register (ram_q: no enable, the port's only load, so the ECP5 flow moves
-    it into the RAM) into a small LUT-RAM FIFO (LutFifo) of SKID words, which `r` presents. Amaranth's SyncFIFOBuffered
+    it into the RAM) into a small LUT-RAM FIFO of SKID words, which `r` presents. Amaranth's SyncFIFOBuffered
     hands its reader the RAM's read data itself, several times a register's clock-to-out in front of whatever
     logic follows. `level`: words held (in the RAM, being read, or in the small FIFO). It holds `depth` words;
     a write past that is the writer's error (the writers here keep a credit against `depth`)."""
@@ -106,7 +106,7 @@ class BramFifo(wiring.Component):
         produce, consume = Signal(range(D)), Signal(range(D))
         count = Signal(range(D + 1))       # words in the RAM not yet read
         pend1, pend2 = Signal(), Signal()  # reads whose word reaches the small FIFO in 2 and 1 cycles
-        m.submodules.skid = skid = LutFifo(self.width, SKID)
+        m.submodules.skid = skid = SyncFIFOBuffered(width=self.width, depth=SKID)
         issue = Signal()
         # room in the small FIFO: the words it holds or will (reads issued, takes counted a cycle late, so never
         # too few) as a thermometer code, occ[k] = more than k, shifted up by a read and down by a take: the
@@ -261,7 +261,6 @@ class BurstReader(wiring.Component):
 
 WORD_FIFO = 8   # Gearbox: words unpacked ahead of the PE
 PRE_FIFO = 8    # Gearbox: annotated beats ahead of the window
-SELECT_COPIES = 4   # Gearbox: copies of the word mux's selects
 
 
 class Gearbox(wiring.Component):
@@ -299,7 +298,7 @@ class Gearbox(wiring.Component):
 
         # ---- annotator: a beat into the small FIFO while it has room (its level a register), with its run's marks;
         # the next run's descriptor waits in a register (nd), so taking a beat depends on registers only
-        m.submodules.pre = pre = LutFifo(ab.size, PRE_FIFO)
+        m.submodules.pre = pre = SyncFIFOBuffered(width=ab.size, depth=PRE_FIFO)
         nd, nd_v = Signal(dl), Signal()
         pull_left = Signal(len(self.runs.payload.beats))   # beats of the run being taken, after this one
         need_desc = Signal(init=1)                          # pull_left == 0, kept with it
@@ -325,7 +324,7 @@ class Gearbox(wiring.Component):
         # beat after it, the third is filled ahead. Moving on to the next beat advances `lo`; a beat is written
         # into the entry after the last valid one, chosen from registers only (not from this cycle's word), and
         # straight from the FIFO (no data moves between the entries)
-        m.submodules.wfifo = wfifo = LutFifo(PW, WORD_FIFO)
+        m.submodules.wfifo = wfifo = SyncFIFOBuffered(width=PW, depth=WORD_FIFO)
         e = [Signal(ab, name=f"gb_e{k}") for k in range(3)]
         ev = [Signal(name=f"gb_e{k}_v") for k in range(3)]
         lo_i = Signal(range(3))
@@ -346,24 +345,13 @@ class Gearbox(wiring.Component):
         cross = off >= U - V                   # the next word starts in the next beat
         take = lo_v & (fits | hi_v) & room_w
         end = take & last
-        # the word into a register, then the FIFO (the window's muxes in front of the LUT RAM were a late path).
-        # Its bits are chosen by `off` and `lo_i` through a U-way and a 3-way mux each; each of SELECT_COPIES
-        # slices of the word takes its selects from copies of its own (a register each, written as `off` and
-        # `lo_i` are), so no one flip-flop drives every bit's mux across the die
-        off_dups = [Signal(range(U), name=f"gb_off_dup{k}", attrs={"keep": 1}) for k in range(SELECT_COPIES)]
-        lo_dups = [Signal(range(3), name=f"gb_lo_dup{k}", attrs={"keep": 1}) for k in range(SELECT_COPIES)]
-        cut = [PW * k // SELECT_COPIES for k in range(SELECT_COPIES + 1)]
-        for k in range(SELECT_COPIES):
-            lo_k, hi_k = Signal(DW, name=f"gb_lo_data{k}"), Signal(DW, name=f"gb_hi_data{k}")
-            with m.Switch(lo_dups[k]):
-                for j in range(3):
-                    with m.Case(j):
-                        m.d.comb += [lo_k.eq(e[j].data), hi_k.eq(e[nxt(j, 1)].data)]
-            word_k = Cat(lo_k, hi_k)
-            with m.Switch(off_dups[k]):
-                for o in range(U):
-                    with m.Case(o):
-                        m.d.sync += wfifo.w_data[cut[k]:cut[k + 1]].eq(word_k[o * g + cut[k]:o * g + cut[k + 1]])
+        word = Signal(2 * DW)
+        m.d.comb += word.eq(Cat(lo.data, hi.data))
+        # the word into a register, then the FIFO (the window's muxes in front of the LUT RAM were a late path)
+        with m.Switch(off):
+            for o in range(U):
+                with m.Case(o):
+                    m.d.sync += wfifo.w_data.eq(word[o * g:o * g + PW])
         m.d.sync += wfifo.w_en.eq(take)
 
         # after this cycle's word: move on one beat where the word crossed into the next or the run ended inside
@@ -384,7 +372,7 @@ class Gearbox(wiring.Component):
             m.d.sync += ev[k].eq((ev[k] & ~(move & was_lo) & ~(drop_both & was_hi)) | fill_k)
         new_lo = Signal(range(3))
         m.d.comb += new_lo.eq(Mux(drop_both, nxt_mux(lo_i, 2), Mux(move, nxt_mux(lo_i, 1), lo_i)))
-        m.d.sync += [lo_i.eq(new_lo)] + [d.eq(new_lo) for d in lo_dups]
+        m.d.sync += lo_i.eq(new_lo)
         # a run starts when its first beat becomes lo: moved into it, or filled into an empty window or into the
         # entry a move made lo
         becomes = Signal(ab)
@@ -399,10 +387,8 @@ class Gearbox(wiring.Component):
         starts = Mux(fill_is_lo, head.first, moved_first)
         with m.If(starts):
             m.d.sync += [off.eq(first_of.offset), left.eq(first_of.n), last.eq(first_of.n == 1)]
-            m.d.sync += [d.eq(first_of.offset) for d in off_dups]
         with m.Elif(take):
-            off_next = Mux(cross, off + V - U, off + V)
-            m.d.sync += [off.eq(off_next), left.eq(left - 1), last.eq(left == 2)] + [d.eq(off_next) for d in off_dups]
+            m.d.sync += [off.eq(Mux(cross, off + V - U, off + V)), left.eq(left - 1), last.eq(left == 2)]
 
         m.d.comb += [self.words.valid.eq(wfifo.r_rdy), self.words.payload.eq(wfifo.r_data), wfifo.r_en.eq(self.words.ready)]
         return m

@@ -30,8 +30,7 @@ from functools import reduce
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFO
-from amaranth.lib.memory import Memory
+from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from .config import Config, off_bits, ubits, widths
@@ -99,46 +98,6 @@ def copies(m: Module, sig, name: str, n: int, clear=None) -> list:
             with m.If(clear):
                 m.d.sync += r.eq(0)
     return regs
-
-
-class LutFifo(wiring.Component):
-    """A first-in first-out buffer of `depth` words with the interface of Amaranth's SyncFIFOBuffered (`w_*`, `r_*`,
-    `level`; a word written is readable two cycles later) whose handshakes see registers only: the LUT RAM's
-    fill is a thermometer code (occ[k]: more than k words in it), so full and non-empty are flip-flops, and
-    the read side is one output register loaded when it is free or being read. SyncFIFOBuffered decides from
-    compares of its level register, an adder in front of them: a late path wherever its reader's ready is."""
-
-    def __init__(self, width: int, depth: int):
-        if depth < 2:
-            raise ValueError(f"depth = {depth}: must be >= 2")
-        self.width, self.depth = width, depth
-        super().__init__({"w_en": In(1), "w_data": In(width), "w_rdy": Out(1),
-                          "r_en": In(1), "r_data": Out(width), "r_rdy": Out(1), "level": Out(range(depth + 1))})
-
-    def elaborate(self, platform):
-        m = Module()
-        N = self.depth - 1                       # words in the RAM; the output register holds one more
-        RAM = 1 << max(1, (N - 1).bit_length())  # a power of two, so the pointers wrap by themselves
-        m.submodules.mem = mem = Memory(shape=self.width, depth=RAM, init=[])
-        wr, rd = mem.write_port(), mem.read_port(domain="comb")
-        produce, consume = Signal(range(RAM)), Signal(range(RAM))
-        occ = Signal(N, name="lf_occ")
-        nonempty, full = occ[0], occ[N - 1]
-        out_valid = Signal()
-        write = self.w_en & ~full
-        load = (~out_valid | self.r_en) & nonempty   # the output register takes the RAM's oldest word
-        m.d.comb += [self.w_rdy.eq(~full), self.r_rdy.eq(out_valid),
-                     wr.addr.eq(produce), wr.data.eq(self.w_data), wr.en.eq(write), rd.addr.eq(consume)]
-        m.d.sync += [produce.eq(produce + write), consume.eq(consume + load)]
-        with m.If(load):
-            m.d.sync += self.r_data.eq(rd.data)
-        m.d.sync += out_valid.eq(load | (out_valid & ~self.r_en))
-        with m.If(write & ~load):
-            m.d.sync += occ.eq(Cat(Const(1, 1), occ[:-1]))
-        with m.Elif(load & ~write):
-            m.d.sync += occ.eq(occ[1:])
-        m.d.sync += self.level.eq(self.level + write - (self.r_en & out_valid))
-        return m
 
 
 class RegisterSlice(wiring.Component):
@@ -326,7 +285,7 @@ class Scatter(wiring.Component):
         # (buffered: the head's mask and count come from a register, not through a LUT-RAM read whose
         # address is the read pointer: that read before the lowest-lane chain would be a long path.
         # It shows a record a cycle after the wide FIFO does, so the wide FIFO's head is the same record.)
-        m.submodules.sc_rfifo = rfifo = LutFifo(P + ubits(P) + 1, RECORD_FIFO_DEPTH)
+        m.submodules.sc_rfifo = rfifo = SyncFIFOBuffered(width=P + ubits(P) + 1, depth=RECORD_FIFO_DEPTH)
         m.submodules.sc_dfifo = dfifo = SyncFIFO(width=rec_l.size, depth=RECORD_FIFO_DEPTH)
         # the record is registered between the event memory's read port and the FIFOs' LUT RAM (the BRAM's
         # clock-to-out and the LUT RAM write were the worst P1 / P4 path): two reads in flight
@@ -358,7 +317,7 @@ class Scatter(wiring.Component):
         # the event FIFO, buffered: the issuer's event comes from a register, and its read enable reaches the
         # FIFO's level and output register, not a LUT-RAM read (the level update behind that enable would be a
         # long path)
-        m.submodules.sc_efifo = efifo = LutFifo(ev_l.size, EVENT_FIFO_DEPTH)
+        m.submodules.sc_efifo = efifo = SyncFIFOBuffered(width=ev_l.size, depth=EVENT_FIFO_DEPTH)
 
         # ---- lane walker: one non-silent lane of the record at the FIFO head per cycle. The head's mask and
         # lane count are read in place from the narrow FIFO (a copy register's load enable fanned out to the

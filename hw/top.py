@@ -46,6 +46,7 @@ from functools import partial
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -59,7 +60,7 @@ from .banks import WeightBanks
 from .counter import split_counter
 from .fetch import ExternalWeights
 from .protocol import AxiReadSignature, Tag, cfg_layout, end_layout, entry_layout, res_layout, weight_lane_layout
-from .sequencer import LutFifo, PoolWalk, RegisterSlice, Scatter, Writer, popcount, ram_q, record_layout, reg, tree_sum
+from .sequencer import PoolWalk, RegisterSlice, Scatter, Writer, popcount, ram_q, record_layout, reg, tree_sum
 
 RES_FIFO_DEPTH = 16
 PIPE_SLACK = 13  # cycles from a fire / pool / emit issue to its result beat, and one more
@@ -158,7 +159,7 @@ class Processor(wiring.Component):
         m.d.comb += [ctl.mode_ms.eq(ms), ctl.step1.eq(step1), ctl.exit_now.eq(ex.exit), ctl.exit_busy.eq(ex.busy),
                      ex.start.eq(ctl.exit_start), ex.clear.eq(ctl.exit_clear), ex.advance.eq(ctl.exit_advance)]
 
-        m.submodules.fifo = fifo = LutFifo(res_layout(cfg).size, RES_FIFO_DEPTH)
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=res_layout(cfg).size, depth=RES_FIFO_DEPTH)
         # the beat is chosen by state (spike, pool, logit, END words) into a register, written a cycle later:
         # the state-selected mux and the FIFO's write port are apart (together they were a routing-bound path)
         fw, fw_en = Signal(res_layout(cfg)), Signal()
