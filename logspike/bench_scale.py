@@ -1,17 +1,18 @@
 """Benchmark: test-set scale. Sharded RTL co-simulation on 1 and N local workers, co-sim cycles/s per lane
 count, and from those the projected wall time of a 10,000-image VGG-16 (32x32x3) RTL test pass.
 
-    python -m logspike.bench_scale [--lanes 1 4 16] [--workers 2] [--repeat 4] [--out DIR]
+    python -m logspike.bench_scale [--lanes 1 4 16] [--workers 2] [--repeat 4] [--out DIR] [--vgg-rtl JSON]
 
 Sim images/s: the digits CNN's stored test images (repeated --repeat times) through `shards.run` with
 sim_shard, the Verilator model already built (each worker loads it from the cache), results checked
 against the golden model. Co-sim cycles/s: hw.bench's measure (load + run + unload) per lane count.
 
-The projection: the RTL cannot hold VGG-16's weights on chip yet (external weight memory is a separate
-build option still to come), so its cycles per image are estimated, not measured: the ideal (synaptic
-events of non-silent inputs + neurons updated) / P of VGG-16 on random images, from the golden model,
-divided by the utilisation measured on the digits CNN at the same P. Wall time = 10,000 x cycles /
-(co-sim cycles/s per worker x workers x the measured scaling efficiency of 2 workers).
+The projection: VGG-16's cycles per image and its co-simulation speed as measured on the RTL by
+hw.bench_memory (the trained VGG-16 on a 16-lane external-weight build, `hw/reports/bench_memory.json`);
+beside them, the estimate made without the RTL (the ideal (synaptic events of non-silent inputs + neurons
+updated) / P of VGG-16 on random images, from the golden model, over the digits CNN's utilisation at the same
+P) and its ratio to the measurement. Wall time = 10,000 x cycles / (co-sim cycles/s per worker x workers x the
+measured scaling efficiency of 2 workers).
 """
 from __future__ import annotations
 
@@ -68,18 +69,30 @@ def main(argv=None):
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=10, help="the 359 test images this many times")
     ap.add_argument("--out", default="out/bench")
+    ap.add_argument("--vgg-rtl", default="hw/reports/bench_memory.json",
+                    help="hw.bench_memory's results: VGG-16's measured cycles and co-sim speed (else estimated)")
     a = ap.parse_args(argv)
     cosim = [bench.run("digits_cnn", p, None) for p in a.lanes]
     p_max = max(a.lanes)
     scale = sim_rate(p_max, a.workers, a.repeat)
     at = next(r for r in cosim if r["lanes"] == p_max)
     vgg = vgg16_cycles(p_max, at["utilisation"])
-    per_worker = at["sim_cycles_per_s"]
-    projection = {str(w): TEST_SET * vgg["estimated_cycles"] / (per_worker * w * (1 if w == 1 else scale["efficiency"]))
+    rtl = next((r for r in json.loads(Path(a.vgg_rtl).read_text())["rows"] if r["net"] == "vgg16"), None) \
+        if Path(a.vgg_rtl).exists() else None
+    if rtl is not None:   # measured on the RTL: its cycles per image and the co-simulation speed of its build
+        vgg.update(measured_cycles=rtl["cycles_base"], measured_sim_cycles_per_s=rtl["sim_cycles_per_s"],
+                   estimate_over_measured=vgg["estimated_cycles"] / rtl["cycles_base"], source=a.vgg_rtl)
+        cycles, per_worker = rtl["cycles_base"], rtl["sim_cycles_per_s"]
+        print(f"VGG-16 32x32x3 at P={p_max}: {cycles / 1e6:.2f} M cycles/image measured on the RTL "
+              f"({a.vgg_rtl}; the estimate without it, {vgg['estimated_cycles'] / 1e6:.2f} M, is "
+              f"{vgg['estimate_over_measured']:.2f}x that)", flush=True)
+    else:
+        cycles, per_worker = vgg["estimated_cycles"], at["sim_cycles_per_s"]
+        print(f"VGG-16 32x32x3 at P={p_max}: ~{cycles / 1e6:.1f} M cycles/image ESTIMATED (ideal "
+              f"{vgg['ideal_cycles'] / 1e6:.1f} M / utilisation {100 * at['utilisation']:.1f}%; no {a.vgg_rtl})", flush=True)
+    projection = {str(w): TEST_SET * cycles / (per_worker * w * (1 if w == 1 else scale["efficiency"]))
                   for w in (1, 16, 128)}
-    print(f"VGG-16 32x32x3 at P={p_max}: ~{vgg['estimated_cycles'] / 1e6:.1f} M cycles/image (ideal "
-          f"{vgg['ideal_cycles'] / 1e6:.1f} M / utilisation {100 * at['utilisation']:.1f}%); 10,000 images at "
-          f"{per_worker / 1e3:.0f}k cycles/s per worker: " +
+    print(f"10,000 VGG-16 images at {per_worker / 1e3:.0f}k cycles/s per worker: " +
           ", ".join(f"{w} workers {s / 3600:.1f} h" for w, s in projection.items()), flush=True)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
