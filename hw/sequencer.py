@@ -505,7 +505,7 @@ class PoolWalk(wiring.Component):
         m.d.comb += [self.rd.eq(c2 + g2), self.valid.eq(v2), self.first.eq(f2), self.last.eq(l2),
                      self.inflight.eq(v1 | v2)]
         # per-layer registers (the layer entry is loaded two states before a start): each counter's last
-        # value less one and less two, and the flags of a layer whose last value is 0 or 1
+        # value less two (for its one-short flag), and whether a layer's last value is 0 or 1
         pk1, pk2 = reg(m, ent.pk == 1, "pw_pk1"), reg(m, ent.pk == 2, "pw_pk2")
         g0_end, g1_end = reg(m, ent.g0_end, "pw_g0_end"), reg(m, ent.in_g == 1, "pw_g1_end")
         ox0_end, ox1_end = reg(m, ent.p_ox == 0, "pw_ox0_end"), reg(m, ent.p_ox == 1, "pw_ox1_end")
