@@ -34,7 +34,7 @@ from amaranth.lib.wiring import In, Out
 
 from .config import XADDR_BITS, Config, clog2, ubits, widths
 from .protocol import AxiReadSignature, weight_lane_layout
-from .sequencer import ram_q, reg
+from .sequencer import RegisterSlice, ram_q, reg, up_down
 
 RUN_MAX = 256          # words per run at most (the Gearbox's count and the descriptor's width)
 DESC_DEPTH = 64        # runs whose data is requested and not yet all turned into words
@@ -125,13 +125,17 @@ class BramFifo(wiring.Component):
         # a read never meets the write of its address: a word is read a cycle after its write at the earliest
         m.d.comb += [issue.eq(nonempty & room),
                      wr.addr.eq(produce), wr.data.eq(self.w_data), wr.en.eq(self.w_en), rd.addr.eq(consume)]
-        m.d.sync += [produce.eq(produce + self.w_en), consume.eq(consume + issue), count.eq(count + self.w_en - issue),
-                     pend1.eq(issue), pend2.eq(pend1)]
+        with m.If(self.w_en):
+            m.d.sync += produce.eq(produce + 1)
+        with m.If(issue):
+            m.d.sync += consume.eq(consume + 1)
+        up_down(m, count, self.w_en, issue)
+        m.d.sync += [pend1.eq(issue), pend2.eq(pend1)]
         m.d.comb += [skid.w_en.eq(pend2), skid.w_data.eq(ram_q(m, rd.data, "bfifo_q")),
                      self.r.valid.eq(skid.r_rdy), self.r.payload.eq(skid.r_data), skid.r_en.eq(self.r.ready)]
         # the level as a counter of its own, a take counted a cycle late (the writers' room tests only ever see it
         # too high): the sum of the parts, or the reader's handshake in front of the adder, was a long path
-        m.d.sync += self.level.eq(self.level + self.w_en - took)
+        up_down(m, self.level, self.w_en, took)
         return m
 
 
@@ -170,16 +174,23 @@ class BurstReader(wiring.Component):
         have = Signal()
         addr = Signal(XADDR_BITS)
         left = Signal(len(self.req.payload.n))
-        m.d.comb += self.req.ready.eq(~have)
+        # a request waits in a register (rq) before its first address is computed: the requests' mux and the add
+        # of `base` in one cycle was a long path
+        rq, rq_v = Signal(request_layout(cfg)), Signal()
+        m.d.comb += self.req.ready.eq(~rq_v)
+        with m.If(self.req.valid & ~rq_v):
+            m.d.sync += [rq.eq(self.req.payload), rq_v.eq(1)]
         # ---- the next burst in two steps after addr / left change. Step 1 computes from addr and left alone every
-        # candidate of what the burst ends at: the beats to 4 KB (to4k), min(left, MAXB) (cand), and for both
-        # ends the address and beats left after the burst. Step 2 (p1) picks one by a single compare
-        # (to4k < cand) and two muxes: no adder after the compare. `planned`: the burst is ready to issue
+        # candidate of what the burst ends at: the beats to 4 KB (to4k), min(left, MAXB) (cand), for both ends the
+        # address and beats left after the burst, and which end comes first (to_4k: to4k < cand, as to4k < left
+        # and to4k < MAXB). Step 2 (p1) picks by that flag: muxes only. `planned`: the burst is ready to issue
         p1, planned, blen = Signal(), Signal(), Signal(range(MAXB + 1))
         to4k, cand = Signal(range(AXI_4K // B + 1)), Signal(range(MAXB + 1))
+        to_4k = Signal()
         left_lt_max, more_than_max = Signal(), Signal()     # left < MAXB, left > MAXB
-        addr_4k, addr_left, addr_max = Signal.like(addr), Signal.like(addr), Signal.like(addr)
-        left_4k, left_max = Signal.like(left), Signal.like(left)
+        addr_4k, addr_left = Signal.like(addr, name="br_addr_4k"), Signal.like(addr, name="br_addr_left")
+        addr_max = Signal.like(addr, name="br_addr_max")
+        left_4k, left_max = Signal.like(left, name="br_left_4k"), Signal.like(left, name="br_left_max")
         # ---- credit: beats requested (or about to be) and not yet taken from the buffer
         reserved = Signal(range(DEPTH + MAXB + 1))
         nout = Signal(range(MAXOUT + 1))
@@ -190,23 +201,24 @@ class BurstReader(wiring.Component):
         draining = Signal(reset_less=True)   # after a reset, until every beat of the bursts before it is in (below)
         may_issue = reg(m, (reserved <= DEPTH - MAXB) & (nout < MAXOUT) & ~draining, "br_may_issue")
         m.d.comb += issue.eq(planned & ~axi.arvalid & may_issue)
-        # the steps are exclusive by state (accepting a request: no `have`; step 1: `have`, neither p1 nor planned;
+        # the steps are exclusive by state (taking the waiting request: no `have`; step 1: `have`, neither p1 nor planned;
         # step 2: p1; issue: planned), so each register's enable is a flip-flop or two, not this issue decision
-        addr_after, left_after, more_after = Signal.like(addr), Signal.like(left), Signal()
-        with m.If(self.req.valid & self.req.ready):
-            m.d.sync += [addr.eq(self.base + (self.req.payload.beat << lb)), left.eq(self.req.payload.n),
-                         have.eq(self.req.payload.n != 0)]
+        addr_after, left_after = Signal.like(addr, name="br_addr_after"), Signal.like(left, name="br_left_after")
+        more_after = Signal()
+        with m.If(rq_v & ~have):
+            m.d.sync += [addr.eq(self.base + (rq.beat << lb)), left.eq(rq.n), have.eq(rq.n != 0), rq_v.eq(0)]
         with m.If(issue):
             m.d.sync += [planned.eq(0), addr.eq(addr_after), left.eq(left_after), have.eq(more_after)]
         with m.If(p1):
-            to_4k = to4k < cand
             m.d.sync += [blen.eq(Mux(to_4k, to4k, cand)), planned.eq(1), p1.eq(0),
                          addr_after.eq(Mux(to_4k, addr_4k, Mux(left_lt_max, addr_left, addr_max))),
                          left_after.eq(Mux(to_4k, left_4k, Mux(left_lt_max, 0, left_max))),
                          more_after.eq(to_4k | more_than_max)]   # a burst cut at 4 KB leaves beats (to4k < cand)
+        beats_to_4k = Signal.like(to4k, name="br_beats_to_4k")
+        m.d.comb += beats_to_4k.eq((AXI_4K // B) - addr[lb:12])
         with m.If(have & ~p1 & ~planned):
-            beats_to_4k = (AXI_4K // B) - addr[lb:12]
             m.d.sync += [to4k.eq(beats_to_4k), cand.eq(Mux(left < MAXB, left, MAXB)), p1.eq(1),
+                         to_4k.eq((beats_to_4k < left) & (beats_to_4k < MAXB)),
                          left_lt_max.eq(left < MAXB), more_than_max.eq(left > MAXB),
                          addr_4k.eq(Cat(addr[:lb], Const(0, 12 - lb), addr[12:] + 1)), addr_left.eq(addr + (left << lb)),
                          addr_max.eq(addr + (MAXB << lb)), left_4k.eq(left + addr[lb:12] - (AXI_4K // B)),
@@ -245,7 +257,7 @@ class BurstReader(wiring.Component):
         m.d.comb += afifo.r_en.eq(done_burst)
         with m.If(beat_in):
             m.d.sync += rbeat.eq(Mux(axi.rlast, 0, rbeat + 1))
-        m.d.sync += nout.eq(nout + issue - done_burst)
+        up_down(m, nout, issue, done_burst)
         # a beat taken out of the buffer frees its credit a cycle later (the reader's ready stays out of this adder)
         taken = reg(m, self.beats.valid & self.beats.ready, "br_taken")
         m.d.sync += reserved.eq(reserved + Mux(issue, blen, 0) - taken)
@@ -255,21 +267,20 @@ class BurstReader(wiring.Component):
             m.d.sync += [self.error.eq(0), self.error_addr.eq(0)]
         with m.Elif(beat_in & (axi.rresp != 0) & (self.error == 0)):
             m.d.sync += [self.error.eq(axi.rresp), self.error_addr.eq(afifo.r_data + (rbeat << lb))]
-        m.d.comb += self.busy.eq(have | p1 | planned | axi.arvalid | (nout != 0) | (rfifo.level != 0))
+        m.d.comb += self.busy.eq(rq_v | have | p1 | planned | axi.arvalid | (nout != 0) | (rfifo.level != 0))
         return m
 
 
 WORD_FIFO = 8   # Gearbox: words unpacked ahead of the PE
-PRE_FIFO = 8    # Gearbox: annotated beats ahead of the window
 
 
 class Gearbox(wiring.Component):
     """Beats into weight words: for each run (its descriptor: the first word's offset in its first beat, in g-bit
-    units, its word count n and its beats), n words from those beats. Three stages, each deciding from
-    registers only, so no handshake runs through two of them in one cycle:
+    units, its word count n and its beats), n words from those beats. Each stage decides from registers only,
+    so no handshake runs through two of them in one cycle:
 
-    - the annotator takes a beat while its small FIFO has room, marking a run's first beat with the run's
-      offset and words (it takes the run's descriptor with it);
+    - the annotator marks the beat at the head of the read-data buffer, a run's first beat with the run's
+      offset and words (taking it takes the run's descriptor with it);
     - the window holds two beats (lo, hi); the next word is the V units from `off` in lo (and on into hi): a
       U-way choice by the `off` register. A word goes to the word FIFO while it has room; the window then
       moves on by V units, shifting hi into lo where the word crossed into it, and drops what is left of a
@@ -294,36 +305,25 @@ class Gearbox(wiring.Component):
         g, U, V = units(cfg)
         DW, PW = cfg.axi_data_bits, cfg.weight_word_bits
         dl = desc_layout(cfg)
-        ab = data.StructLayout({"data": DW, "first": 1, "offset": dl["offset"].shape, "n": dl["n"].shape})
+        # n1: n == 1, kept with the run's descriptor (the compare after the window's choice of a run's first beat
+        # was a late path into `last`)
+        ab = data.StructLayout({"data": DW, "first": 1, "offset": dl["offset"].shape, "n": dl["n"].shape, "n1": 1})
 
-        # ---- annotator: a beat into the small FIFO while it has room (its level a register), with its run's marks;
-        # the next run's descriptor waits in a register (nd), so taking a beat depends on registers only
-        m.submodules.pre = pre = SyncFIFOBuffered(width=ab.size, depth=PRE_FIFO)
-        nd, nd_v = Signal(dl), Signal()
+        # ---- annotator: the beat at the read-data buffer's head (a register) with its run's marks, from registers:
+        # the next run's descriptor waits in `nd` (a register slice in front keeps the descriptor FIFO's level
+        # logic out of this), the beats left of the run being taken in `pull_left`
+        nd, nd_v, nd_n1 = Signal(dl), Signal(), Signal()   # nd_n1: nd.n == 1, kept with it
         pull_left = Signal(len(self.runs.payload.beats))   # beats of the run being taken, after this one
         need_desc = Signal(init=1)                          # pull_left == 0, kept with it
-        # two in flight at most: this cycle's and last cycle's (the level a cycle old); deep enough that the window
-        # never waits on this test (at depth 4 it let 3 beats in 5 cycles through: 0.95 words a cycle at 1.6 a beat)
-        room_pre = reg(m, pre.level < PRE_FIFO - 2, "gb_room_pre")
-        accept = room_pre & (~need_desc | nd_v)
-        take_beat = self.beats.valid & accept
-        used_nd = take_beat & need_desc
-        m.d.comb += [self.beats.ready.eq(accept), self.runs.ready.eq(~nd_v | used_nd)]
-        with m.If(self.runs.valid & self.runs.ready):
-            m.d.sync += [nd.eq(self.runs.payload), nd_v.eq(1)]
-        with m.Elif(used_nd):
-            m.d.sync += nd_v.eq(0)
-        ann = Signal(ab)
-        m.d.comb += [ann.data.eq(self.beats.payload), ann.first.eq(need_desc), ann.offset.eq(nd.offset),
-                     ann.n.eq(nd.n), pre.w_en.eq(take_beat), pre.w_data.eq(ann)]
-        with m.If(take_beat):
-            left_n = Mux(need_desc, nd.beats - 1, pull_left - 1)
-            m.d.sync += [pull_left.eq(left_n), need_desc.eq(left_n == 0)]
+        head = Signal(ab)
+        m.d.comb += [head.data.eq(self.beats.payload), head.first.eq(need_desc), head.offset.eq(nd.offset),
+                     head.n.eq(nd.n), head.n1.eq(nd_n1)]
+        head_v = self.beats.valid & (~need_desc | nd_v)
 
         # ---- window: a ring of three entries; `lo` says which holds the current beat, the next one (hi) holds the
         # beat after it, the third is filled ahead. Moving on to the next beat advances `lo`; a beat is written
         # into the entry after the last valid one, chosen from registers only (not from this cycle's word), and
-        # straight from the FIFO (no data moves between the entries)
+        # straight from the read-data buffer's head (no data moves between the entries)
         m.submodules.wfifo = wfifo = SyncFIFOBuffered(width=PW, depth=WORD_FIFO)
         e = [Signal(ab, name=f"gb_e{k}") for k in range(3)]
         ev = [Signal(name=f"gb_e{k}_v") for k in range(3)]
@@ -339,7 +339,7 @@ class Gearbox(wiring.Component):
         off = Signal(range(U))
         left = Signal(ubits(RUN_MAX))
         last = Signal()                        # left == 1, kept with left
-        # as room_pre: a word may be on its way (two: one in the register before the FIFO)
+        # the word FIFO's room a cycle old: a word may be on its way (two: one in the register before the FIFO)
         room_w = reg(m, wfifo.level < WORD_FIFO - 2, "gb_room_w")
         fits = off <= U - V                    # the word lies in lo
         cross = off >= U - V                   # the next word starts in the next beat
@@ -358,12 +358,21 @@ class Gearbox(wiring.Component):
         # lo (lo empties); two where the run's last word spanned lo and hi (both empty)
         move = take & (cross | end)
         drop_both = end & ~fits
-        # the fill: the entry after the last valid one (the valid entries run on from lo), from registers only
-        fill = pre.r_rdy & ~(lo_v & hi_v & spare_v)
+        # the fill: the head beat into the entry after the last valid one (the valid entries run on from lo), from
+        # registers only; taking it is the beats' ready and moves the annotator on
+        fill = head_v & ~(lo_v & hi_v & spare_v)
         target = Signal(range(3))
         m.d.comb += target.eq(Mux(~lo_v, lo_i, Mux(~hi_v, nxt_mux(lo_i, 1), nxt_mux(lo_i, 2))))
-        head = data.View(ab, pre.r_data)
-        m.d.comb += pre.r_en.eq(fill)
+        used_nd = fill & need_desc
+        m.d.comb += [self.beats.ready.eq((~need_desc | nd_v) & ~(lo_v & hi_v & spare_v)),
+                     self.runs.ready.eq(~nd_v | used_nd)]
+        with m.If(self.runs.valid & self.runs.ready):
+            m.d.sync += [nd.eq(self.runs.payload), nd_v.eq(1), nd_n1.eq(self.runs.payload.n == 1)]
+        with m.Elif(used_nd):
+            m.d.sync += nd_v.eq(0)
+        with m.If(fill):
+            left_n = Mux(need_desc, nd.beats - 1, pull_left - 1)
+            m.d.sync += [pull_left.eq(left_n), need_desc.eq(left_n == 0)]
         for k in range(3):
             fill_k = fill & (target == k)
             was_lo, was_hi = lo_i == k, nxt_mux(lo_i, 1) == k
@@ -386,7 +395,7 @@ class Gearbox(wiring.Component):
         moved_first = (move & Mux(drop_both, spare_v, hi_v) & becomes.first)
         starts = Mux(fill_is_lo, head.first, moved_first)
         with m.If(starts):
-            m.d.sync += [off.eq(first_of.offset), left.eq(first_of.n), last.eq(first_of.n == 1)]
+            m.d.sync += [off.eq(first_of.offset), left.eq(first_of.n), last.eq(first_of.n1)]
         with m.Elif(take):
             m.d.sync += [off.eq(Mux(cross, off + V - U, off + V)), left.eq(left - 1), last.eq(left == 2)]
 
@@ -443,7 +452,9 @@ class RunTranslator(wiring.Component):
         lu = clog2(U)
         WA = widths(cfg)[1]
         UB = WA + V.bit_length() + 1
-        s1_v, s1_av, s1_nv, s1_n = Signal(), Signal(UB), Signal(UB), Signal(ubits(RUN_MAX))
+        # s1_nvu = n * V + U - 1: the run's beats are (a * V mod U + n * V + U - 1) // U, one add of a few bits
+        # in stage 2 (last unit's beat less first beat plus one was four carry chains in a row)
+        s1_v, s1_av, s1_nvu, s1_n = Signal(), Signal(UB), Signal(UB), Signal(ubits(RUN_MAX))
         s2_v = Signal()
         s2_req, s2_desc = Signal(request_layout(cfg)), Signal(desc_layout(cfg))
         out_free = ~s2_v | (self.req.ready & self.desc.ready)
@@ -452,15 +463,13 @@ class RunTranslator(wiring.Component):
                      self.req.payload.eq(s2_req), self.desc.payload.eq(s2_desc), self.runs.ready.eq(s1_free)]
         with m.If(s1_free):
             m.d.sync += [s1_v.eq(self.runs.valid), s1_av.eq(times_const(self.runs.payload.a, V)),
-                         s1_nv.eq(times_const(self.runs.payload.n, V)), s1_n.eq(self.runs.payload.n)]
-        first = s1_av >> lu
-        last_unit = Signal(UB)
-        m.d.comb += last_unit.eq(s1_av + s1_nv - 1)
+                         s1_nvu.eq(times_const(self.runs.payload.n, V) + (U - 1)), s1_n.eq(self.runs.payload.n)]
+        offset = s1_av[:lu] if lu else Const(0, 1)
+        beats = Signal(UB)
+        m.d.comb += beats.eq((s1_nvu + offset) >> lu)
         with m.If(out_free):
-            m.d.sync += [s2_v.eq(s1_v), s2_req.beat.eq(self.wstart + first),
-                         s2_req.n.eq((last_unit >> lu) - first + 1),
-                         s2_desc.offset.eq(s1_av[:lu] if lu else 0), s2_desc.n.eq(s1_n),
-                         s2_desc.beats.eq((last_unit >> lu) - first + 1)]
+            m.d.sync += [s2_v.eq(s1_v), s2_req.beat.eq(self.wstart + (s1_av >> lu)), s2_req.n.eq(beats),
+                         s2_desc.offset.eq(offset), s2_desc.n.eq(s1_n), s2_desc.beats.eq(beats)]
         return m
 
 
@@ -563,14 +572,23 @@ class ExternalWeights(wiring.Component):
         m.submodules.runs = runs = BramFifo(len(co.run.as_value()), OPS)
         # few runs in flight: LUT RAM, read asynchronously (no block RAM's clock-to-out before the Gearbox)
         m.submodules.descs = descs = SyncFIFO(width=len(tr.desc.payload.as_value()), depth=DESC_DEPTH)
+        # the translator's output stage reads registers only: the descriptor FIFO's room a cycle old (one write a
+        # cycle at most, so level < DEPTH - 2 then leaves room now), and the runs through a register slice (the
+        # translator's stall reached the run FIFO's output stage and level logic in the same cycle); the descriptors
+        # to the Gearbox through one too (its take reached the descriptor FIFO's level logic)
+        desc_room = reg(m, descs.level < DESC_DEPTH - 2, "xw_desc_room")
+        m.submodules.run_slice = run_slice = RegisterSlice(run_layout(cfg))
+        m.submodules.desc_slice = desc_slice = RegisterSlice(desc_layout(cfg))
         # the Scatter's op through a register first: the Scatter sits across the die from these buffers
         op, waddr = reg(m, self.op, "xw_op"), reg(m, self.waddr, "xw_waddr")
         opword = reg(m, Cat(self.paddr, self.t), "xw_opword")
         m.d.comb += [ops.w_en.eq(op), ops.w_data.eq(opword), co.valid.eq(op), co.waddr.eq(waddr),
                      runs.w_en.eq(reg(m, co.run_valid, "xw_run_valid")), runs.w_data.eq(reg(m, co.run, "xw_run")),
-                     tr.runs.valid.eq(runs.r.valid), tr.runs.payload.eq(runs.r.payload), runs.r.ready.eq(tr.runs.ready),
-                     descs.w_en.eq(tr.desc.valid), descs.w_data.eq(tr.desc.payload), tr.desc.ready.eq(descs.w_rdy),
-                     gb.runs.valid.eq(descs.r_rdy), gb.runs.payload.eq(descs.r_data), descs.r_en.eq(gb.runs.ready)]
+                     descs.w_en.eq(tr.desc.valid & desc_room), descs.w_data.eq(tr.desc.payload), tr.desc.ready.eq(desc_room),
+                     desc_slice.i.valid.eq(descs.r_rdy), desc_slice.i.payload.eq(descs.r_data), descs.r_en.eq(desc_slice.i.ready)]
+        wiring.connect(m, desc_slice.o, gb.runs)
+        m.d.comb += [run_slice.i.valid.eq(runs.r.valid), run_slice.i.payload.eq(runs.r.payload), runs.r.ready.eq(run_slice.i.ready)]
+        wiring.connect(m, run_slice.o, tr.runs)
         # room for the largest event in both buffers (levels a cycle old, and an op may be on its way)
         # (an op reaches its buffer a cycle after the Scatter, a run two cycles after the op; `room` is read
         # through a register of the Scatter's)

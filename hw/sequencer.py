@@ -86,6 +86,15 @@ def reg(m: Module, sig, name: str, when=None):
     return r
 
 
+def up_down(m: Module, count, up, down):
+    """count + up - down (1-bit up and down), the two late bits choosing among count + 1 and count - 1, which
+    come from the count's own flip-flops: no carry chain runs after them (an adder of both was a long path)."""
+    with m.If(up & ~down):
+        m.d.sync += count.eq(count + 1)
+    with m.Elif(down & ~up):
+        m.d.sync += count.eq(count - 1)
+
+
 def copies(m: Module, sig, name: str, n: int, clear=None) -> list:
     """n registers each holding sig one clock later (0 while `clear`, if given), for n groups of loads: a
     flip-flop that fans out to every lane's bits is a long net on a full FPGA. Named `<name>_dup<k>` and
