@@ -31,7 +31,7 @@ def evaluate(d: data.Dataset, net_name: str, cfg: SNNConfig, epochs: int, budget
     e = calibrate(tv, d.val.y, "entropy", budget, ENTROPY_GRID, cfg.frac_bits)[0]
     eex, epred = entropy_exit(tt, e if e is not None else 0.0, cfg.frac_bits)
     return {
-        "loss": cfg.loss, "T_max": T, "package": pkg,
+        "loss": cfg.loss, "T_max": T, "net": net_name, "package": pkg,
         "fixed": {"acc": full_acc, "steps": float(T)},
         "margin": {"threshold": m, "acc": float((pred == d.test.y).mean()), "steps": float(ex.mean()), "exit_steps": ex.tolist()},
         "entropy": {"threshold": e, "acc": float((epred == d.test.y).mean()), "steps": float(eex.mean())},
@@ -51,7 +51,7 @@ def rows_of(td: dict, plain: dict) -> list[tuple]:
     ]
 
 
-def plot(td: dict, plain: dict, out: Path):
+def plot(td: dict, plain: dict, out: Path, data_name: str = "digits"):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -65,7 +65,7 @@ def plot(td: dict, plain: dict, out: Path):
     ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], "-^", ms=3, label="entropy exit (float), final-step loss")
     ax.set_xlabel("average timesteps per image")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title("Digits: accuracy against average steps (threshold sweep)")
+    ax.set_title(f"{data_name}, {td['net']}: accuracy against average steps (threshold sweep)", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -83,16 +83,17 @@ def plot(td: dict, plain: dict, out: Path):
 
 
 def main(out: Path, quick: bool = False, net_name: str = "mlp", T: int = 16, budget: float = 0.005,
-         data_spec: str = "digits") -> dict:
+         data_spec: str = "digits", epochs: int | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     d = data.load(data_spec)
-    epochs = 4 if quick else 30
+    epochs = epochs or (4 if quick else 30)
     td = evaluate(d, net_name, SNNConfig(time_steps=T, loss="early"), epochs, budget)
     plain = evaluate(d, net_name, SNNConfig(time_steps=T, loss="final"), epochs, budget)
     rows = rows_of(td, plain)
     saving = 1 - td["margin"]["steps"] / T
     loss_pts = 100 * (td["fixed"]["acc"] - td["margin"]["acc"])
-    lines = [f"{d.name} test split ({len(d.test)} images), {net_name} SNN, IF neurons, T_max = {T}, 5-bit log weights; "
+    lines = [f"{d.name} test split ({len(d.test)} images), {net_name} SNN, IF neurons, T_max = {T}, 5-bit log weights, "
+             f"{epochs} epochs; "
              f"thresholds calibrated on the validation split for at most {100 * budget:.1f} points below all-steps accuracy.", "",
              "| method | accuracy (%) | mean steps | steps saved vs T_max |", "| --- | --- | --- | --- |"]
     lines += [f"| {n} | {100 * a:.2f} | {s:.2f} | {100 * (1 - s / T):.1f}% |" for n, a, s in rows]
@@ -100,7 +101,7 @@ def main(out: Path, quick: bool = False, net_name: str = "mlp", T: int = 16, bud
               f"(margin = {td['margin']['threshold']} in 2^-{td['package'].frac_bits} units per step)."]
     md = "\n".join(lines) + "\n"
     (out / "atsnn.md").write_text(md)
-    plot(td, plain, out)
+    plot(td, plain, out, d.name)
     td["package"].manifest["exit"]["margin"] = td["margin"]["threshold"]
     from .package import write
 
@@ -118,5 +119,6 @@ if __name__ == "__main__":
     ap.add_argument("out", nargs="?", default="out/atsnn")
     ap.add_argument("--data", default="digits", help="digits | mnist5k | mnist:DIR | ...")
     ap.add_argument("--net", default="mlp", help="mlp | cnn | resnet8 | ... (model.nets.ARCHS)")
+    ap.add_argument("--epochs", type=int, default=None, help="training epochs of each SNN (default 30)")
     a = ap.parse_args()
-    main(Path(a.out), net_name=a.net, data_spec=a.data)
+    main(Path(a.out), net_name=a.net, data_spec=a.data, epochs=a.epochs)
