@@ -318,7 +318,7 @@ class Gearbox(wiring.Component):
         head = Signal(ab)
         m.d.comb += [head.data.eq(self.beats.payload), head.first.eq(need_desc), head.offset.eq(nd.offset),
                      head.n.eq(nd.n), head.n1.eq(nd_n1)]
-        head_v = self.beats.valid & (~need_desc | nd_v)
+        marked = ~need_desc | nd_v   # the head's marks are known (a run's first beat waits for its descriptor)
 
         # ---- window: a ring of three entries; `lo` says which holds the current beat, the next one (hi) holds the
         # beat after it, the third is filled ahead. Moving on to the next beat advances `lo`; a beat is written
@@ -360,11 +360,12 @@ class Gearbox(wiring.Component):
         drop_both = end & ~fits
         # the fill: the head beat into the entry after the last valid one (the valid entries run on from lo), from
         # registers only; taking it is the beats' ready and moves the annotator on
-        fill = head_v & ~(lo_v & hi_v & spare_v)
+        may_fill = marked & ~(lo_v & hi_v & spare_v)
+        fill = self.beats.valid & may_fill
         target = Signal(range(3))
         m.d.comb += target.eq(Mux(~lo_v, lo_i, Mux(~hi_v, nxt_mux(lo_i, 1), nxt_mux(lo_i, 2))))
         used_nd = fill & need_desc
-        m.d.comb += [self.beats.ready.eq((~need_desc | nd_v) & ~(lo_v & hi_v & spare_v)),
+        m.d.comb += [self.beats.ready.eq(may_fill),
                      self.runs.ready.eq(~nd_v | used_nd)]
         with m.If(self.runs.valid & self.runs.ready):
             m.d.sync += [nd.eq(self.runs.payload), nd_v.eq(1), nd_n1.eq(self.runs.payload.n == 1)]

@@ -51,7 +51,7 @@ def rows_of(td: dict, plain: dict) -> list[tuple]:
     ]
 
 
-def plot(td: dict, plain: dict, out: Path, data_name: str = "digits"):
+def plot(td: dict, plain: dict, out: Path, data_name: str):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -86,7 +86,8 @@ def main(out: Path, quick: bool = False, net_name: str = "mlp", T: int = 16, bud
          data_spec: str = "digits", epochs: int | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     d = data.load(data_spec)
-    epochs = epochs or (4 if quick else 30)
+    if epochs is None:
+        epochs = 4 if quick else 30
     td = evaluate(d, net_name, SNNConfig(time_steps=T, loss="early"), epochs, budget)
     plain = evaluate(d, net_name, SNNConfig(time_steps=T, loss="final"), epochs, budget)
     rows = rows_of(td, plain)
