@@ -8,9 +8,11 @@ into build/golden (or $LOGSPIKE_GOLDEN_CACHE) by `cached`, or by --only NAME.
 Each vector is a folder golden/NAME/ with package/ (manifest.json,
 tensors.npz), inputs.npy, labels.npy and results.npz (SPEC section 5, from
 the golden model). The RTL tests read these instead of training. Training is
-seeded, so a rerun on the same torch build gives the same files; the test
-suite checks that results.npz still equals the golden model on the stored
-package, so the vectors and the model can never drift apart silently.
+seeded, so a rerun with the same training code, torch build and CPU type gives
+the same files (float reductions differ between CPUs, so elsewhere a few
+weight codes may differ); the test suite checks that results.npz still equals
+the golden model on the stored package, so the vectors and the model can never
+drift apart silently.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from logspike.model import data, golden
-from logspike.model.atsnn import (SNNConfig, MultistepNet, calibrate, entropy_exit, loss_weights, margin_candidates, margin_exit,
+from logspike.model.atsnn import (SNNConfig, MultistepNet, calibrate, loss_upper_bound, entropy_exit, loss_weights, margin_candidates, margin_exit,
                          td_loss, to_package, train_snn)
 from logspike.model.nets import mlp
 
@@ -57,19 +57,40 @@ def test_margin_exit_on_the_trace_equals_the_golden_model(trained):
         assert np.array_equal(trace[np.arange(120), ex - 1], res["logits"])
 
 
-def test_calibration_is_the_cheapest_within_budget(trained):
+def test_calibration_is_the_cheapest_within_budget_at_confidence(trained):
     d, _, pkg = trained
     tv = golden.output_trace(pkg, d.val.bytes)
-    full = (margin_exit(tv, None)[1] == d.val.y).mean()
+    full_correct = margin_exit(tv, None)[1] == d.val.y
     cands = margin_candidates(tv, 50)
     m, acc, steps = calibrate(tv, d.val.y, "margin", 0.005, cands)
-    assert acc >= full - 0.005 and steps < 8
     ex, pred = margin_exit(tv, m)
-    assert (pred == d.val.y).mean() == acc and ex.mean() == steps
-    for c in cands:  # nothing cheaper meets the budget
+    assert (pred == d.val.y).mean() == acc and ex.mean() == steps and steps < 8
+    assert loss_upper_bound(full_correct, pred == d.val.y, 0.95) <= 0.005
+    for c in cands:  # nothing cheaper meets the budget at 95% confidence
         e2, p2 = margin_exit(tv, c)
         if e2.mean() < steps:
-            assert (p2 == d.val.y).mean() < full - 0.005
+            assert loss_upper_bound(full_correct, p2 == d.val.y, 0.95) > 0.005
+    # the plain mean (confidence 0.5) accepts at least as cheap a threshold
+    assert calibrate(tv, d.val.y, "margin", 0.005, cands, confidence=0.5)[2] <= steps
+    with pytest.raises(ValueError, match="confidence"):
+        calibrate(tv, d.val.y, "margin", 0.005, cands, confidence=1.0)
+
+
+def test_loss_upper_bound_is_paired_mean_plus_z_sd():
+    full = np.ones(4, bool)
+    # one of four images lost: mean 0.25, sd 0.5, z(0.95) = 1.6449
+    assert loss_upper_bound(full, np.array([False, True, True, True]), 0.95) == pytest.approx(0.25 + 1.644854 * 0.5 / 2, abs=1e-6)
+    assert loss_upper_bound(full, np.array([False, True, True, True]), 0.5) == pytest.approx(0.25)
+    # an exit that changes no image's outcome is bounded by 0, however few the images
+    same = np.array([True, False, True, False])
+    assert loss_upper_bound(same, same, 0.95) == 0.0
+    # one image lost of 359 is within 0.5 points by the mean (0.28) but not at 95% confidence
+    full = np.ones(359, bool)
+    lost_one = full.copy()
+    lost_one[7] = False
+    assert loss_upper_bound(full, lost_one, 0.5) < 0.005 < loss_upper_bound(full, lost_one, 0.95)
+    # images gained count against images lost
+    assert loss_upper_bound(np.array([True, False, True]), np.array([False, True, True]), 0.5) == 0.0
 
 
 def test_entropy_exit_trades_steps_for_confidence(trained):
@@ -85,3 +106,16 @@ def test_leaky_net_exports_leak_shift():
     assert pkg.leak_shift == 2 and pkg.exit == {"margin": 7, "min_steps": 2}
     x = np.random.default_rng(0).integers(0, 256, size=(4, 1, 8, 8)).astype(np.uint8)
     assert golden.run(pkg, x)["logits"].shape == (4, 3)
+
+
+def test_report_scores_its_saved_packages_again(tmp_path):
+    """atsnn_report writes both trained packages; --reuse scores them again to the same table, and says what is
+    missing where there is nothing to reuse."""
+    from logspike.model import atsnn_report
+
+    first = atsnn_report.main(tmp_path / "r", epochs=1)
+    again = atsnn_report.main(tmp_path / "r", reuse=True)
+    assert atsnn_report.rows_of(first["td"], first["plain"]) == atsnn_report.rows_of(again["td"], again["plain"])
+    assert (tmp_path / "r" / "package_plain" / "manifest.json").exists()
+    with pytest.raises(SystemExit, match="--reuse: .*empty.*package has no package"):
+        atsnn_report.main(tmp_path / "empty", reuse=True)
