@@ -305,37 +305,39 @@ class Gearbox(wiring.Component):
         g, U, V = units(cfg)
         DW, PW = cfg.axi_data_bits, cfg.weight_word_bits
         dl = desc_layout(cfg)
-        # n1: n == 1, kept with the run's descriptor (the compare after the window's choice of a run's first beat
-        # was a late path into `last`)
-        ab = data.StructLayout({"data": DW, "first": 1, "offset": dl["offset"].shape, "n": dl["n"].shape, "n1": 1})
 
         # ---- annotator: the beat at the read-data buffer's head (a register) with its run's marks, from registers:
         # the next run's descriptor waits in `nd` (a register slice in front keeps the descriptor FIFO's level
         # logic out of this), the beats left of the run being taken in `pull_left`
-        nd, nd_v, nd_n1 = Signal(dl), Signal(), Signal()   # nd_n1: nd.n == 1, kept with it
+        # nd_n1: nd.n == 1, kept with it (the compare after the window's choice of a run's first beat was a late
+        # path into `last`)
+        nd, nd_v, nd_n1 = Signal(dl), Signal(), Signal()
         pull_left = Signal(len(self.runs.payload.beats))   # beats of the run being taken, after this one
         need_desc = Signal(init=1)                          # pull_left == 0, kept with it
-        head = Signal(ab)
-        m.d.comb += [head.data.eq(self.beats.payload), head.first.eq(need_desc), head.offset.eq(nd.offset),
-                     head.n.eq(nd.n), head.n1.eq(nd_n1)]
         marked = ~need_desc | nd_v   # the head's marks are known (a run's first beat waits for its descriptor)
 
-        # ---- window: a ring of three entries; `lo` says which holds the current beat, the next one (hi) holds the
-        # beat after it, the third is filled ahead. Moving on to the next beat advances `lo`; a beat is written
-        # into the entry after the last valid one, chosen from registers only (not from this cycle's word), and
-        # straight from the read-data buffer's head (no data moves between the entries)
+        # ---- window: a ring of three data entries; `lo` says which holds the current beat, the next one (hi)
+        # holds the beat after it, the third is filled ahead. Moving on to the next beat advances `lo`; a beat is
+        # written into the entry after the last valid one (`tail`, a one-hot register), straight from the
+        # read-data buffer's head, so no data moves between the entries. What the control needs of the entries
+        # (how many are valid, and each position's marks) is kept in registers by position (lo, hi, spare), not
+        # read out of the ring: the take, the move and the run start then decide from flip-flops only.
         m.submodules.wfifo = wfifo = SyncFIFOBuffered(width=PW, depth=WORD_FIFO)
-        e = [Signal(ab, name=f"gb_e{k}") for k in range(3)]
-        ev = [Signal(name=f"gb_e{k}_v") for k in range(3)]
+        marks = data.StructLayout({"first": 1, "offset": dl["offset"].shape, "n": dl["n"].shape, "n1": 1})
+        e = [Signal(DW, name=f"gb_e{k}") for k in range(3)]
         lo_i = Signal(range(3))
-        nxt = lambda i, d: (i + d) % 3   # noqa: E731
-        lo, hi, spare = Signal(ab), Signal(ab), Signal(ab)
-        lo_v, hi_v, spare_v = Signal(), Signal(), Signal()
+        tail = Signal(3, init=1)                        # one-hot: the entry the next beat is written into
+        count = Signal(range(4))                        # valid entries, running on from lo
+        v1, v2, v3 = Signal(), Signal(), Signal()       # count >= 1, >= 2, == 3, kept with count
+        pos = [Signal(marks, name=f"gb_pos{j}") for j in range(3)]   # the marks of lo, hi and the spare
+        head_marks = Signal(marks)
+        m.d.comb += [head_marks.first.eq(need_desc), head_marks.offset.eq(nd.offset), head_marks.n.eq(nd.n),
+                     head_marks.n1.eq(nd_n1)]
+        lo_data, hi_data = Signal(DW), Signal(DW)
         with m.Switch(lo_i):
             for k in range(3):
                 with m.Case(k):
-                    m.d.comb += [lo.eq(e[k]), hi.eq(e[nxt(k, 1)]), spare.eq(e[nxt(k, 2)]),
-                                 lo_v.eq(ev[k]), hi_v.eq(ev[nxt(k, 1)]), spare_v.eq(ev[nxt(k, 2)])]
+                    m.d.comb += [lo_data.eq(e[k]), hi_data.eq(e[(k + 1) % 3])]
         off = Signal(range(U))
         left = Signal(ubits(RUN_MAX))
         last = Signal()                        # left == 1, kept with left
@@ -343,10 +345,10 @@ class Gearbox(wiring.Component):
         room_w = reg(m, wfifo.level < WORD_FIFO - 2, "gb_room_w")
         fits = off <= U - V                    # the word lies in lo
         cross = off >= U - V                   # the next word starts in the next beat
-        take = lo_v & (fits | hi_v) & room_w
+        take = v1 & (fits | v2) & room_w
         end = take & last
         word = Signal(2 * DW)
-        m.d.comb += word.eq(Cat(lo.data, hi.data))
+        m.d.comb += word.eq(Cat(lo_data, hi_data))
         # the word into a register, then the FIFO (the window's muxes in front of the LUT RAM were a late path)
         with m.Switch(off):
             for o in range(U):
@@ -356,14 +358,12 @@ class Gearbox(wiring.Component):
 
         # after this cycle's word: move on one beat where the word crossed into the next or the run ended inside
         # lo (lo empties); two where the run's last word spanned lo and hi (both empty)
-        move = take & (cross | end)
         drop_both = end & ~fits
-        # the fill: the head beat into the entry after the last valid one (the valid entries run on from lo), from
-        # registers only; taking it is the beats' ready and moves the annotator on
-        may_fill = marked & ~(lo_v & hi_v & spare_v)
+        drop_one = take & (cross | end) & ~drop_both
+        # the fill: the head beat into the entry at `tail`, from registers only; taking it is the beats' ready and
+        # moves the annotator on
+        may_fill = marked & ~v3
         fill = self.beats.valid & may_fill
-        target = Signal(range(3))
-        m.d.comb += target.eq(Mux(~lo_v, lo_i, Mux(~hi_v, nxt_mux(lo_i, 1), nxt_mux(lo_i, 2))))
         used_nd = fill & need_desc
         m.d.comb += [self.beats.ready.eq(may_fill),
                      self.runs.ready.eq(~nd_v | used_nd)]
@@ -373,30 +373,36 @@ class Gearbox(wiring.Component):
             m.d.sync += nd_v.eq(0)
         with m.If(fill):
             left_n = Mux(need_desc, nd.beats - 1, pull_left - 1)
-            m.d.sync += [pull_left.eq(left_n), need_desc.eq(left_n == 0)]
+            m.d.sync += [pull_left.eq(left_n), need_desc.eq(left_n == 0), tail.eq(Cat(tail[2], tail[:2]))]
         for k in range(3):
-            fill_k = fill & (target == k)
-            was_lo, was_hi = lo_i == k, nxt_mux(lo_i, 1) == k
-            with m.If(fill_k):
-                m.d.sync += e[k].eq(head)
-            m.d.sync += ev[k].eq((ev[k] & ~(move & was_lo) & ~(drop_both & was_hi)) | fill_k)
-        new_lo = Signal(range(3))
-        m.d.comb += new_lo.eq(Mux(drop_both, nxt_mux(lo_i, 2), Mux(move, nxt_mux(lo_i, 1), lo_i)))
-        m.d.sync += lo_i.eq(new_lo)
-        # a run starts when its first beat becomes lo: moved into it, or filled into an empty window or into the
-        # entry a move made lo
-        becomes = Signal(ab)
-        m.d.comb += becomes.eq(Mux(drop_both, spare, hi))
-        # the fill lands in the new lo: into an empty window; into hi (lo_v, ~hi_v) as lo moves on one; into the
-        # spare (all but it valid) as lo and hi both empty. Spelled out by case, not as target == new_lo: that
-        # compare came after the take decision, the longest path through the window
-        fill_is_lo = fill & (~lo_v | (~hi_v & move) | (hi_v & drop_both))
-        first_of = Signal(ab)
-        m.d.comb += first_of.eq(Mux(fill_is_lo, head, becomes))
-        moved_first = (move & Mux(drop_both, spare_v, hi_v) & becomes.first)
-        starts = Mux(fill_is_lo, head.first, moved_first)
+            with m.If(fill & tail[k]):
+                m.d.sync += e[k].eq(self.beats.payload)
+        with m.If(drop_both):
+            m.d.sync += lo_i.eq(nxt_mux(lo_i, 2))
+        with m.Elif(drop_one):
+            m.d.sync += lo_i.eq(nxt_mux(lo_i, 1))
+        new_count = Signal(range(4))
+        m.d.comb += new_count.eq(count - Mux(drop_both, 2, drop_one) + fill)
+        m.d.sync += [count.eq(new_count), v1.eq(new_count >= 1), v2.eq(new_count >= 2), v3.eq(new_count == 3)]
+        # each position's marks after the move: an old entry's (the one `moved` positions on), or the head's where
+        # the position is new (written whether or not a beat fills it: a position past the count is not read)
+        new_pos = [Signal(marks, name=f"gb_new_pos{j}") for j in range(3)]
+        valid_at = [v1, v2, v3]
+        for j in range(3):
+            with m.If(drop_both):
+                m.d.comb += new_pos[j].eq(Mux(valid_at[j + 2], pos[j + 2], head_marks) if j + 2 < 3 else head_marks)
+            with m.Elif(drop_one):
+                m.d.comb += new_pos[j].eq(Mux(valid_at[j + 1], pos[j + 1], head_marks) if j + 1 < 3 else head_marks)
+            with m.Else():
+                m.d.comb += new_pos[j].eq(Mux(valid_at[j], pos[j], head_marks))
+        m.d.sync += [pos[j].eq(new_pos[j]) for j in range(3)]
+        # a run starts when its first beat becomes lo: moved into it, or filled into it (an empty window, or the
+        # entry a move made lo)
+        lo_changes = drop_one | drop_both | ~v1
+        new_lo_valid = Mux(drop_both, v3, Mux(drop_one, v2, v1)) | fill
+        starts = lo_changes & new_lo_valid & new_pos[0].first
         with m.If(starts):
-            m.d.sync += [off.eq(first_of.offset), left.eq(first_of.n), last.eq(first_of.n1)]
+            m.d.sync += [off.eq(new_pos[0].offset), left.eq(new_pos[0].n), last.eq(new_pos[0].n1)]
         with m.Elif(take):
             m.d.sync += [off.eq(Mux(cross, off + V - U, off + V)), left.eq(left - 1), last.eq(left == 2)]
 
