@@ -281,9 +281,10 @@ class Gearbox(wiring.Component):
 
     - the annotator marks the beat at the head of the read-data buffer, a run's first beat with the run's
       offset and words (taking it takes the run's descriptor with it);
-    - the window holds two beats (lo, hi); the next word is the V units from `off` in lo (and on into hi): a
-      U-way choice by the `off` register. A word goes to the word FIFO while it has room; the window then
-      moves on by V units, shifting hi into lo where the word crossed into it, and drops what is left of a
+    - the window holds the current beat (lo), the next (hi) and one filled ahead, in a ring of three entries;
+      the next word is the V units from `off` in lo (and on into hi): a U-way choice by the `off` register. A
+      word goes to the word FIFO while it has room; the window then moves on by V units, lo moving on to hi
+      where the word crossed into it (no data moves between the entries), and drops what is left of a
       run after its last word (its beats never hold a later run's units: each run's beats are fetched on
       their own). A beat with the first mark entering lo sets `off` and the words left from its marks;
     - the word FIFO (WORD_FIFO words) that the PE's op takes from.
