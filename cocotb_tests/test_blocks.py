@@ -20,7 +20,7 @@ from amaranth.sim import Simulator
 from logspike.hw import image
 from logspike.hw.config import Config, build_for
 from logspike.hw.protocol import entry_layout
-from logspike.hw.sequencer import PoolWalk, RegisterSlice, Scatter, Writer, record_layout
+from logspike.hw.sequencer import PoolWalk, RegisterSlice, RingFifo, Scatter, Writer, record_layout
 from logspike.model import randnet
 from logspike.model.package import PackageError
 
@@ -667,3 +667,47 @@ def test_register_slice_passes_every_beat_in_order(p_valid, p_ready, seed):
     assert got == sent
     if p_valid == 1.0 and p_ready == 1.0:
         assert cycles[0] == len(sent) + 1   # a beat a cycle, one cycle of latency
+
+
+# ---- RingFifo --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("depth,p_write,p_ready,seed", [(16, 1.0, 1.0, 1), (16, 0.8, 0.3, 2), (4, 0.5, 0.6, 3),
+                                                        (2, 0.9, 0.9, 4)])
+def test_ring_fifo_keeps_every_beat_in_order(depth, p_write, p_ready, seed):
+    """A writer that writes only while level < depth, random ready: every word once, in order; `level` the
+    words written and not yet read; r.valid a register (unchanged by this cycle's write and ready); full rate
+    with a word a cycle, each readable the cycle after its write."""
+    dut = RingFifo(11, depth)
+    rng = np.random.default_rng(seed)
+    sent = [int(x) for x in rng.integers(0, 1 << 11, 300)]
+    got, cycles = [], [0]
+
+    async def bench(ctx):
+        k = 0
+        while len(got) < len(sent):
+            assert cycles[0] < 20 * len(sent), "the FIFO stopped passing words"
+            level = ctx.get(dut.level)
+            assert level == k - len(got) and 0 <= level <= depth
+            valid_before = ctx.get(dut.r.valid)
+            assert valid_before == (level > 0)
+            w = k < len(sent) and level < depth and rng.random() < p_write
+            ctx.set(dut.w_en, int(w))
+            ctx.set(dut.w_data, sent[k] if w else int(rng.integers(0, 1 << 11)))
+            r = int(rng.random() < p_ready)
+            ctx.set(dut.r.ready, r)
+            assert ctx.get(dut.r.valid) == valid_before   # no combinational path into r.valid
+            if valid_before and r:
+                got.append(ctx.get(dut.r.payload))
+            k += w
+            await ctx.tick()
+            cycles[0] += 1
+
+    run(dut, bench)
+    assert got == sent
+    if p_write == 1.0 and p_ready == 1.0:
+        assert cycles[0] == len(sent) + 1   # a word a cycle, one cycle from write to read
+
+
+def test_ring_fifo_depth_must_be_a_power_of_two():
+    with pytest.raises(ValueError, match="depth = 12: must be a power of two"):
+        RingFifo(8, 12)

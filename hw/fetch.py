@@ -34,7 +34,7 @@ from amaranth.lib.wiring import In, Out
 
 from .config import XADDR_BITS, Config, clog2, ubits, widths
 from .protocol import AxiReadSignature, weight_lane_layout
-from .sequencer import RegisterSlice, ram_q, reg, up_down
+from .sequencer import RegisterSlice, RingFifo, ram_q, reg, up_down
 
 RUN_MAX = 256          # words per run at most (the Gearbox's count and the descriptor's width)
 DESC_DEPTH = 64        # runs whose data is requested and not yet all turned into words
@@ -203,17 +203,19 @@ class BurstReader(wiring.Component):
         m.d.comb += issue.eq(planned & ~axi.arvalid & may_issue)
         # the steps are exclusive by state (taking the waiting request: no `have`; step 1: `have`, neither p1 nor planned;
         # step 2: p1; issue: planned), so each register's enable is a flip-flop or two, not this issue decision
-        addr_after, left_after = Signal.like(addr, name="br_addr_after"), Signal.like(left, name="br_left_after")
-        more_after = Signal()
-        with m.If(rq_v & ~have):
+        # step 2 moves addr and left on past the burst at once and keeps the burst's own address in `baddr`, so
+        # the issue decision (its credit flag) loads no more than the burst's counters: addr, left and have load
+        # from state flip-flops. A new request waits for the planned burst's issue, as for its last beat.
+        baddr = Signal.like(addr, name="br_baddr")
+        with m.If(rq_v & ~have & ~planned):
             m.d.sync += [addr.eq(self.base + (rq.beat << lb)), left.eq(rq.n), have.eq(rq.n != 0), rq_v.eq(0)]
         with m.If(issue):
-            m.d.sync += [planned.eq(0), addr.eq(addr_after), left.eq(left_after), have.eq(more_after)]
+            m.d.sync += planned.eq(0)
         with m.If(p1):
-            m.d.sync += [blen.eq(Mux(to_4k, to4k, cand)), planned.eq(1), p1.eq(0),
-                         addr_after.eq(Mux(to_4k, addr_4k, Mux(left_lt_max, addr_left, addr_max))),
-                         left_after.eq(Mux(to_4k, left_4k, Mux(left_lt_max, 0, left_max))),
-                         more_after.eq(to_4k | more_than_max)]   # a burst cut at 4 KB leaves beats (to4k < cand)
+            m.d.sync += [blen.eq(Mux(to_4k, to4k, cand)), planned.eq(1), p1.eq(0), baddr.eq(addr),
+                         addr.eq(Mux(to_4k, addr_4k, Mux(left_lt_max, addr_left, addr_max))),
+                         left.eq(Mux(to_4k, left_4k, Mux(left_lt_max, 0, left_max))),
+                         have.eq(to_4k | more_than_max)]   # a burst cut at 4 KB leaves beats (to4k < cand)
         beats_to_4k = Signal.like(to4k, name="br_beats_to_4k")
         m.d.comb += beats_to_4k.eq((AXI_4K // B) - addr[lb:12])
         with m.If(have & ~p1 & ~planned):
@@ -225,7 +227,7 @@ class BurstReader(wiring.Component):
                          left_max.eq(left - MAXB)]
         # the AR registers follow the plan while no AR waits, and hold while one does
         with m.If(~axi.arvalid):
-            m.d.sync += [axi.araddr.eq(addr), axi.arlen.eq(blen - 1)]
+            m.d.sync += [axi.araddr.eq(baddr), axi.arlen.eq(blen - 1)]
         ar_hs = axi.arvalid & axi.arready
         with m.If(issue):
             m.d.sync += axi.arvalid.eq(1)
@@ -233,7 +235,8 @@ class BurstReader(wiring.Component):
             m.d.sync += axi.arvalid.eq(0)
 
         # ---- bursts in flight: their addresses (for the error's address) and how many
-        m.submodules.addr_fifo = afifo = SyncFIFO(width=XADDR_BITS, depth=MAXOUT)
+        # (no room test on its write: nout < MAXOUT keeps it from filling)
+        m.submodules.addr_fifo = afifo = RingFifo(XADDR_BITS, 1 << clog2(MAXOUT))
         m.d.comb += [afifo.w_en.eq(ar_hs), afifo.w_data.eq(axi.araddr)]
 
         # beats owed by bursts already accepted (reset_less: see above). A reset starts `draining` (no reset clears
@@ -254,7 +257,7 @@ class BurstReader(wiring.Component):
         rbeat = Signal(8)   # the beat's index in its burst
         m.d.comb += [rfifo.w_en.eq(beat_in), rfifo.w_data.eq(axi.rdata)]
         done_burst = beat_in & axi.rlast
-        m.d.comb += afifo.r_en.eq(done_burst)
+        m.d.comb += afifo.r.ready.eq(done_burst)
         with m.If(beat_in):
             m.d.sync += rbeat.eq(Mux(axi.rlast, 0, rbeat + 1))
         up_down(m, nout, issue, done_burst)
@@ -263,10 +266,14 @@ class BurstReader(wiring.Component):
         m.d.sync += reserved.eq(reserved + Mux(issue, blen, 0) - taken)
         wiring.connect(m, rfifo.r, wiring.flipped(self.beats))
 
+        # a beat's response, burst address and index through registers first, the error a cycle later (the burst
+        # FIFO's read and the add in one cycle were a long path; an error is read at the END beat, far later)
+        bad, bad_resp = reg(m, beat_in & (axi.rresp != 0), "br_bad"), reg(m, axi.rresp, "br_bad_resp")
+        bad_base, bad_beat = reg(m, afifo.r.payload, "br_bad_base"), reg(m, rbeat, "br_bad_beat")
         with m.If(self.clear):
             m.d.sync += [self.error.eq(0), self.error_addr.eq(0)]
-        with m.Elif(beat_in & (axi.rresp != 0) & (self.error == 0)):
-            m.d.sync += [self.error.eq(axi.rresp), self.error_addr.eq(afifo.r_data + (rbeat << lb))]
+        with m.Elif(bad & (self.error == 0)):
+            m.d.sync += [self.error.eq(bad_resp), self.error_addr.eq(bad_base + (bad_beat << lb))]
         m.d.comb += self.busy.eq(rq_v | have | p1 | planned | axi.arvalid | (nout != 0) | (rfifo.level != 0))
         return m
 
@@ -375,8 +382,10 @@ class Gearbox(wiring.Component):
         with m.If(fill):
             left_n = Mux(need_desc, nd.beats - 1, pull_left - 1)
             m.d.sync += [pull_left.eq(left_n), need_desc.eq(left_n == 0), tail.eq(Cat(tail[2], tail[:2]))]
+        # the entry at `tail` is free while fewer than three are valid: it copies the head in every such cycle
+        # (counted valid only where the beat is taken), so its load enable is flip-flops, not the beats' valid
         for k in range(3):
-            with m.If(fill & tail[k]):
+            with m.If(tail[k] & ~v3):
                 m.d.sync += e[k].eq(self.beats.payload)
         with m.If(drop_both):
             m.d.sync += lo_i.eq(nxt_mux(lo_i, 2))
@@ -414,7 +423,12 @@ class Gearbox(wiring.Component):
 class RunCoalescer(wiring.Component):
     """The Scatter's weight addresses (one per op) into runs of consecutive words. A run is written out
     where the next address does not continue it, at RUN_MAX words, or in a cycle with no address; the run
-    buffer behind it always has room (see the module docstring), so `runs` has no ready."""
+    buffer behind it always has room (see the module docstring), so `runs` has no ready.
+
+    The compare "this address is one more than the last cycle's" is made on the way into a register stage
+    here, so the extend decision is two flip-flops (`cont`, `full`), not a compare, in front of the open run's
+    load enables; `run_valid` and `run` then come from flip-flops and one LUT, a cycle after the address as
+    through a register behind the compare. `open`: an address is held or a run is open."""
 
     def __init__(self, cfg: Config):
         self.conf = cfg
@@ -423,21 +437,24 @@ class RunCoalescer(wiring.Component):
                           "open": Out(1)})
 
     def elaborate(self, platform):
-        cfg = self.conf
         m = Module()
-        WA = widths(cfg)[1]
-        a, nxt = Signal(WA), Signal(WA)   # the open run's first word, and the word that would continue it
+        WA = widths(self.conf)[1]
+        op, addr, addr1 = Signal(), Signal(WA), Signal(WA)   # the address a cycle later, and it + 1
+        cont = Signal()   # op continues the address before it: both valid, one word apart
+        m.d.sync += [op.eq(self.valid), addr.eq(self.waddr), addr1.eq(self.waddr + 1),
+                     cont.eq(self.valid & op & (self.waddr == addr1))]
+        a = Signal(WA)                    # the open run's first word
         n = Signal(ubits(RUN_MAX))
         full = Signal()                   # n == RUN_MAX, kept with n
-        is_open = self.open
-        extend = self.valid & is_open & (self.waddr == nxt) & ~full
-        m.d.comb += [self.run_valid.eq(is_open & ~extend), self.run.a.eq(a), self.run.n.eq(n)]
+        run_open = Signal()               # the last cycle's address started or extended a run: op a cycle ago
+        extend = cont & ~full             # cont implies run_open (a run is open exactly when op was)
+        m.d.comb += [self.run_valid.eq(run_open & ~extend), self.run.a.eq(a), self.run.n.eq(n),
+                     self.open.eq(run_open | op)]
         with m.If(extend):
-            m.d.sync += [n.eq(n + 1), nxt.eq(nxt + 1), full.eq(n == RUN_MAX - 1)]
-        with m.Elif(self.valid):
-            m.d.sync += [a.eq(self.waddr), nxt.eq(self.waddr + 1), n.eq(1), full.eq(RUN_MAX == 1), is_open.eq(1)]
-        with m.Else():
-            m.d.sync += is_open.eq(0)
+            m.d.sync += [n.eq(n + 1), full.eq(n == RUN_MAX - 1)]
+        with m.Elif(op):
+            m.d.sync += [a.eq(addr), n.eq(1), full.eq(RUN_MAX == 1)]
+        m.d.sync += run_open.eq(op)
         return m
 
 
@@ -591,7 +608,7 @@ class ExternalWeights(wiring.Component):
         op, waddr = reg(m, self.op, "xw_op"), reg(m, self.waddr, "xw_waddr")
         opword = reg(m, Cat(self.paddr, self.t), "xw_opword")
         m.d.comb += [ops.w_en.eq(op), ops.w_data.eq(opword), co.valid.eq(op), co.waddr.eq(waddr),
-                     runs.w_en.eq(reg(m, co.run_valid, "xw_run_valid")), runs.w_data.eq(reg(m, co.run, "xw_run")),
+                     runs.w_en.eq(co.run_valid), runs.w_data.eq(co.run),
                      descs.w_en.eq(tr.desc.valid & desc_room), descs.w_data.eq(tr.desc.payload), tr.desc.ready.eq(desc_room),
                      desc_slice.i.valid.eq(descs.r_rdy), desc_slice.i.payload.eq(descs.r_data), descs.r_en.eq(desc_slice.i.ready)]
         wiring.connect(m, desc_slice.o, gb.runs)

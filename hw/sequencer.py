@@ -31,6 +31,7 @@ from functools import reduce
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .config import Config, off_bits, ubits, widths
@@ -129,6 +130,42 @@ class RegisterSlice(wiring.Component):
                          held_valid.eq(0)]
         with m.Elif(take_in):            # o stalls: keep the input beat aside
             m.d.sync += [held.eq(i.payload), held_valid.eq(1)]
+        return m
+
+
+class RingFifo(wiring.Component):
+    """A FIFO in LUT RAM read asynchronously, for a writer whose credit keeps it from overflowing: `w_en`
+    writes without a room test (the writer must not write while `level == depth`), `r.valid` is a flip-flop
+    and `level` the entries held. Written in one cycle, readable in the next.
+
+    Amaranth's SyncFIFO gates both ports with compares of its level, in front of the level's own update;
+    where the writer keeps a credit of its own the write side's compare only lengthens that path (the burst
+    address FIFO of hw/fetch.py BurstReader, a late path of the external-weight build)."""
+
+    def __init__(self, width: int, depth: int):
+        if depth < 2 or depth & (depth - 1):
+            raise ValueError(f"depth = {depth}: must be a power of two >= 2")
+        self.width, self.depth = width, depth
+        super().__init__({"w_en": In(1), "w_data": In(width), "r": Out(stream.Signature(width)),
+                          "level": Out(range(depth + 1))})
+
+    def elaborate(self, platform):
+        m = Module()
+        D = self.depth
+        m.submodules.storage = storage = Memory(shape=self.width, depth=D, init=[])
+        wp, rp = Signal(range(D)), Signal(range(D))
+        wr, rd = storage.write_port(), storage.read_port(domain="comb")
+        take = self.r.valid & self.r.ready
+        level = self.level
+        m.d.comb += [wr.addr.eq(wp), wr.data.eq(self.w_data), wr.en.eq(self.w_en),
+                     rd.addr.eq(rp), self.r.payload.eq(rd.data)]
+        with m.If(self.w_en):
+            m.d.sync += wp.eq(wp + 1)
+        with m.If(take):
+            m.d.sync += rp.eq(rp + 1)
+        up_down(m, level, self.w_en, take)
+        # not empty next cycle: a write, or more than one entry, or one that is not taken now; from flip-flops
+        m.d.sync += self.r.valid.eq(self.w_en | (level > 1) | ((level == 1) & ~take))
         return m
 
 
