@@ -34,7 +34,7 @@ from amaranth.lib.wiring import In, Out
 
 from .config import XADDR_BITS, Config, clog2, ubits, widths
 from .protocol import AxiReadSignature, weight_lane_layout
-from .sequencer import RegisterSlice, RingFifo, ram_q, reg, up_down
+from .sequencer import RegisterSlice, RingFifo, check_fifo_depth, ram_q, reg, up_down
 
 RUN_MAX = 256          # words per run at most (the Gearbox's count and the descriptor's width)
 DESC_DEPTH = 64        # runs whose data is requested and not yet all turned into words
@@ -92,8 +92,7 @@ class BramFifo(wiring.Component):
     a write past that is the writer's error (the writers here keep a credit against `depth`)."""
 
     def __init__(self, width: int, depth: int):
-        if depth < 2 or depth & (depth - 1):
-            raise ValueError(f"depth = {depth}: must be a power of two >= 2")
+        check_fifo_depth(depth)
         self.width, self.depth = width, depth
         super().__init__({"w_en": In(1), "w_data": In(width), "r": Out(stream.Signature(width)),
                           "level": Out(range(depth + SKID + 1))})
@@ -201,8 +200,8 @@ class BurstReader(wiring.Component):
         draining = Signal(reset_less=True)   # after a reset, until every beat of the bursts before it is in (below)
         may_issue = reg(m, (reserved <= DEPTH - MAXB) & (nout < MAXOUT) & ~draining, "br_may_issue")
         m.d.comb += issue.eq(planned & ~axi.arvalid & may_issue)
-        # the steps are exclusive by state (taking the waiting request: no `have`; step 1: `have`, neither p1 nor planned;
-        # step 2: p1; issue: planned), so each register's enable is a flip-flop or two, not this issue decision
+        # the steps are exclusive by state (taking the waiting request: neither `have` nor planned; step 1: `have`,
+        # neither p1 nor planned; step 2: p1; issue: planned), so each register's enable is a flip-flop or two
         # step 2 moves addr and left on past the burst at once and keeps the burst's own address in `baddr`, so
         # the issue decision (its credit flag) loads no more than the burst's counters: addr, left and have load
         # from state flip-flops. A new request waits for the planned burst's issue, as for its last beat.

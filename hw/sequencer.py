@@ -133,6 +133,12 @@ class RegisterSlice(wiring.Component):
         return m
 
 
+def check_fifo_depth(depth: int):
+    """A ring FIFO's depth: a power of two (its pointers wrap by overflowing), at least 2."""
+    if depth < 2 or depth & (depth - 1):
+        raise ValueError(f"depth = {depth}: must be a power of two >= 2")
+
+
 class RingFifo(wiring.Component):
     """A FIFO in LUT RAM read asynchronously, for a writer whose credit keeps it from overflowing: `w_en`
     writes without a room test (the writer must not write while `level == depth`), `r.valid` is a flip-flop
@@ -143,8 +149,7 @@ class RingFifo(wiring.Component):
     address FIFO of hw/fetch.py BurstReader, a late path of the external-weight build)."""
 
     def __init__(self, width: int, depth: int):
-        if depth < 2 or depth & (depth - 1):
-            raise ValueError(f"depth = {depth}: must be a power of two >= 2")
+        check_fifo_depth(depth)
         self.width, self.depth = width, depth
         super().__init__({"w_en": In(1), "w_data": In(width), "r": Out(stream.Signature(width)),
                           "level": Out(range(depth + 1))})

@@ -198,13 +198,16 @@ def exits(trace: np.ndarray, rule: str, value, frac_bits: int | None = None):
     return entropy_exit(trace, value, frac_bits)
 
 
-def sweep(trace: np.ndarray, y: np.ndarray, rule: str, values, frac_bits: int | None = None) -> list[tuple]:
-    """(value, accuracy, mean steps) for each threshold value of a rule."""
-    out = []
+def _scored(trace: np.ndarray, y: np.ndarray, rule: str, values, frac_bits: int | None):
+    """(value, per-sample correct, exit steps) for each threshold value of a rule."""
     for v in values:
         ex, pred = exits(trace, rule, v, frac_bits)
-        out.append((v, float((pred == y).mean()), float(ex.mean())))
-    return out
+        yield v, pred == y, ex
+
+
+def sweep(trace: np.ndarray, y: np.ndarray, rule: str, values, frac_bits: int | None = None) -> list[tuple]:
+    """(value, accuracy, mean steps) for each threshold value of a rule."""
+    return [(v, float(right.mean()), float(ex.mean())) for v, right, ex in _scored(trace, y, rule, values, frac_bits)]
 
 
 def margin_candidates(trace: np.ndarray, n: int = 200) -> list[int]:
@@ -240,11 +243,8 @@ def calibrate(trace: np.ndarray, y: np.ndarray, rule: str, budget: float, values
     if not 0.5 <= confidence < 1:
         raise ValueError(f"confidence {confidence}: must be in [0.5, 1)")
     full_correct = margin_exit(trace, None)[1] == y
-    ok = []
-    for v in values:
-        ex, pred = exits(trace, rule, v, frac_bits)
-        if loss_upper_bound(full_correct, pred == y, confidence) <= budget:
-            ok.append((v, float((pred == y).mean()), float(ex.mean())))
+    ok = [(v, float(right.mean()), float(ex.mean())) for v, right, ex in _scored(trace, y, rule, values, frac_bits)
+          if loss_upper_bound(full_correct, right, confidence) <= budget]
     if not ok:
         return None, float(full_correct.mean()), float(trace.shape[1])
     return min(ok, key=lambda r: (r[2], -r[1]))
