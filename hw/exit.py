@@ -29,7 +29,11 @@ lane), compared with top-1 and top-2 in the next cycle (the two compares
 registered, a cycle after it is selected), and merged in the one after, so the
 compare carry chains and the merge muxes (their selects fan out to 2A + 16
 bits) are in different cycles; a - b, the exit test and `ready` are
-registered.
+registered. The compared values are kept offset by 2^(A-1) (the sign bit
+inverted), so each compare is unsigned, its result the carry chain's own
+output with no sign logic after it, and a masked lane is kept out by the merge's
+enable rather than by a gate on the compare (this compare was the 16-lane
+external-weight build's latest path).
 The output layer is small (one word of 16 lanes holds 10 classes), so the
 2P cycles a word costs are few, and a tree of P lanes' compares would cost
 more logic than the rest of the firing path.
@@ -60,7 +64,6 @@ class ExitController(wiring.Component):
         m = Module()
         cfg = self.conf
         A, P, LB = cfg.acc_bits, cfg.lanes, cfg.lane_bits
-        lo = -(1 << (A - 1))
         s = Signal(cfg.step_bits)
         msum = Signal(A + 1 + cfg.step_bits)
         # the word being walked, lane by lane
@@ -99,16 +102,19 @@ class ExitController(wiring.Component):
                      sok.eq(wmask.bit_select(lane, 1)), si.eq(idx), s_valid.eq(walking & second)]
         # the selected lane once more registered beside the compares: the lane mux sits with the word,
         # the compares with top-1 / top-2, and the one net between them (a long route when the
-        # compares read sv) gets a cycle of its own
-        qv, qok, qi, q_valid = Signal(signed(A)), Signal(), Signal(16), Signal()
-        m.d.sync += [qv.eq(sv), qok.eq(sok), qi.eq(si), q_valid.eq(s_valid)]
-        a, ai, b = Signal(signed(A), init=lo), Signal(16), Signal(signed(A), init=lo)
+        # compares read sv) gets a cycle of its own. From here on values are offset: v + 2^(A-1), unsigned
+        # (x > y signed is x + 2^(A-1) > y + 2^(A-1) unsigned; the offset is the sign bit inverted)
+        flip = 1 << (A - 1)
+        qv, qok, qi, q_valid = Signal(A, name="qv_offset"), Signal(), Signal(16), Signal()
+        m.d.sync += [qv.eq(sv.as_unsigned() ^ flip), qok.eq(sok), qi.eq(si), q_valid.eq(s_valid)]
+        a, ai, b = Signal(A, name="top1_offset"), Signal(16), Signal(A, name="top2_offset")   # lo offset is 0
         # compare (a and b hold every earlier lane: its merge came the cycle before), registered
-        gt_a, gt_b, c_v, c_sv, c_si = Signal(), Signal(), Signal(), Signal(signed(A)), Signal(16)
-        m.d.sync += [gt_a.eq(qok & (qv > a)), gt_b.eq(qok & (qv > b)), c_v.eq(q_valid), c_sv.eq(qv), c_si.eq(qi)]
+        gt_a, gt_b = Signal(name="gt_top1"), Signal(name="gt_top2")
+        c_v, c_ok, c_sv, c_si = Signal(), Signal(), Signal(A), Signal(16)
+        m.d.sync += [gt_a.eq(qv > a), gt_b.eq(qv > b), c_v.eq(q_valid), c_ok.eq(qok), c_sv.eq(qv), c_si.eq(qi)]
         with m.If(self.clear):
-            m.d.sync += [a.eq(lo), b.eq(lo), ai.eq(0)]
-        with m.Elif(c_v):
+            m.d.sync += [a.eq(0), b.eq(0), ai.eq(0)]
+        with m.Elif(c_v & c_ok):
             m.d.sync += [a.eq(Mux(gt_a, c_sv, a)), ai.eq(Mux(gt_a, c_si, ai)), b.eq(Mux(gt_a, a, Mux(gt_b, c_sv, b)))]
         with m.If(self.start):
             m.d.sync += [s.eq(1), msum.eq(self.margin)]
@@ -122,6 +128,6 @@ class ExitController(wiring.Component):
         m.d.sync += [settle[0].eq(c_v), settle[1].eq(settle[0]), settle[2].eq(settle[1])]
         m.d.comb += [
             self.exit.eq(ex), self.busy.eq(self.valid | walking | s_valid | q_valid | c_v | Cat(*settle).any()),
-            self.step.eq(s), self.pred.eq(ai), self.top1.eq(a), self.top2.eq(b),
+            self.step.eq(s), self.pred.eq(ai), self.top1.eq((a ^ flip).as_signed()), self.top2.eq((b ^ flip).as_signed()),
         ]
         return m
