@@ -153,14 +153,15 @@ def image(pkg, out_dir, lanes: int = 4, axi_data_bits: int = 128) -> dict:
 
 
 def synth(pkg_path, target: str = "ecp5", lanes: int = 4, freq: float = 150.0, seeds: int = 1, workdir=None,
-          weights: str = "onchip", axi_data_bits: int = 128) -> dict:
-    """Synthesis (and place and route) of the build for the package in folder `pkg_path`: the flow's report."""
+          weights: str = "onchip", axi_data_bits: int = 128, placer: str = "default") -> dict:
+    """Synthesis (and place and route) of the build for the package in folder `pkg_path`: the flow's report.
+    placer (ecp5): nextpnr's placer settings, "default" or "timing" (synth.flow.PLACERS)."""
     from logspike.synth.builds import synthesize_build
     from logspike.synth.flow import require_tools
 
     require_tools(target)
     return synthesize_build(target, lanes, str(pkg_path), freq=freq, workdir=workdir, seeds=seeds, weights=weights,
-                            axi_data_bits=axi_data_bits)
+                            axi_data_bits=axi_data_bits, placer=placer)
 
 
 def from_nir(graph, dt: float, time_steps: int | None = None, **quant):

@@ -397,6 +397,8 @@ def cmd_synth(a):
     _in_range("--jobs", a.jobs, 1)
     if a.all_seeds and a.seeds < 2:
         raise CliError(f"--all-seeds: needs --seeds N with N >= 2 (got --seeds {a.seeds})")
+    if a.placer != "default" and a.target != "ecp5":
+        raise CliError(f"--placer {a.placer}: only for --target ecp5 (nextpnr-ecp5's placer), not {a.target}")
     if not (math.isfinite(a.freq) and a.freq > 0):
         raise CliError(f"--freq {a.freq}: must be a positive clock in MHz")
     out_json = _out_file(a.json, "--json")
@@ -406,7 +408,7 @@ def cmd_synth(a):
     over = _build_args(a)
     require_tools(a.target)
     res = synthesize_build(a.target, a.lanes, a.package, a.freq, a.workdir, outreg=not a.no_outreg, seeds=a.seeds,
-                           all_seeds=a.all_seeds, jobs=a.jobs, **over)
+                           all_seeds=a.all_seeds, jobs=a.jobs, placer=a.placer, **over)
     out_json.write_text(json.dumps(res, indent=1, default=str) + "\n")
     print(f"results -> {out_json}")
     if out_md:
@@ -594,6 +596,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--all-seeds", action="store_true",
                    help="with --seeds N: place with every seed even after one meets --freq (the Fmax spread)")
     p.add_argument("--jobs", type=int, default=1, help="with --seeds N: placements run at once (default 1)")
+    from logspike.synth.flow import PLACERS   # standard library only: cheap at parser time
+
+    p.add_argument("--placer", choices=tuple(PLACERS), default="default",
+                   help="ecp5: nextpnr's placer settings; timing weighs timing more (synth.flow.PLACERS), measured "
+                        "better on the 16-lane external-weight build and worse on the on-chip one")
     _add_weights(p)
     p.set_defaults(fn=cmd_synth)
 

@@ -47,7 +47,7 @@ def write_verilog(cfg, out_dir, name: str = "logspike") -> Path:
 
 def synthesize_build(target: str, lanes: int = 4, package=None, freq: float = 150.0, workdir=None, log=print,
                      outreg: bool = True, seeds: int = 1, all_seeds: bool = False, jobs: int = 1,
-                     weights: str = "onchip", axi_data_bits: int = 128) -> dict:
+                     weights: str = "onchip", axi_data_bits: int = 128, placer: str = "default") -> dict:
     """Synthesise (and place and route) the build of `lanes` lanes sized for a package folder (default: the
     digits CNN); the flow's result dict with the build's Config and the package's description added.
     weights="external": the external-weight build (an AXI4 read port of axi_data_bits)."""
@@ -68,7 +68,7 @@ def synthesize_build(target: str, lanes: int = 4, package=None, freq: float = 15
     v = write_verilog(cfg, wd)
     prog(f"Verilog -> {v}")
     res = synthesize(v, "logspike", target, freq_mhz=freq, workdir=wd, log=log, outreg=outreg, seeds=seeds,
-                     all_seeds=all_seeds, jobs=jobs)
+                     all_seeds=all_seeds, jobs=jobs, placer=placer)
     res["config"] = asdict(cfg)
     res["package"] = desc
     res["times_s"]["verilog"] = round(prog.elapsed - res["times_s"]["total"], 1)

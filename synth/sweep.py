@@ -1,9 +1,10 @@
 """Lanes sweep on ECP5-25k (post place-and-route) and generic gates: Markdown table + PNG.
 
     python -m logspike.synth.sweep [--lanes 1 4 16] [--external 16] [--out synth/reports] [--freq 150] [--seeds 4]
-                                   [--jobs J] [--no-generic]
+                                   [--jobs J] [--placer default|timing] [--no-generic]
 
 --external P: also the external-weight build of P lanes (weights behind the AXI4 read port, hw/fetch.py).
+--placer: nextpnr's placer settings for every ECP5 build of this run (synth.flow.PLACERS).
 Writes sweep.md, sweep.png and one JSON per run (small files, committed: ecp5_pP.json, ecp5_pP_ext.json).
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 from dataclasses import asdict
 from pathlib import Path
 
-from .flow import seed_note, seeds_tried
+from .flow import PLACERS, seed_note, seeds_tried
 
 HERE = Path(__file__).resolve().parent
 
@@ -45,8 +46,9 @@ def run_key(r: dict) -> str:
 
 
 def fmax_cell(r: dict) -> str:
-    """The chosen placement's Fmax, its seed and every other seed tried."""
-    return f"{r['fmax_mhz']} ({seed_note(r)})"
+    """The chosen placement's Fmax, its seed and every other seed tried, and the placer where not the default."""
+    placer = r.get("placer", "default")
+    return f"{r['fmax_mhz']} ({seed_note(r)}{'' if placer == 'default' else f'; {placer} placer'})"
 
 
 def plot(rows: list, path: Path):
@@ -112,6 +114,8 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, default=4, help="timing closure: seeds 1..N in turn until one meets --freq")
     ap.add_argument("--jobs", type=int, default=1, help="placements run at once (waves of this many seeds)")
     ap.add_argument("--external", type=int, nargs="*", default=[], help="lane counts of external-weight builds to add")
+    ap.add_argument("--placer", choices=tuple(PLACERS), default="default",
+                    help="nextpnr placer settings for the ECP5 builds (synth.flow.PLACERS)")
     ap.add_argument("--no-generic", action="store_true")
     ap.add_argument("--merge", action="store_true", help="only rebuild sweep.md / sweep.png from the JSONs in --out")
     a = ap.parse_args(argv)
@@ -129,7 +133,7 @@ def main(argv=None):
         wd = Path(a.work) / key
         v = builds.write_verilog(cfg, wd / "rtl")
         r = synthesize(v, "logspike", "ecp5", freq_mhz=a.freq, workdir=wd / "ecp5", log=lambda s: print(s, flush=True),
-                       seeds=a.seeds, jobs=a.jobs)
+                       seeds=a.seeds, jobs=a.jobs, placer=a.placer)
         r["config"], r["package"] = asdict(cfg), desc
         (out / f"ecp5_{key}.json").write_text(json.dumps(_slim(r), indent=1, default=str) + "\n")
         rows.append(r)
@@ -158,7 +162,7 @@ def write(rows, gen, desc, out: Path):
     md = ["# LogSpike lanes sweep: ECP5-25k post place-and-route and generic gates", "",
           f"Build: sized for the digits CNN ({desc}); one build per lane count (`hw.config.build_for`).",
           f"ECP5: yowasp Yosys `synth_ecp5`, nextpnr-ecp5 `--25k --package CABGA256 --out-of-context --freq {freq:g} "
-          "--timing-allow-fail --seed N`, timing closure by seed: seeds 1, 2, ... in turn (up to "
+          "--timing-allow-fail --seed N` (the timing placer adds `" + " ".join(PLACERS["timing"]) + "`), timing closure by seed: seeds 1, 2, ... in turn (up to "
           f"{max((r.get('seeds_max', 1) for r in rows), default=1)}) until one meets {freq:g} MHz; the figures are that "
           "placement's (the Fmax column names every seed tried). Generic: Yosys `synth` (memories kept as memories) + `abc -g AND,NAND,OR,NOR,XOR,XNOR,MUX`.",
           "", table(rows, gen), "", "Critical paths (nextpnr, worst clock-to-clock path):", ""]

