@@ -599,8 +599,8 @@ def parser() -> argparse.ArgumentParser:
     from logspike.synth.flow import PLACERS   # standard library only: cheap at parser time
 
     p.add_argument("--placer", choices=tuple(PLACERS), default="default",
-                   help="ecp5: nextpnr's placer settings; timing weighs timing more (synth.flow.PLACERS), measured "
-                        "better on the 16-lane external-weight build and worse on the on-chip one")
+                   help="ecp5: nextpnr's placer settings; timing weighs timing more (synth.flow.PLACERS): the 16-lane "
+                        "builds close 150 MHz with it, but it is not better for every netlist")
     _add_weights(p)
     p.set_defaults(fn=cmd_synth)
 

@@ -56,12 +56,10 @@ ICE40_PARTS = {  # logic cells, 4 kbit BRAMs, DSPs (SB_MAC16)
 
 
 # nextpnr-ecp5 analytic-placer settings by name (`placer` of synthesize). "timing" weighs timing more than the
-# default (timing weight 10, criticality exponent 2). Measured 2026-12-07 on ECP5-25k: the 16-lane external-weight
-# build (75% of the device) 146.80 / 148.08 / 143.16 / 136.99 MHz over seeds 1-4 against 135.32 / 128.67 / 137.40 /
-# 134.07 with the default (weight 40 with exponent 4: 141.66 / 135.59; 160 with 8: 130.16 at seed 1); the 16-lane
-# on-chip build 129.32 at seed 1 against 156.10, and after the next RTL change 158.43 at seed 2 against at most
-# 147.25 over seeds 1-4. Neither is better for every netlist, so a flow picks it per build, like the seed, and
-# the report names it.
+# default (timing weight 10, criticality exponent 2): at 63-75% of the 25k it took the 16-lane builds over 150 MHz
+# where the default left them at 128-147, but it placed an earlier on-chip netlist at 129 MHz where the default
+# made 156 (synth/reports/critical_path.md, 2026-12-07). Neither is better for every netlist, so a flow picks it
+# per build, like the seed, and the report names it.
 PLACERS = {"default": (), "timing": ("--placer-heap-timingweight", "80", "--placer-heap-critexp", "6")}
 
 _WARM: set = set()
