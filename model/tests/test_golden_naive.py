@@ -239,6 +239,40 @@ def test_every_gemm_path_matches_naive(path, monkeypatch):
         assert_same(g.run(x), naive_run(pkg, x), pkg, f"{path} GEMM, case {n}")
 
 
+@pytest.mark.parametrize("conv", ["always", "never"])
+def test_conv_layers_by_either_path_match_naive(conv, monkeypatch):
+    """Conv layers (and shortcuts) run as torch's convolution of the table-expanded input or as a GEMM on
+    its im2col columns, chosen by size (model.golden.conv_path); each forced on conv packages of both
+    modes, residual ones and the campaign's (any stride and padding) gives the naive results."""
+    big = 1 << 60
+    monkeypatch.setattr(golden, "CONV_MIN_ROWS", 0 if conv == "always" else big)
+    monkeypatch.setattr(golden, "CONV_MIN_POSITIONS", 0 if conv == "always" else big)
+    calls = []
+    real = torch.nn.functional.conv2d
+    monkeypatch.setattr(torch.nn.functional, "conv2d", lambda *a, **k: calls.append(a[1].dtype) or real(*a, **k))
+    cases = [ttfs_case("conv", t, s) for t in TAUS for s in SEEDS[:3]]
+    cases += [multistep_case("conv", l, "none", s) for l in LEAKS for s in SEEDS[:2]]
+    for seed in range(4):
+        rng = np.random.default_rng([31, _stable(("ttfs", "multistep")[seed % 2]), seed])
+        pkg = randnet.random_residual_package(rng, ("ttfs", "multistep")[seed % 2])
+        cases.append((pkg, randnet.random_inputs(rng, pkg, 5, silent=0.3)))
+    for seed in range(0, 40, 3):
+        rng = np.random.default_rng([seed, 7])
+        pkg = randnet.campaign_package(rng, ("ttfs", "multistep")[seed % 2])
+        if any(l["type"] == "conv2d" for l in pkg.layers):
+            cases.append((pkg, randnet.campaign_inputs(rng, pkg)))
+    fp32_convs = 0
+    for n, (pkg, x) in enumerate(cases):
+        g = golden.Golden(pkg)
+        fp32_convs += sum(L.type == "conv2d" and L.dtype == torch.float32 for L in g.layers)
+        assert_same(g.run(x), naive_run(pkg, x), pkg, f"conv path {conv}, case {n}")
+    assert len(cases) >= 20 and fp32_convs >= 20, (len(cases), fp32_convs)
+    if conv == "always":   # every float32 conv layer through torch's convolution, nothing else
+        assert len(calls) >= fp32_convs and set(calls) == {torch.float32}, (len(calls), set(calls))
+    else:
+        assert not calls
+
+
 def test_gemm_dtype_follows_the_exactness_bound():
     """The narrowest exact type: a neuron's sum of largest |terms| at most 2^23 -> float32, 2^52 -> float64."""
     one = np.array([[1]])
