@@ -18,6 +18,8 @@ the naive implementation.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 
@@ -148,7 +150,8 @@ class Layer:
             with torch.backends.nnpack.flags(enabled=False):   # NNPACK's fast algorithms round
                 parts.append(torch.nn.functional.conv2d(e, self.conv_weight, stride=st))
         acc = torch.cat(parts) if len(parts) > 1 else parts[0]
-        return acc.to(torch.int64) + self.bias.reshape(1, -1, 1, 1)
+        # contiguous like the GEMM path's (one input channel gives a channels-last convolution)
+        return (acc.to(torch.int64) + self.bias.reshape(1, -1, 1, 1)).contiguous()
 
 
 FLOAT32_EXACT, FLOAT64_EXACT = 1 << 24, 1 << 53  # every integer up to these is representable
@@ -162,14 +165,18 @@ CONV_MIN_ROWS, CONV_MIN_POSITIONS = 512, 16
 def conv_path(dtype: torch.dtype, images: int, positions: int) -> bool:
     """Whether a conv layer runs as torch's float32 convolution. A direct convolution, like a GEMM, sums
     each output's products in some order, so the exactness argument of the module docstring holds for
-    it; NNPACK (Winograd, FFT) is kept out, and oneDNN must compute float32 as IEEE float32."""
+    it; NNPACK (Winograd, FFT) is kept out, and oneDNN must compute float32 as IEEE float32 (torch's
+    settings and oneDNN's environment)."""
     return (dtype == torch.float32 and positions >= CONV_MIN_POSITIONS and images * positions >= CONV_MIN_ROWS
             and _conv_fp32_ieee())
 
 
 def _conv_fp32_ieee() -> bool:
+    # oneDNN also takes a default float math mode from the environment, which torch's settings leave alone
+    env = [os.environ.get(v, "STRICT").upper() for v in ("ONEDNN_DEFAULT_FPMATH_MODE", "DNNL_DEFAULT_FPMATH_MODE")]
     prec = getattr(getattr(torch.backends.mkldnn, "conv", None), "fp32_precision", "none")
-    return prec in ("none", "ieee") and torch.get_float32_matmul_precision() == "highest"
+    return (env == ["STRICT", "STRICT"] and prec in ("none", "ieee")
+            and torch.get_float32_matmul_precision() == "highest")
 
 
 def gemm_dtype(max_contrib: np.ndarray, mag: np.ndarray) -> torch.dtype:

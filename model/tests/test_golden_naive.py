@@ -242,14 +242,16 @@ def test_every_gemm_path_matches_naive(path, monkeypatch):
 @pytest.mark.parametrize("conv", ["always", "never"])
 def test_conv_layers_by_either_path_match_naive(conv, monkeypatch):
     """Conv layers (and shortcuts) run as torch's convolution of the table-expanded input or as a GEMM on
-    its im2col columns, chosen by size (model.golden.conv_path); each forced on conv packages of both
-    modes, residual ones and the campaign's (any stride and padding) gives the naive results."""
+    its im2col columns, chosen by size (model.golden.conv_path); each forced, in chunks of one image, on
+    conv packages of both modes, residual ones and the campaign's (any stride and padding) gives the naive
+    results, and every float32 conv layer took the forced path."""
     big = 1 << 60
     monkeypatch.setattr(golden, "CONV_MIN_ROWS", 0 if conv == "always" else big)
     monkeypatch.setattr(golden, "CONV_MIN_POSITIONS", 0 if conv == "always" else big)
-    calls = []
-    real = torch.nn.functional.conv2d
-    monkeypatch.setattr(torch.nn.functional, "conv2d", lambda *a, **k: calls.append(a[1].dtype) or real(*a, **k))
+    monkeypatch.setattr(golden, "GEMM_CHUNK_ELEMS", 1)   # several chunks per layer on either path
+    convolved = set()
+    real = golden.Layer._convolve
+    monkeypatch.setattr(golden.Layer, "_convolve", lambda self, *a: convolved.add(id(self)) or real(self, *a))
     cases = [ttfs_case("conv", t, s) for t in TAUS for s in SEEDS[:3]]
     cases += [multistep_case("conv", l, "none", s) for l in LEAKS for s in SEEDS[:2]]
     for seed in range(4):
@@ -261,16 +263,41 @@ def test_conv_layers_by_either_path_match_naive(conv, monkeypatch):
         pkg = randnet.campaign_package(rng, ("ttfs", "multistep")[seed % 2])
         if any(l["type"] == "conv2d" for l in pkg.layers):
             cases.append((pkg, randnet.campaign_inputs(rng, pkg)))
-    fp32_convs = 0
+    fp32_convs, shortcuts, kept = set(), 0, []
     for n, (pkg, x) in enumerate(cases):
         g = golden.Golden(pkg)
-        fp32_convs += sum(L.type == "conv2d" and L.dtype == torch.float32 for L in g.layers)
-        assert_same(g.run(x), naive_run(pkg, x), pkg, f"conv path {conv}, case {n}")
-    assert len(cases) >= 20 and fp32_convs >= 20, (len(cases), fp32_convs)
-    if conv == "always":   # every float32 conv layer through torch's convolution, nothing else
-        assert len(calls) >= fp32_convs and set(calls) == {torch.float32}, (len(calls), set(calls))
-    else:
-        assert not calls
+        kept.append(g)   # layers stay alive, so no id is reused
+        layers = [L for L in g.layers if L.type in ("dense", "conv2d")]
+        layers += [L.shortcut[1] for L in layers if L.shortcut is not None]
+        shortcuts += sum(L.shortcut is not None for L in g.layers)
+        fp32_convs |= {id(L) for L in layers if L.type == "conv2d" and L.dtype == torch.float32}
+        res = g.run(x)
+        assert_same(res, naive_run(pkg, x), pkg, f"conv path {conv}, case {n}")
+        assert all(v.flags.c_contiguous for v in res.values())
+    assert len(cases) >= 20 and len(fp32_convs) >= 40 and shortcuts >= 4, (len(cases), len(fp32_convs), shortcuts)
+    assert convolved == (fp32_convs if conv == "always" else set())
+
+
+def test_conv_path_only_with_ieee_float32(monkeypatch):
+    """The convolution is refused where oneDNN may compute float32 in lower precision: torch's setting
+    for it, or oneDNN's default float math mode from the environment."""
+    assert golden.conv_path(torch.float32, 8, 64)
+    assert not golden.conv_path(torch.float64, 8, 64) and not golden.conv_path(torch.float32, 8, 8)
+    for var in ("ONEDNN_DEFAULT_FPMATH_MODE", "DNNL_DEFAULT_FPMATH_MODE"):
+        with monkeypatch.context() as m:
+            m.setenv(var, "BF16")
+            assert not golden.conv_path(torch.float32, 8, 64), var
+            m.setenv(var, "strict")
+            assert golden.conv_path(torch.float32, 8, 64), var
+    conv = torch.backends.mkldnn.conv
+    old = conv.fp32_precision
+    try:
+        for prec in ("bf16", "tf32"):
+            conv.fp32_precision = prec
+            assert not golden.conv_path(torch.float32, 8, 64), prec
+    finally:
+        conv.fp32_precision = old
+    assert golden.conv_path(torch.float32, 8, 64)
 
 
 def test_gemm_dtype_follows_the_exactness_bound():
