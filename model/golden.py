@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from . import arith
-from .package import WEIGHTED, Package, operand_magnitudes, validate
+from .package import WEIGHTED, Package, conv_out_size, operand_magnitudes, validate
 
 
 class InputError(ValueError):
@@ -110,9 +110,8 @@ class Layer:
         l = self.spec
         if self.type == "conv2d":
             k, st, p = l["kernel"], l["stride"], l["padding"]
-            h, w = x.shape[2] + 2 * p, x.shape[3] + 2 * p
-            ho, wo = (h - k) // st + 1, (w - k) // st + 1
-            if conv_path(self.dtype, x.shape[0], ho * wo):
+            positions = conv_out_size(x.shape[2], k, st, p) * conv_out_size(x.shape[3], k, st, p)
+            if conv_path(self.dtype, x.shape[0], positions):
                 return self._convolve(x, pad_value)
             cols, h, w = patches(x, k, st, p, pad_value)
         else:

@@ -104,7 +104,8 @@ def _int(name, v, lo=None, hi=None):
     return int(v)
 
 
-def _conv_out(size, k, s, p):
+def conv_out_size(size: int, k: int, s: int, p: int) -> int:
+    """A conv output's height or width: kernel k, stride s, padding p."""
     return (size + 2 * p - k) // s + 1
 
 
@@ -125,7 +126,7 @@ def layer_shapes(input_shape, layers) -> list[tuple]:
             if len(shape) != 3 or list(l["in_shape"]) != list(shape):
                 _fail(f"{name}.in_shape", l["in_shape"], f"must equal the incoming shape {list(shape)}")
             k, s, p = l["kernel"], l["stride"], l["padding"]
-            h, w = _conv_out(shape[1], k, s, p), _conv_out(shape[2], k, s, p)
+            h, w = conv_out_size(shape[1], k, s, p), conv_out_size(shape[2], k, s, p)
             if h < 1 or w < 1:
                 _fail(f"{name}.kernel", k, f"larger than the padded input {list(shape)} with padding {p}")
             shape = (l["out_channels"], h, w)
